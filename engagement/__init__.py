@@ -1,0 +1,1 @@
+"""Reusable app that turns webcam frames into emotions, engagement scores and recommendations."""

@@ -1,0 +1,46 @@
+"""REST endpoints: /analyze-mood and /batch-analyze-mood (thin: parse, call a service, answer)."""
+from django.conf import settings
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import serializers, services
+
+
+class AnalyzeMoodApi(APIView):
+    """Analyse one frame: JSON {image, timestamp?, detector_backend?, session_id?} or a multipart upload."""
+
+    parser_classes = [JSONParser, MultiPartParser]
+
+    def post(self, request):
+        """Answer the prototype's JSON for the frame."""
+        serializers.body_size_check(request=request, limit=settings.ENGAGEMENT["MAX_REQUEST_BYTES"])
+        frame = serializers.frame_from_request(request=request)
+        data = request.data
+        result = services.frame_analyze(
+            frame=frame,
+            detector_backend=data.get("detector_backend"),
+            session_id=serializers.session_id_parse(data.get("session_id")),
+            user=request.user,
+        )
+        return Response(result)
+
+
+class BatchAnalyzeMoodApi(APIView):
+    """Analyse up to BATCH_MAX_FRAMES frames: {frames: [{image, timestamp}], detector_backend?, session_id?}."""
+
+    parser_classes = [JSONParser]
+
+    def post(self, request):
+        """Answer a summary and one result per frame, in order."""
+        serializers.body_size_check(request=request, limit=settings.ENGAGEMENT["MAX_BATCH_REQUEST_BYTES"])
+        frames = serializers.frames_from_request(request=request)
+        data = request.data
+        results = services.frames_analyze(
+            frames=frames,
+            detector_backend=data.get("detector_backend"),
+            session_id=serializers.session_id_parse(data.get("session_id")),
+            user=request.user,
+        )
+        summary = services.batch_summarize(results=results)
+        return Response({"success": summary["analyzed_frames"] > 0, "summary": summary, "results": results})

@@ -1,0 +1,39 @@
+"""Analysis engines and the lazy, once-per-process loader chosen by the ENGAGEMENT setting."""
+import threading
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from .base import AnalysisEngine
+
+_engine: AnalysisEngine | None = None
+_lock = threading.Lock()
+
+
+def get_engine() -> AnalysisEngine:
+    """Return the configured engine, building it once per process (thread-safe)."""
+    global _engine
+    if _engine is None:
+        with _lock:
+            if _engine is None:
+                _engine = build_engine(settings.ENGAGEMENT)
+    return _engine
+
+
+def build_engine(config: dict) -> AnalysisEngine:
+    """Build an engine from a setting shaped like {"ENGINE": dotted path, "OPTIONS": {...}}."""
+    try:
+        engine_class = import_string(config["ENGINE"])
+    except (KeyError, ImportError) as exc:
+        raise ImproperlyConfigured(f"ENGAGEMENT['ENGINE'] cannot be imported: {exc}") from exc
+    if not (isinstance(engine_class, type) and issubclass(engine_class, AnalysisEngine)):
+        raise ImproperlyConfigured(f"{config['ENGINE']} is not an AnalysisEngine")
+    return engine_class(**config.get("OPTIONS", {}))
+
+
+def reset_engine() -> None:
+    """Forget the loaded engine (tests and setting changes)."""
+    global _engine
+    with _lock:
+        _engine = None

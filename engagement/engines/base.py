@@ -1,0 +1,80 @@
+"""The engine contract: what an analysis engine takes and what it returns."""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from django.core.exceptions import ImproperlyConfigured
+
+# Class order of the FER2013 models, and the keys of every emotions dict.
+EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+# DeepFace's names for the detectors we offer; "skip" takes the whole image as the face.
+DETECTORS = ("dlib", "opencv", "skip")
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A face rectangle in pixels of the analysed image."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def area(self) -> int:
+        """Area in pixels, used to pick the largest face."""
+        return self.w * self.h
+
+    def as_dict(self) -> dict[str, int]:
+        """DeepFace-style region dict."""
+        return {"x": self.x, "y": self.y, "w": self.w, "h": self.h}
+
+
+@dataclass
+class FrameAnalysis:
+    """What an engine found in one frame: the largest face's emotions, age and gender, or why not."""
+
+    face_count: int
+    face: FaceBox | None = None
+    emotions: dict[str, float] | None = None  # percentages summing to 100
+    age: int | None = None
+    gender: str | None = None  # "Man" / "Woman"
+    error: str | None = None  # "no_face" or "face_too_small" when nothing was analysed
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
+
+
+class AnalysisEngine(abc.ABC):
+    """Turns an RGB image (H x W x 3 uint8) into a FrameAnalysis."""
+
+    name: ClassVar[str] = "engine"
+    # Option names accepted in ENGAGEMENT["OPTIONS"], with their defaults.
+    default_options: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **options: Any) -> None:
+        unknown = set(options) - set(self.default_options)
+        if unknown:
+            raise ImproperlyConfigured(
+                f"Unknown ENGAGEMENT OPTIONS for {type(self).__name__}: {sorted(unknown)}; "
+                f"known: {sorted(self.default_options)}"
+            )
+        self.options = {**self.default_options, **options}
+
+    @property
+    def age_gender(self) -> bool:
+        """Whether age and gender are computed (privacy setting)."""
+        return bool(self.options.get("age_gender", True))
+
+    @abc.abstractmethod
+    def analyze(self, image: np.ndarray, *, detector: str | None = None) -> FrameAnalysis:
+        """Analyse one RGB image."""
+
+    def analyze_many(self, images: list[np.ndarray], *, detector: str | None = None) -> list[FrameAnalysis]:
+        """Analyse several images; engines override this to batch the work."""
+        return [self.analyze(image, detector=detector) for image in images]
+
+
+class EngineError(Exception):
+    """The engine could not run (model missing, library failure): the API answers 503."""

@@ -1,0 +1,75 @@
+"""Domain errors with an HTTP status, and the one handler that turns every API error into JSON."""
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+
+class EngagementError(Exception):
+    """Base of the app's errors: a machine-readable code, a message and an HTTP status."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+    def as_dict(self) -> dict:
+        """The JSON body for this error."""
+        return {"success": False, "error": self.code, "message": self.message}
+
+
+class InvalidInput(EngagementError):
+    """Missing or malformed input (no image, bad base64, not an image, bad timestamp)."""
+
+    status_code = 400
+    code = "invalid_input"
+
+
+class PayloadTooLarge(EngagementError):
+    """A request body over the byte limit."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class EngineUnavailable(EngagementError):
+    """The analysis engine failed; the client may retry later."""
+
+    status_code = 503
+    code = "engine_unavailable"
+
+
+def api_exception_handler(exc, context):
+    """DRF exception handler: every error is {"success": false, "error", "message"} JSON."""
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(str(exc))
+    if isinstance(exc, EngagementError):
+        if exc.status_code >= 500:
+            logger.error("engagement API error: %s", exc.message)
+        return Response(exc.as_dict(), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    if isinstance(exc, drf_exceptions.APIException):
+        headers = {}
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))
+        detail = exc.detail
+        message = detail if isinstance(detail, str) else "Invalid request."
+        body = {"success": False, "error": exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid",
+                "message": str(message)}
+        if not isinstance(detail, str):
+            body["errors"] = detail
+        return Response(body, status=exc.status_code, headers=headers)
+    return None

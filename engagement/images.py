@@ -1,0 +1,65 @@
+"""Decode and validate input images (data URL, bare base64 or upload) into RGB arrays."""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .exceptions import InvalidInput, PayloadTooLarge
+
+# Formats a browser or a camera sends; anything else (PDF, SVG, TIFF...) is refused.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
+_DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,", re.I)
+
+
+def image_bytes_from_base64(value: object, *, max_bytes: int) -> bytes:
+    """Decode a data URL or bare base64 string into bytes, with clear errors."""
+    if value is None or value == "":
+        raise InvalidInput("No image: send 'image' as a data URL, base64 or a file upload.", code="no_image")
+    if not isinstance(value, str):
+        raise InvalidInput("'image' must be a string (data URL or base64).", code="invalid_image")
+    match = _DATA_URL.match(value)
+    if match:
+        if not match.group("b64"):
+            raise InvalidInput("Data URLs must be base64-encoded (';base64,').", code="invalid_base64")
+        value = value[match.end():]
+    # 4 base64 characters carry 3 bytes: refuse before decoding what would be too large anyway.
+    if len(value) * 3 // 4 > max_bytes:
+        raise PayloadTooLarge(f"Image is larger than {max_bytes} bytes.", code="image_too_large")
+    try:
+        data = base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("'image' is not valid base64.", code="invalid_base64") from None
+    if not data:
+        raise InvalidInput("No image: the base64 string is empty.", code="no_image")
+    return data
+
+
+def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
+    """Decode image bytes into an RGB uint8 array, checking the pixel count before decoding."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+            width, height = image.size
+            # Only the header has been read so far: a decompression bomb stops here.
+            if width * height > max_pixels:
+                raise InvalidInput(
+                    f"Image is {width}x{height} pixels; the limit is {max_pixels} pixels.", code="image_too_large"
+                )
+            image.load()
+            image = ImageOps.exif_transpose(image).convert("RGB")
+    except InvalidInput:
+        raise
+    except UnidentifiedImageError:
+        raise InvalidInput(
+            f"Not an image, or not a supported format ({', '.join(ACCEPTED_FORMATS)}).", code="not_an_image"
+        ) from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidInput(f"The image is corrupt or truncated: {exc}", code="corrupt_image") from None
+    return np.asarray(image)

@@ -1,0 +1,34 @@
+"""EngagementLog: the derived metrics of one analysed frame (never the image)."""
+from django.conf import settings
+from django.db import models
+
+from .scoring import EngagementStatus, Emotion
+
+
+class EngagementLog(models.Model):
+    """One analysed frame that carried a session id."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="engagement_logs"
+    )
+    session_key = models.CharField(max_length=128, db_index=True, help_text="The client's session id.")
+    frame_time = models.DateTimeField(db_index=True, help_text="When the frame was captured (client timestamp).")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    success = models.BooleanField(default=True)
+    error = models.CharField(max_length=32, blank=True, help_text="no_face or face_too_small when not analysed.")
+    dominant_emotion = models.CharField(max_length=16, choices=Emotion.choices, blank=True)
+    emotions = models.JSONField(null=True, blank=True)
+    engagement_score = models.FloatField(null=True, blank=True)
+    engagement_status = models.CharField(max_length=32, choices=EngagementStatus.choices, blank=True, db_index=True)
+    face_count = models.PositiveSmallIntegerField(default=0)
+    age = models.PositiveSmallIntegerField(null=True, blank=True)
+    gender = models.CharField(max_length=8, blank=True)
+    engine = models.CharField(max_length=32)
+    processing_ms = models.FloatField()
+
+    class Meta:
+        ordering = ["session_key", "frame_time"]
+        indexes = [models.Index(fields=["session_key", "frame_time"])]
+
+    def __str__(self) -> str:
+        return f"{self.session_key} @ {self.frame_time:%Y-%m-%d %H:%M:%S}: {self.engagement_status or self.error}"

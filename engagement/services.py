@@ -1,0 +1,214 @@
+"""The analysis logic: decode, analyse, score, summarise and log frames."""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone as dt_timezone
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from . import scoring
+from .engines import get_engine
+from .engines.base import DETECTORS, EMOTIONS, FrameAnalysis
+from .exceptions import EngagementError, EngineUnavailable, InvalidInput
+from .images import decode_image, image_bytes_from_base64
+from .models import EngagementLog
+
+logger = logging.getLogger(__name__)
+_decoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="engagement-decode")
+MESSAGES = {
+    "no_face": "No face detected in the image.",
+    "face_too_small": "The face is too small to analyse: move closer to the camera.",
+}
+
+
+@dataclass
+class Frame:
+    """One frame to analyse: image bytes (or a base64 string) and its capture time."""
+
+    image: bytes | str | None
+    timestamp: Any = None
+
+
+def _limits() -> dict:
+    return settings.ENGAGEMENT
+
+
+def timestamp_parse(*, value: Any) -> datetime:
+    """An aware datetime from an ISO 8601 string (naive means UTC); now when absent."""
+    if value in (None, ""):
+        return timezone.now()
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = parse_datetime(value.strip().replace("Z", "+00:00") if value.strip().endswith("Z") else value.strip())
+        except ValueError:
+            parsed = None
+    else:
+        parsed = None
+    if parsed is None:
+        raise InvalidInput("'timestamp' must be an ISO 8601 date and time.", code="invalid_timestamp")
+    return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=dt_timezone.utc)
+
+
+def detector_validate(*, detector_backend: Any) -> str | None:
+    """Check a client's detector_backend (DeepFace's names) and return it, or None for the default."""
+    if detector_backend in (None, ""):
+        return None
+    if detector_backend not in DETECTORS:
+        raise InvalidInput(f"'detector_backend' must be one of {', '.join(DETECTORS)}.", code="invalid_detector")
+    return detector_backend
+
+
+def image_load(*, image: bytes | str | None) -> Any:
+    """Bytes or base64 text to an RGB array, enforcing the byte and pixel limits."""
+    limits = _limits()
+    data = image if isinstance(image, bytes) else image_bytes_from_base64(image, max_bytes=limits["MAX_REQUEST_BYTES"])
+    return decode_image(data, max_pixels=limits["MAX_IMAGE_PIXELS"])
+
+
+def result_build(*, analysis: FrameAnalysis, frame_time: datetime, engine_name: str, timings: dict) -> dict:
+    """The prototype's JSON for one analysed frame, plus face_count, region and processing_ms."""
+    result: dict[str, Any] = {"success": analysis.error is None}
+    if analysis.error:
+        result.update(error=analysis.error, message=MESSAGES[analysis.error])
+    else:
+        started = time.perf_counter()
+        emotions = {name: round(analysis.emotions[name], 2) for name in EMOTIONS}
+        dominant = scoring.dominant_emotion(analysis.emotions)
+        score = scoring.engagement_score(analysis.emotions)
+        status = scoring.engagement_status(score, dominant)
+        timings["score"] = (time.perf_counter() - started) * 1000
+        result.update(
+            dominant_emotion=dominant,
+            emotions=emotions,
+            engagement_score=score,
+            engagement_status=status.value,
+            recommendations=scoring.recommendations(status),
+            age=analysis.age,
+            gender=analysis.gender,
+        )
+    result.update(
+        timestamp=frame_time.isoformat(),
+        face_count=analysis.face_count,
+        region=analysis.face.as_dict() if analysis.face else None,
+        engine=engine_name,
+        processing_ms=round(sum(timings.values()), 2),
+        timings_ms={k: round(v, 2) for k, v in timings.items()},
+    )
+    return result
+
+
+def _engine_run(images: list, detector: str | None) -> tuple[list[FrameAnalysis], str]:
+    try:
+        engine = get_engine()
+        if len(images) == 1:
+            return [engine.analyze(images[0], detector=detector)], engine.name
+        return engine.analyze_many(images, detector=detector), engine.name
+    except EngagementError:
+        raise
+    except Exception as exc:  # any engine failure is the engine's, not the client's: 503, logged
+        logger.exception("analysis engine failed")
+        raise EngineUnavailable("The analysis engine failed; try again later.") from exc
+
+
+def frame_analyze(*, frame: Frame, detector_backend: str | None = None, session_id: str | None = None,
+                  user: Any = None) -> dict:
+    """Analyse one frame; log it when it carries a session id. Raises EngagementError on bad input."""
+    return frames_analyze(frames=[frame], detector_backend=detector_backend, session_id=session_id, user=user,
+                          fail_alone=False)[0]
+
+
+def _prepare(frame: Any) -> tuple[Any, datetime, float]:
+    started = time.perf_counter()
+    if not isinstance(frame, Frame):
+        raise InvalidInput("Each frame must be an object with an 'image'.", code="invalid_frame")
+    frame_time = timestamp_parse(value=frame.timestamp)
+    image = image_load(image=frame.image)
+    return image, frame_time, (time.perf_counter() - started) * 1000
+
+
+def frames_analyze(*, frames: list[Frame | Any], detector_backend: str | None = None, session_id: str | None = None,
+                   user: Any = None, fail_alone: bool = True) -> list[dict]:
+    """Analyse frames in order: decode in parallel, one engine batch; a bad frame fails alone."""
+    detector = detector_validate(detector_backend=detector_backend)
+    prepared: list[Any] = []
+    futures = [_decoder.submit(_prepare, frame) for frame in frames]
+    for future in futures:
+        try:
+            prepared.append(future.result())
+        except EngagementError as exc:
+            if not fail_alone:
+                raise
+            prepared.append(exc)
+    good = [p for p in prepared if not isinstance(p, EngagementError)]
+    analyses, engine_name = _engine_run([p[0] for p in good], detector) if good else ([], "")
+    results: list[dict] = []
+    logs: list[EngagementLog] = []
+    analysed = iter(zip(good, analyses))
+    for index, item in enumerate(prepared):
+        if isinstance(item, EngagementError):
+            results.append({**item.as_dict(), "index": index})
+            continue
+        (_, frame_time, decode_ms), analysis = next(analysed)
+        result = result_build(analysis=analysis, frame_time=frame_time, engine_name=engine_name,
+                              timings={"decode": decode_ms, **analysis.timings})
+        results.append(result)
+        if session_id:
+            logs.append(engagement_log_build(result=result, frame_time=frame_time, session_id=session_id, user=user))
+    if logs:
+        EngagementLog.objects.bulk_create(logs)
+    return results
+
+
+def engagement_log_build(*, result: dict, frame_time: datetime, session_id: str, user: Any = None) -> EngagementLog:
+    """An unsaved EngagementLog row for an analysed frame's result (never the image)."""
+    return EngagementLog(
+        user=user if getattr(user, "is_authenticated", False) else None,
+        session_key=session_id,
+        frame_time=frame_time,
+        success=result["success"],
+        error=result.get("error", ""),
+        dominant_emotion=result.get("dominant_emotion", ""),
+        emotions=result.get("emotions"),
+        engagement_score=result.get("engagement_score"),
+        engagement_status=result.get("engagement_status", ""),
+        face_count=result["face_count"],
+        age=result.get("age"),
+        gender=result.get("gender") or "",
+        engine=result["engine"],
+        processing_ms=result["processing_ms"],
+    )
+
+
+def batch_summarize(*, results: list[dict]) -> dict:
+    """The batch summary: counts, average score and its status, dominant emotion, shares."""
+    analysed = [r for r in results if r.get("success")]
+    summary: dict[str, Any] = {
+        "total_frames": len(results),
+        "analyzed_frames": len(analysed),
+        "failed_frames": len(results) - len(analysed),
+        "average_engagement_score": None,
+        "engagement_status": None,
+        "dominant_emotion": None,
+        "status_counts": dict(Counter(r["engagement_status"] for r in analysed)),
+        "emotion_averages": {},
+    }
+    if analysed:
+        averages = {e: sum(r["emotions"][e] for r in analysed) / len(analysed) for e in EMOTIONS}
+        score = round(sum(r["engagement_score"] for r in analysed) / len(analysed), 2)
+        dominant = scoring.dominant_emotion(averages)
+        summary.update(
+            average_engagement_score=score,
+            engagement_status=scoring.engagement_status(score, dominant).value,
+            dominant_emotion=dominant,
+            emotion_averages={e: round(v, 2) for e, v in averages.items()},
+        )
+    return summary

@@ -1,0 +1,11 @@
+"""Pages of the engagement app: the webcam try-out page."""
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+from .scoring import EngagementStatus
+
+
+@login_required
+def try_page(request):
+    """The webcam page that posts frames to /analyze-mood and shows the answer."""
+    return render(request, "engagement/try.html", {"statuses": EngagementStatus.choices})

@@ -1,0 +1,1 @@
+"""The proctoring Django project: settings, URLs and the ASGI application."""

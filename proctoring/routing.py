@@ -1,0 +1,2 @@
+"""WebSocket routes of the project's apps."""
+websocket_urlpatterns: list = []

@@ -1,0 +1,19 @@
+"""Project URLs: the seed-compatible API at the root and under /api/v1/engagement/, pages, admin."""
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from engagement.urls import api_urlpatterns, page_urlpatterns
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The prototype's paths, kept for existing clients.
+    path("", include((api_urlpatterns, "engagement-seed"))),
+    path("api/v1/engagement/", include((api_urlpatterns, "engagement-api"))),
+    path("engagement/", include((page_urlpatterns, "engagement"))),
+]
