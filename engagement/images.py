@@ -56,10 +56,13 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
             image = ImageOps.exif_transpose(image).convert("RGB")
     except InvalidInput:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's own guard fires in Image.open for sizes far over its default limit.
+        raise InvalidInput(f"Image has too many pixels: {exc}", code="image_too_large") from None
     except UnidentifiedImageError:
         raise InvalidInput(
             f"Not an image, or not a supported format ({', '.join(ACCEPTED_FORMATS)}).", code="not_an_image"
         ) from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidInput(f"The image is corrupt or truncated: {exc}", code="corrupt_image") from None
     return np.asarray(image)

@@ -24,3 +24,13 @@ def api(user):
 def anonymous_api():
     """An API client with no credentials."""
     return APIClient()
+
+
+@pytest.fixture
+def fresh_engine():
+    """Reload the engine from the current settings, and again afterwards for the other tests."""
+    from engagement.engines import reset_engine
+
+    reset_engine()
+    yield
+    reset_engine()

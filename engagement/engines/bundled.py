@@ -64,7 +64,8 @@ class BundledEngine(AnalysisEngine):
         started = time.perf_counter()
         # Frames are parallelised across threads; OpenCV's own thread pool would only contend.
         cv2.setNumThreads(1)
-        self._hog = dlib.get_frontal_face_detector()
+        # A dlib detector keeps its image pyramid inside the object: one per thread, or threads corrupt each other.
+        self._local = threading.local()
         self._haar = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
         if self._haar.empty():
             raise EngineError("OpenCV's Haar cascade file is missing")
@@ -85,11 +86,17 @@ class BundledEngine(AnalysisEngine):
 
     # -- detection -------------------------------------------------------------------------
 
+    def _hog(self) -> Any:
+        detector = getattr(self._local, "hog", None)
+        if detector is None:
+            detector = self._local.hog = dlib.get_frontal_face_detector()
+        return detector
+
     def _detect_scaled(self, gray: np.ndarray, long_side: int, upsample: int, detector: str) -> list[FaceBox]:
         scale = min(1.0, long_side / max(gray.shape))
         small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         if detector == "dlib":
-            found, _, _ = self._hog.run(small, upsample, FALLBACK_HOG_THRESHOLD if upsample else 0.0)
+            found, _, _ = self._hog().run(small, upsample, FALLBACK_HOG_THRESHOLD if upsample else 0.0)
             rects = [(r.left(), r.top(), r.width(), r.height()) for r in found]
         else:
             min_side = 20 if upsample else 30

@@ -1,0 +1,96 @@
+"""Real-browser helpers: a fake webcam from numpy frames (.y4m) and Debian's Chromium driven by Playwright."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+from playwright.sync_api import BrowserContext, Page, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+OUTPUT_DIR = Path(__file__).resolve().parent.parent / "test-output"
+TIMEOUT_MS = 30_000  # the first analysis loads the engine's models in the live server
+
+# The machine is offline: these switches stop Chromium from phoning home and hanging on it.
+BASE_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
+FAKE_DEVICE = "--use-fake-device-for-media-stream"
+FAKE_UI = "--use-fake-ui-for-media-stream"  # answers every camera prompt with "allow"
+
+
+def y4m_write(*, path: Path, frames: Iterable[np.ndarray], fps: int = 30) -> Path:
+    """Write RGB uint8 frames (H, W, 3; even sizes) as a YUV4MPEG2 4:2:0 file Chromium can use as a webcam."""
+    frames = [np.ascontiguousarray(frame, dtype=np.uint8) for frame in frames]
+    if not frames:
+        raise ValueError("a video needs at least one frame")
+    height, width = frames[0].shape[:2]
+    if height % 2 or width % 2:
+        raise ValueError(f"4:2:0 needs even sizes, got {width}x{height}")
+    path = Path(path)
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode("ascii"))
+        for frame in frames:
+            if frame.shape != (height, width, 3):
+                raise ValueError(f"every frame must be {width}x{height} RGB, got {frame.shape}")
+            out.write(b"FRAME\n")
+            # I420: the Y plane, then the quarter-size U and V planes, exactly the y4m frame layout.
+            out.write(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return path
+
+
+def chromium_args(*, video: Path | None = None, fake_ui: bool = True, extra: Sequence[str] = ()) -> list[str]:
+    """Chromium switches: offline-safe defaults, plus a fake camera playing `video` when one is given."""
+    args = list(BASE_ARGS)
+    if video is not None:
+        args += [FAKE_DEVICE, f"--use-file-for-fake-video-capture={Path(video).resolve()}"]
+    if fake_ui:
+        args.append(FAKE_UI)
+    return args + list(extra)
+
+
+@contextmanager
+def chromium_context(
+    *, video: Path | None = None, fake_ui: bool = True, extra_args: Sequence[str] = (), **context_options
+) -> Iterator[BrowserContext]:
+    """A headless Chromium context (with a fake webcam playing `video` if given), closed on exit."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=chromium_args(video=video, fake_ui=fake_ui, extra=extra_args),
+            timeout=TIMEOUT_MS,
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 800}, **context_options)
+            context.set_default_timeout(TIMEOUT_MS)
+            yield context
+            context.close()
+        finally:
+            browser.close()
+
+
+def page_login(*, page: Page, base_url: str, username: str, password: str, next_path: str = "") -> None:
+    """Log in through the project's login form, as a person would."""
+    page.goto(f"{base_url}/accounts/login/" + (f"?next={next_path}" if next_path else ""))
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    with page.expect_navigation():
+        page.click("form.login button[type=submit]")
+
+
+def page_screenshot(*, page: Page, name: str) -> Path:
+    """Save a full-page screenshot as test-output/<name>.png (the folder is git-ignored)."""
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    path = OUTPUT_DIR / (re.sub(r"[^\w.-]+", "_", name) + ".png")
+    page.screenshot(path=str(path), full_page=True)
+    return path
