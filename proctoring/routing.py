@@ -1,2 +1,4 @@
 """WebSocket routes of the project's apps."""
-websocket_urlpatterns: list = []
+from monitor.routing import websocket_urlpatterns as monitor_routes
+
+websocket_urlpatterns = [*monitor_routes]

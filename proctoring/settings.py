@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "channels",
     "engagement",
+    "monitor",
 ]
 
 MIDDLEWARE = [
@@ -87,6 +88,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # WAL lets the page, the API and the socket consumers read while a frame's row is written.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+    DATABASES["default"]["OPTIONS"]["timeout"] = 20
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -133,6 +135,22 @@ ENGAGEMENT = {
     "MAX_IMAGE_PIXELS": env_int("ENGAGEMENT_MAX_IMAGE_PIXELS", 4096 * 4096),
     "BATCH_MAX_FRAMES": env_int("ENGAGEMENT_BATCH_MAX_FRAMES", 100),
 }
+# Proctored sessions: alert thresholds and socket limits (each overridable from the environment).
+MONITOR = {
+    "ABSENT_SECONDS": env_int("MONITOR_ABSENT_SECONDS", 10),  # no face this long opens "absent"
+    "MULTIPLE_FACES_FRAMES": env_int("MONITOR_MULTIPLE_FACES_FRAMES", 2),  # consecutive frames with 2+ faces
+    "LOW_ENGAGEMENT_SCORE": env_int("MONITOR_LOW_ENGAGEMENT_SCORE", 30),  # smoothed score under this...
+    "LOW_ENGAGEMENT_SECONDS": env_int("MONITOR_LOW_ENGAGEMENT_SECONDS", 60),  # ...for this long
+    "LOW_ENGAGEMENT_MARGIN": env_int("MONITOR_LOW_ENGAGEMENT_MARGIN", 5),  # closes only above score + margin
+    "STRUGGLING_SECONDS": env_int("MONITOR_STRUGGLING_SECONDS", 30),  # confused/frustrated this long
+    "EMA_ALPHA": float(os.environ.get("MONITOR_EMA_ALPHA", "0.3")),  # weight of the newest score
+    "FRAME_INTERVAL": float(os.environ.get("MONITOR_FRAME_INTERVAL", "5")),  # default seconds between frames
+    "RATE_LIMIT_FRAMES": env_int("MONITOR_RATE_LIMIT_FRAMES", 10),  # at most this many frames...
+    "RATE_LIMIT_SECONDS": env_int("MONITOR_RATE_LIMIT_SECONDS", 10),  # ...per this many seconds per socket
+    "ANALYSIS_THREADS": env_int("MONITOR_ANALYSIS_THREADS", 2),  # frames analysed at once per process
+    "JOIN_LINK_MAX_AGE": env_int("MONITOR_JOIN_LINK_MAX_AGE", 600),  # seconds an exam link stays valid
+}
+
 # Django must let the API read a body up to the batch limit; the API itself enforces the limits.
 DATA_UPLOAD_MAX_MEMORY_SIZE = ENGAGEMENT["MAX_BATCH_REQUEST_BYTES"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = ENGAGEMENT["MAX_REQUEST_BYTES"]

@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from engagement.urls import api_urlpatterns, page_urlpatterns
+from monitor.urls import api_urlpatterns as monitor_api
 
 from . import views
 
@@ -16,4 +17,6 @@ urlpatterns = [
     path("", include((api_urlpatterns, "engagement-seed"))),
     path("api/v1/engagement/", include((api_urlpatterns, "engagement-api"))),
     path("engagement/", include((page_urlpatterns, "engagement"))),
+    path("api/v1/", include((monitor_api, "monitor-api"))),
+    path("monitor/", include("monitor.urls")),
 ]

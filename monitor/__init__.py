@@ -1,0 +1,1 @@
+"""Proctored exam sessions: webcam frames over WebSockets, per-session logs, alerts and live views."""

@@ -1,0 +1,185 @@
+"""WebSocket consumers: a learner's exam session (frames in, analyses and alerts out) and the instructors' feed."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+from asgiref.sync import SyncToAsync
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from engagement.api import EngagementError, Frame, frame_analyze
+
+from . import selectors, services
+
+logger = logging.getLogger(__name__)
+INSTRUCTORS_GROUP = "monitor.instructors"
+_pool: ThreadPoolExecutor | None = None
+
+
+def analysis_pool() -> ThreadPoolExecutor:
+    """The process's threads for frame analysis, apart from the event loop and the database thread."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=settings.MONITOR["ANALYSIS_THREADS"], thread_name_prefix="monitor")
+    return _pool
+
+
+def session_group(session_id: str) -> str:
+    """The channel group of one exam session."""
+    return f"monitor.session.{session_id}"
+
+
+def _analyse(content: dict) -> dict:
+    return frame_analyze(frame=Frame(image=content.get("image"), timestamp=content.get("timestamp")))
+
+
+class SessionConsumer(AsyncJsonWebsocketConsumer):
+    """One learner's socket: only the session's learner connects; frames are analysed one at a time."""
+
+    async def connect(self):
+        """Accept only the session's own learner, and only while the session has not ended."""
+        self.session = await database_sync_to_async(selectors.session_for_learner)(
+            session_id=self.scope["url_route"]["kwargs"]["session_id"], user=self.scope.get("user"))
+        if self.session is None:
+            await self.close(code=4403)
+            return
+        self.session_id = str(self.session.id)
+        self.user = self.scope["user"]
+        self.pending: dict | None = None  # the newest frame waiting while another is analysed
+        self.worker: asyncio.Task | None = None
+        self.recent: deque[float] = deque()  # arrival times, for the rate limit
+        await self.channel_layer.group_add(session_group(self.session_id), self.channel_name)
+        await self.accept()
+        await self.send_json({"type": "connected", "session_id": self.session_id,
+                              "frame_interval": self.session.frame_interval})
+
+    async def disconnect(self, code):
+        """Let the frame in analysis finish storing, then leave the group."""
+        if getattr(self, "session", None) is None:
+            return
+        self.pending = None
+        if self.worker is not None:
+            await asyncio.shield(self.worker)
+        await self.channel_layer.group_discard(session_group(self.session_id), self.channel_name)
+
+    async def error(self, code: str, message: str, **extra):
+        """Tell the client what was wrong with its message; the socket stays open."""
+        await self.send_json({"type": "error", "error": code, "message": message, **extra})
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        """Parse JSON ourselves so that malformed or oversized messages get an error, not a crash."""
+        if text_data is None:
+            await self.error("invalid_message", "Send JSON text messages.")
+            return
+        limit = settings.ENGAGEMENT["MAX_REQUEST_BYTES"]
+        if len(text_data) > limit:
+            await self.error("payload_too_large", f"A message may be at most {limit} bytes.")
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self.error("invalid_json", "The message is not valid JSON.")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content, **kwargs):
+        """Route by message type."""
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "frame":
+            await self.frame_received(content)
+        elif kind == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.error("unknown_type", "Unknown message type: send {\"type\": \"frame\", \"image\", \"timestamp\"}.")
+
+    def _rate_limited(self) -> bool:
+        now = time.monotonic()
+        window = settings.MONITOR["RATE_LIMIT_SECONDS"]
+        while self.recent and now - self.recent[0] > window:
+            self.recent.popleft()
+        if len(self.recent) >= settings.MONITOR["RATE_LIMIT_FRAMES"]:
+            return True
+        self.recent.append(now)
+        return False
+
+    async def frame_received(self, content: dict):
+        """Analyse now, or keep only the newest frame while one is in analysis (older ones are dropped)."""
+        if self._rate_limited():
+            await self.error("rate_limited", "Too many frames: slow down.", timestamp=content.get("timestamp"))
+            return
+        if self.worker is not None and not self.worker.done():
+            if self.pending is not None:
+                await self.send_json({"type": "dropped", "timestamp": self.pending.get("timestamp"),
+                                      "message": "A newer frame replaced this one."})
+            self.pending = content
+            return
+        self.worker = asyncio.ensure_future(self._drain(content))
+
+    async def _drain(self, content: dict | None):
+        while content is not None:
+            await self._process(content)
+            content, self.pending = self.pending, None
+
+    async def _process(self, content: dict):
+        try:
+            result = await SyncToAsync(_analyse, thread_sensitive=False, executor=analysis_pool())(content)
+            record = await database_sync_to_async(services.session_frame_record)(
+                session_id=self.session_id, user=self.user, result=result)
+        except EngagementError as exc:
+            await self.error(exc.code, exc.message, timestamp=content.get("timestamp"))
+            if isinstance(exc, services.SessionError):
+                await self.close(code=4409)
+            return
+        except Exception:  # never let one frame kill the socket
+            logger.exception("frame processing failed for session %s", self.session_id)
+            await self.error("server_error", "The frame could not be processed.", timestamp=content.get("timestamp"))
+            return
+        alerts = [a.as_message() for a in record.open_alerts]
+        await self.send_json({"type": "analysis", **result, "frame_id": record.log_id,
+                              "smoothed_score": record.session.smoothed_score, "alerts": alerts})
+        for alert in record.opened + record.closed:
+            await self.send_json({"type": "alert", "event": "closed" if alert.closed_at else "opened",
+                                  "alert": alert.as_message()})
+        row = selectors.session_live_row(session=record.session, open_alerts=record.open_alerts)
+        await self.channel_layer.group_send(INSTRUCTORS_GROUP, {"type": "session.update", "session": row})
+
+    async def session_ended(self, event):
+        """The session was ended (by the LMS): tell the learner and close."""
+        await self.send_json({"type": "ended", "summary": event.get("summary")})
+        await self.close(code=4000)
+
+
+class InstructorConsumer(AsyncJsonWebsocketConsumer):
+    """The instructors' live feed: one message per analysed frame of any session."""
+
+    async def connect(self):
+        """Staff with the watch permission only."""
+        if not selectors.user_can_watch(user=self.scope.get("user")):
+            await self.close(code=4403)
+            return
+        await self.channel_layer.group_add(INSTRUCTORS_GROUP, self.channel_name)
+        await self.accept()
+        rows = await database_sync_to_async(selectors.sessions_live)()
+        await self.send_json({"type": "sessions", "sessions": rows})
+
+    async def disconnect(self, code):
+        """Leave the instructors' group."""
+        await self.channel_layer.group_discard(INSTRUCTORS_GROUP, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        """Instructors only listen."""
+        await self.send_json({"type": "error", "error": "read_only", "message": "This feed is read-only."})
+
+    async def session_update(self, event):
+        """Forward a session's new state."""
+        await self.send_json({"type": "session", "session": event["session"]})
+
+    async def session_ended(self, event):
+        """Forward that a session ended."""
+        await self.send_json({"type": "session", "session": event["session"]})

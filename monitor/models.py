@@ -1,0 +1,94 @@
+"""Exam sessions and the alerts raised while they run."""
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class SessionStatus(models.TextChoices):
+    """Life cycle of an exam session."""
+
+    SCHEDULED = "scheduled"  # created by the LMS, learner not connected yet
+    ACTIVE = "active"  # at least one frame received
+    ENDED = "ended"  # finished; its summary is stored and sockets are refused
+
+
+class AlertKind(models.TextChoices):
+    """What an alert is about."""
+
+    ABSENT = "absent"  # no face in view for a while
+    MULTIPLE_FACES = "multiple_faces"  # two or more faces in consecutive frames
+    LOW_ENGAGEMENT = "low_engagement"  # smoothed score below the threshold for a while
+    STRUGGLING = "struggling"  # confused or frustrated for a while
+
+
+class Severity(models.TextChoices):
+    """How urgently an instructor should look."""
+
+    INFO = "info"  # worth knowing, not a rule breach
+    WARNING = "warning"  # may need attention
+    CRITICAL = "critical"  # likely a rule breach
+
+
+class ExamSession(models.Model):
+    """One learner sitting one exam attempt under webcam monitoring."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exam_sessions")
+    course_id = models.CharField(max_length=128, db_index=True)
+    exam_id = models.CharField(max_length=128, db_index=True)
+    attempt_id = models.CharField(max_length=128, blank=True)
+    status = models.CharField(max_length=16, choices=SessionStatus.choices, default=SessionStatus.SCHEDULED,
+                              db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    frame_interval = models.FloatField(default=5.0, help_text="Seconds between webcam frames.")
+    join_token_used_at = models.DateTimeField(null=True, blank=True, help_text="When the exam link was used.")
+    # Live state of the alert rules, kept in the row so that any server process can take the next frame.
+    rule_state = models.JSONField(default=dict, blank=True)
+    smoothed_score = models.FloatField(null=True, blank=True)
+    last_status = models.CharField(max_length=32, blank=True)
+    last_emotion = models.CharField(max_length=16, blank=True)
+    last_frame_at = models.DateTimeField(null=True, blank=True)
+    frame_count = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("monitor_sessions", "Can watch live sessions")]
+
+    def __str__(self) -> str:
+        return f"{self.learner} - {self.course_id}/{self.exam_id} ({self.status})"
+
+
+class Alert(models.Model):
+    """A condition that held for a while during a session: opened once, closed when it clears."""
+
+    session = models.ForeignKey(ExamSession, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=32, choices=AlertKind.choices)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    message = models.CharField(max_length=255)
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    frame_count = models.PositiveIntegerField(default=1, help_text="Frames seen while the alert was open.")
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="reviewed_alerts")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["opened_at"]
+        constraints = [
+            # At most one open alert of a kind per session: a run of bad frames is one alert.
+            models.UniqueConstraint(fields=["session", "kind"], condition=models.Q(closed_at__isnull=True),
+                                    name="one_open_alert_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.session_id})"
+
+    def as_message(self) -> dict:
+        """The alert as sent on sockets."""
+        return {"id": self.pk, "kind": self.kind, "severity": self.severity, "message": self.message,
+                "opened_at": self.opened_at.isoformat(),
+                "closed_at": self.closed_at.isoformat() if self.closed_at else None}

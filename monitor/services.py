@@ -1,0 +1,140 @@
+"""Writes for monitor: create, join and end sessions; record an analysed frame with its alerts."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.db import transaction
+from django.utils import timezone
+
+from engagement.api import EngagementError, InvalidInput, engagement_log_build, timestamp_parse
+
+from . import alerts as rules
+from . import selectors
+from .models import Alert, ExamSession, SessionStatus
+
+JOIN_SALT = "monitor.join"
+
+
+class SessionError(EngagementError):
+    """A session that cannot be used for this (ended, unknown, not yours)."""
+
+    status_code = 409
+    code = "session_unavailable"
+
+
+def learner_resolve(*, learner: Any):
+    """A user from a username or a user id."""
+    User = get_user_model()
+    if isinstance(learner, bool) or learner in (None, ""):
+        raise InvalidInput("'learner' must be a username or a user id.", code="invalid_learner")
+    query = {"pk": learner} if isinstance(learner, int) or str(learner).isdigit() else {"username": learner}
+    user = User.objects.filter(**query).first()
+    if user is None and not isinstance(learner, int):
+        user = User.objects.filter(username=learner).first()
+    if user is None:
+        raise InvalidInput(f"No learner {learner!r}.", code="unknown_learner")
+    return user
+
+
+def session_create(*, learner: Any, course_id: str, exam_id: str, attempt_id: str = "",
+                   frame_interval: float | None = None) -> ExamSession:
+    """A scheduled session for a learner."""
+    return ExamSession.objects.create(
+        learner=learner_resolve(learner=learner), course_id=course_id, exam_id=exam_id, attempt_id=attempt_id or "",
+        frame_interval=frame_interval or settings.MONITOR["FRAME_INTERVAL"],
+    )
+
+
+def session_join_token(*, session: ExamSession) -> str:
+    """A signed, short-lived token for the session's one-time exam link."""
+    return signing.dumps({"session": str(session.id)}, salt=JOIN_SALT, compress=True)
+
+
+def session_join(*, token: str) -> ExamSession:
+    """The session of a valid, unused, unexpired exam link; marks the link used."""
+    try:
+        data = signing.loads(token, salt=JOIN_SALT, max_age=settings.MONITOR["JOIN_LINK_MAX_AGE"])
+    except signing.SignatureExpired:
+        raise SessionError("This exam link has expired: ask your course for a new one.", code="link_expired") from None
+    except signing.BadSignature:
+        raise SessionError("This exam link is not valid.", code="link_invalid") from None
+    # Single use: only the first request flips join_token_used_at from NULL.
+    used = ExamSession.objects.filter(pk=data["session"], join_token_used_at__isnull=True).exclude(
+        status=SessionStatus.ENDED).update(join_token_used_at=timezone.now())
+    if not used:
+        raise SessionError("This exam link was already used or the exam has ended.", code="link_used")
+    return ExamSession.objects.select_related("learner").get(pk=data["session"])
+
+
+@dataclass
+class FrameRecord:
+    """What recording a frame produced: the log row, the open alerts and the alerts opened or closed."""
+
+    log_id: int
+    session: ExamSession
+    open_alerts: list[Alert]
+    opened: list[Alert] = field(default_factory=list)
+    closed: list[Alert] = field(default_factory=list)
+
+
+@transaction.atomic
+def session_frame_record(*, session_id: Any, user: Any, result: dict) -> FrameRecord:
+    """Store an analysed frame's log row, update the rules' state and open or close alerts, atomically."""
+    session = ExamSession.objects.select_for_update().select_related("learner").filter(pk=session_id).first()
+    if session is None or session.status == SessionStatus.ENDED or session.learner_id != user.pk:
+        raise SessionError("This session has ended or is not yours.")
+    frame_time = timestamp_parse(value=result["timestamp"])
+    log = engagement_log_build(result=result, frame_time=frame_time, session_id=str(session.id), user=user)
+    log.save()
+
+    open_alerts = {a.kind: a for a in selectors.alerts_open(session=session)}
+    observation = rules.Observation(at=frame_time, face_count=result["face_count"],
+                                    score=result.get("engagement_score"), status=result.get("engagement_status"))
+    state, wanted = rules.rules_evaluate(state=session.rule_state, observation=observation,
+                                         open_kinds=set(open_alerts))
+    opened, closed = [], []
+    for kind, alert in open_alerts.items():
+        if kind in wanted:
+            alert.frame_count += 1
+            alert.save(update_fields=["frame_count"])
+        else:
+            alert.closed_at = frame_time
+            alert.save(update_fields=["closed_at"])
+            closed.append(alert)
+    for kind, message in wanted.items():
+        if kind not in open_alerts:
+            opened.append(Alert.objects.create(session=session, kind=kind, severity=rules.SEVERITY[kind],
+                                               message=message, opened_at=frame_time))
+
+    session.rule_state = state
+    session.smoothed_score = state.get("ema")
+    session.frame_count += 1
+    session.last_frame_at = frame_time
+    if result["success"]:
+        session.last_status, session.last_emotion = result["engagement_status"], result["dominant_emotion"]
+    else:
+        session.last_status, session.last_emotion = result["error"], ""
+    if session.status == SessionStatus.SCHEDULED:
+        session.status, session.started_at = SessionStatus.ACTIVE, frame_time
+    session.save()
+    still_open = [a for a in open_alerts.values() if a not in closed] + opened
+    return FrameRecord(log_id=log.pk, session=session, open_alerts=sorted(still_open, key=lambda a: a.opened_at),
+                       opened=opened, closed=closed)
+
+
+@transaction.atomic
+def session_end(*, session: ExamSession) -> ExamSession:
+    """End a session: close its open alerts, compute and store its summary. Ending twice is harmless."""
+    session = ExamSession.objects.select_for_update().get(pk=session.pk)
+    if session.status == SessionStatus.ENDED:
+        return session
+    now = timezone.now()
+    session.alerts.filter(closed_at__isnull=True).update(closed_at=now)
+    session.status, session.ended_at = SessionStatus.ENDED, now
+    session.summary = selectors.session_summary(session=session)
+    session.save()
+    return session

@@ -1,0 +1,37 @@
+"""Pages: the one-time exam link, the learner's exam page and the instructors' live view."""
+from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+
+from . import selectors, services
+
+
+def join(request, token):
+    """Log the session's learner in from a signed one-time link and open the exam page."""
+    try:
+        session = services.session_join(token=token)
+    except services.SessionError as exc:
+        return render(request, "monitor/link_error.html", {"message": exc.message}, status=403)
+    login(request, session.learner, backend="django.contrib.auth.backends.ModelBackend")
+    return redirect("monitor:exam", session_id=session.id)
+
+
+@login_required
+def exam(request, session_id):
+    """The exam page: webcam capture and live feedback over the session's socket."""
+    session = selectors.session_for_learner(session_id=session_id, user=request.user)
+    if session is None:
+        return render(request, "monitor/link_error.html",
+                      {"message": "This exam session does not exist, is not yours, or has ended."}, status=404)
+    return render(request, "monitor/exam.html", {"session": session, "max_frame_bytes": settings.ENGAGEMENT[
+        "MAX_REQUEST_BYTES"]})
+
+
+@login_required
+def live(request):
+    """Instructors' live view of active sessions."""
+    if not selectors.user_can_watch(user=request.user):
+        raise PermissionDenied
+    return render(request, "monitor/live.html", {"sessions": selectors.sessions_live()})
