@@ -1,0 +1,47 @@
+"""Fixtures for monitor: a learner with a token, sessions, and socket clients on the real ASGI app."""
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+
+from monitor import services
+from tests import images
+
+FACE = images.data_url(images.webcam_face())
+NO_FACE = images.data_url(images.no_face_images()["coffee"])
+TWO_FACES = images.data_url(images.two_faces())
+
+
+@pytest.fixture
+def learner(transactional_db):
+    """A learner with an API token."""
+    user = get_user_model().objects.create_user("lea", password="lea-password")
+    Token.objects.create(user=user)
+    return user
+
+
+@pytest.fixture
+def exam_session(learner):
+    """A scheduled session for the learner."""
+    return services.session_create(learner=learner, course_id="c1", exam_id="e1")
+
+
+def token_headers(user):
+    """Handshake headers of a programmatic client: an allowed Origin and the user's token."""
+    return [(b"origin", b"http://testserver"), (b"authorization", f"Token {user.auth_token.key}".encode())]
+
+
+@pytest.fixture
+def connect():
+    """Open sockets on the real ASGI application; all are closed at the end of the test."""
+    from proctoring.asgi import application
+
+    opened = []
+
+    async def _connect(path, headers):
+        communicator = WebsocketCommunicator(application, path, headers=headers)
+        connected, code = await communicator.connect(timeout=10)
+        opened.append(communicator)
+        return communicator, connected, code
+
+    yield _connect

@@ -1,0 +1,212 @@
+"""The session socket with the real engine: analyses, stored rows, alerts, refusals and bad input."""
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+
+from engagement.models import EngagementLog
+from monitor.models import Alert, AlertKind, ExamSession, SessionStatus
+from tests.monitor.conftest import FACE, NO_FACE, TWO_FACES, token_headers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+
+
+def at(seconds):
+    return (T0 + timedelta(seconds=seconds)).isoformat()
+
+
+def path(session):
+    return f"/ws/monitor/sessions/{session.id}/"
+
+
+async def joined(connect, session, user):
+    ws, connected, code = await connect(path(session), token_headers(user))
+    assert connected, code
+    hello = await ws.receive_json_from(timeout=10)
+    assert hello["type"] == "connected" and hello["session_id"] == str(session.id)
+    return ws
+
+
+async def send_frame(ws, image, seconds):
+    await ws.send_json_to({"type": "frame", "image": image, "timestamp": at(seconds)})
+    return await next_of(ws, "analysis", "error")
+
+
+async def next_of(ws, *types):
+    while True:
+        message = await ws.receive_json_from(timeout=30)
+        if message["type"] in types:
+            return message
+
+
+@database_sync_to_async
+def rows(session):
+    return list(EngagementLog.objects.filter(session_key=str(session.id)).order_by("frame_time"))
+
+
+@database_sync_to_async
+def alerts(session, kind=None):
+    qs = Alert.objects.filter(session=session)
+    return list(qs.filter(kind=kind) if kind else qs)
+
+
+async def test_frames_are_analysed_and_stored(connect, exam_session, learner):
+    ws = await joined(connect, exam_session, learner)
+    answer = await send_frame(ws, FACE, 0)
+    assert answer["type"] == "analysis" and answer["success"] is True
+    assert answer["dominant_emotion"] == "happy" and answer["engagement_status"] == "highly_engaged"
+    assert answer["alerts"] == [] and answer["smoothed_score"] == answer["engagement_score"]
+    stored = await rows(exam_session)
+    assert [r.pk for r in stored] == [answer["frame_id"]] and stored[0].user_id == learner.pk
+    session = await database_sync_to_async(ExamSession.objects.get)(pk=exam_session.pk)
+    assert session.status == SessionStatus.ACTIVE and session.frame_count == 1
+    await ws.disconnect()
+
+
+async def test_absence_opens_one_alert_and_closes_when_the_face_returns(connect, exam_session, learner, settings):
+    settings.MONITOR = {**settings.MONITOR, "ABSENT_SECONDS": 6}
+    ws = await joined(connect, exam_session, learner)
+    assert (await send_frame(ws, FACE, 0))["success"]
+    answers = [await send_frame(ws, NO_FACE, s) for s in (2, 4, 6, 8, 10)]
+    assert [a["error"] for a in answers] == ["no_face"] * 5
+    # No face since t=2: the alert opens at t=8 (6 s later) and stays the same one at t=10.
+    assert [[x["kind"] for x in a["alerts"]] for a in answers] == [[], [], [], ["absent"], ["absent"]]
+    back = await send_frame(ws, FACE, 12)
+    assert back["success"] and back["alerts"] == []
+    [absent] = await alerts(exam_session, AlertKind.ABSENT)
+    assert absent.opened_at.isoformat() == at(8) and absent.closed_at.isoformat() == at(12)
+    assert absent.frame_count == 2 and absent.severity == "warning"
+    assert len(await rows(exam_session)) == 7
+    await ws.disconnect()
+
+
+async def test_two_faces_open_multiple_faces(connect, exam_session, learner):
+    ws = await joined(connect, exam_session, learner)
+    first = await send_frame(ws, TWO_FACES, 0)
+    assert first["face_count"] == 2 and first["alerts"] == []  # one frame is not enough (K = 2)
+    second = await send_frame(ws, TWO_FACES, 5)
+    assert [a["kind"] for a in second["alerts"]] == ["multiple_faces"]
+    event = await next_of(ws, "alert")
+    assert event["event"] == "opened" and event["alert"]["severity"] == "critical"
+    assert len(await alerts(exam_session, AlertKind.MULTIPLE_FACES)) == 1
+    await ws.disconnect()
+
+
+async def test_another_user_is_refused(connect, exam_session):
+    other = await database_sync_to_async(get_user_model().objects.create_user)("mallory", password="x" * 12)
+    await database_sync_to_async(Token.objects.create)(user=other)
+    ws, connected, code = await connect(path(exam_session), token_headers(other))
+    assert not connected and code == 4403
+
+
+@pytest.mark.parametrize("headers", [
+    [(b"origin", b"http://testserver")],  # no credentials
+    [(b"origin", b"http://testserver"), (b"authorization", b"Token not-a-real-token")],
+])
+async def test_anonymous_is_refused(connect, exam_session, headers):
+    ws, connected, code = await connect(path(exam_session), headers)
+    assert not connected
+
+
+async def test_foreign_origin_is_refused(connect, exam_session, learner):
+    headers = [(b"origin", b"http://evil.example"), token_headers(learner)[1]]
+    ws, connected, code = await connect(path(exam_session), headers)
+    assert not connected
+
+
+async def test_ended_or_unknown_sessions_are_refused(connect, exam_session, learner):
+    ws, connected, _ = await connect("/ws/monitor/sessions/00000000-0000-0000-0000-000000000000/",
+                                     token_headers(learner))
+    assert not connected
+    ws, connected, _ = await connect("/ws/monitor/sessions/not-a-uuid/", token_headers(learner))
+    assert not connected
+    exam_session.status = SessionStatus.ENDED
+    await database_sync_to_async(exam_session.save)()
+    ws, connected, code = await connect(path(exam_session), token_headers(learner))
+    assert not connected and code == 4403
+
+
+@pytest.mark.parametrize("message, code", [
+    ('{"type": "frame", "image": ', "invalid_json"),
+    ('["frame"]', "unknown_type"),
+    ('{"type": "video"}', "unknown_type"),
+    ('{"type": "frame", "image": "data:text/plain;base64,aGVsbG8="}', "not_an_image"),
+    ('{"type": "frame", "image": "%%%"}', "invalid_base64"),
+    ('{"type": "frame"}', "no_image"),
+    ('{"type": "frame", "image": "' + FACE + '", "timestamp": "noon"}', "invalid_timestamp"),
+])
+async def test_bad_messages_get_an_error_and_the_socket_stays_open(connect, exam_session, learner, message, code):
+    ws = await joined(connect, exam_session, learner)
+    await ws.send_to(text_data=message)
+    error = await next_of(ws, "error", "analysis")
+    assert error["type"] == "error" and error["error"] == code and error["message"]
+    await ws.send_json_to({"type": "ping"})
+    assert (await next_of(ws, "pong"))["type"] == "pong"
+    assert await rows(exam_session) == []
+    await ws.disconnect()
+
+
+async def test_oversized_frame_is_refused(connect, exam_session, learner, settings):
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "MAX_REQUEST_BYTES": 10_000}
+    ws = await joined(connect, exam_session, learner)
+    error = await send_frame(ws, FACE, 0)
+    assert error["type"] == "error" and error["error"] == "payload_too_large"
+    assert await rows(exam_session) == []
+    await ws.disconnect()
+
+
+async def test_newer_frame_replaces_a_waiting_one(connect, exam_session, learner):
+    ws = await joined(connect, exam_session, learner)
+    # The first frame has no face, which takes the slower detection pass: the next two arrive meanwhile.
+    for seconds, image in ((0, NO_FACE), (1, FACE), (2, FACE)):
+        await ws.send_json_to({"type": "frame", "image": image, "timestamp": at(seconds)})
+    messages = [await next_of(ws, "analysis", "dropped", "error") for _ in range(3)]
+    messages.sort(key=lambda m: m["timestamp"])  # "dropped" is sent as soon as the third frame arrives
+    assert [(m["type"], m["timestamp"]) for m in messages] == [
+        ("analysis", at(0)), ("dropped", at(1)), ("analysis", at(2))]
+    stored = await rows(exam_session)
+    assert [r.pk for r in stored] == [messages[0]["frame_id"], messages[2]["frame_id"]]
+    await ws.disconnect()
+
+
+async def test_rate_limit_answers_excess_frames_with_an_error(connect, exam_session, learner, settings):
+    settings.MONITOR = {**settings.MONITOR, "RATE_LIMIT_FRAMES": 2, "RATE_LIMIT_SECONDS": 60}
+    ws = await joined(connect, exam_session, learner)
+    assert (await send_frame(ws, FACE, 0))["type"] == "analysis"
+    assert (await send_frame(ws, FACE, 1))["type"] == "analysis"
+    refused = await send_frame(ws, FACE, 2)
+    assert refused["type"] == "error" and refused["error"] == "rate_limited" and refused["timestamp"] == at(2)
+    assert len(await rows(exam_session)) == 2
+    await ws.disconnect()
+
+
+async def test_disconnect_mid_analysis_still_stores_the_frame(connect, exam_session, learner):
+    ws = await joined(connect, exam_session, learner)
+    await ws.send_json_to({"type": "frame", "image": FACE, "timestamp": at(0)})
+    await asyncio.sleep(0.005)  # the frame is in analysis, not answered
+    await ws.disconnect()
+    [row] = await rows(exam_session)
+    assert row.engagement_status == "highly_engaged"
+
+
+async def test_instructors_see_updates_and_learners_cannot_listen(connect, exam_session, learner):
+    staff = await database_sync_to_async(get_user_model().objects.create_superuser)("ines", password="x" * 12)
+    await database_sync_to_async(Token.objects.create)(user=staff)
+    feed, connected, _ = await connect("/ws/monitor/instructors/", token_headers(staff))
+    assert connected
+    initial = await feed.receive_json_from(timeout=10)
+    assert initial["type"] == "sessions" and [s["id"] for s in initial["sessions"]] == [str(exam_session.id)]
+    ws = await joined(connect, exam_session, learner)
+    await send_frame(ws, TWO_FACES, 0)
+    await send_frame(ws, TWO_FACES, 5)
+    updates = [await feed.receive_json_from(timeout=10) for _ in range(2)]
+    assert updates[1]["session"]["frames"] == 2
+    assert [a["kind"] for a in updates[1]["session"]["alerts"]] == ["multiple_faces"]
+    _, connected, code = await connect("/ws/monitor/instructors/", token_headers(learner))
+    assert not connected and code == 4403
+    await ws.disconnect()
+    await feed.disconnect()

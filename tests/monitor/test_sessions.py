@@ -1,0 +1,132 @@
+"""Session API (create, end with summary), the one-time exam link and page access."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core import signing
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from engagement import services as engagement_services
+from engagement.models import EngagementLog
+from monitor import services
+from monitor.models import Alert, ExamSession, SessionStatus
+from tests import images
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+
+
+@pytest.fixture
+def lms():
+    """The LMS service account: may add sessions."""
+    account = User.objects.create_user("lms", password="lms-password")
+    account.user_permissions.add(Permission.objects.get(codename="add_examsession"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=account).key}")
+    return client
+
+
+@pytest.fixture
+def learner():
+    return User.objects.create_user("lea", password="lea-password")
+
+
+def test_create_session_by_username_or_id(lms, learner):
+    response = lms.post("/api/v1/sessions/", {"learner": "lea", "course_id": "c1", "exam_id": "e1",
+                                              "attempt_id": "a-9"}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    session = ExamSession.objects.get(pk=body["id"])
+    assert (session.learner, session.course_id, session.exam_id, session.attempt_id) == (learner, "c1", "e1", "a-9")
+    assert body["ws_url"] == f"ws://testserver/ws/monitor/sessions/{session.id}/"
+    assert body["exam_url"].startswith("http://testserver/monitor/join/")
+    by_id = lms.post("/api/v1/sessions/", {"learner": learner.pk, "course_id": "c1", "exam_id": "e2"}, format="json")
+    assert by_id.status_code == 201 and ExamSession.objects.get(pk=by_id.json()["id"]).learner == learner
+
+
+@pytest.mark.parametrize("payload, status", [
+    ({"learner": "nobody", "course_id": "c", "exam_id": "e"}, 400),
+    ({"learner": "lea", "course_id": "c"}, 400),
+    ({"learner": ["lea"], "course_id": "c", "exam_id": "e"}, 400),
+    ({"learner": "lea", "course_id": "c", "exam_id": "e", "frame_interval": "often"}, 400),
+])
+def test_create_session_bad_input(lms, learner, payload, status):
+    response = lms.post("/api/v1/sessions/", payload, format="json")
+    assert response.status_code == status and response.json()["success"] is False
+
+
+def test_only_the_lms_may_create_or_end(learner):
+    anonymous = APIClient()
+    assert anonymous.post("/api/v1/sessions/", {}, format="json").status_code == 401
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=learner).key}")
+    assert client.post("/api/v1/sessions/", {"learner": "lea", "course_id": "c", "exam_id": "e"},
+                       format="json").status_code == 403
+    session = services.session_create(learner=learner, course_id="c", exam_id="e")
+    assert client.post(f"/api/v1/sessions/{session.id}/end/").status_code == 403
+
+
+def test_end_computes_and_stores_the_summary(lms, learner):
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1")
+    t0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+    frames = [images.webcam_face(), images.webcam_face(), images.no_face_images()["coffee"], images.two_faces()]
+    for i, frame in enumerate(frames):
+        result = engagement_services.frame_analyze(frame=engagement_services.Frame(
+            image=images.encode(frame), timestamp=(t0 + timedelta(seconds=5 * i)).isoformat()))
+        services.session_frame_record(session_id=session.id, user=learner, result=result)
+    response = lms.post(f"/api/v1/sessions/{session.id}/end/")
+    assert response.status_code == 200, response.content
+    summary = response.json()["summary"]
+    assert summary["frames"] == 4 and summary["analyzed_frames"] == 3 and summary["no_face_frames"] == 1
+    scores = list(EngagementLog.objects.filter(success=True).values_list("engagement_score", flat=True))
+    assert summary["average_score"] == pytest.approx(sum(scores) / 3, abs=0.01)
+    assert summary["seconds_by_status"] == {"highly_engaged": 15.0, "no_face": 5.0}
+    assert summary["emotion_shares"]["happy"] > 90 and summary["smoothed_score"] > 70
+    assert summary["duration_seconds"] == 15.0
+    session.refresh_from_db()
+    assert session.status == SessionStatus.ENDED and session.summary == summary and session.ended_at
+    assert not Alert.objects.filter(closed_at__isnull=True).exists()
+    assert lms.post(f"/api/v1/sessions/{session.id}/end/").status_code == 200  # idempotent
+    assert lms.post("/api/v1/sessions/00000000-0000-0000-0000-000000000000/end/").status_code == 404
+
+
+def test_exam_link_logs_the_learner_in_once(client, learner):
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1")
+    link = f"/monitor/join/{services.session_join_token(session=session)}/"
+    response = client.get(link)
+    assert response.status_code == 302 and response["Location"] == f"/monitor/sessions/{session.id}/"
+    page = client.get(response["Location"])
+    assert page.status_code == 200 and f"/ws/monitor/sessions/{session.id}/" in page.content.decode()
+    client.logout()
+    again = client.get(link)
+    assert again.status_code == 403 and "already used" in again.content.decode()
+
+
+def test_exam_link_expires_and_cannot_be_forged(client, learner, settings):
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1")
+    token = services.session_join_token(session=session)
+    settings.MONITOR = {**settings.MONITOR, "JOIN_LINK_MAX_AGE": -1}
+    assert "expired" in client.get(f"/monitor/join/{token}/").content.decode()
+    forged = signing.dumps({"session": str(session.id)}, salt="another-salt")
+    assert client.get(f"/monitor/join/{forged}/").status_code == 403
+    assert client.get("/monitor/join/garbage/").status_code == 403
+
+
+def test_exam_page_is_only_for_its_learner(client, learner):
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1")
+    assert client.get(f"/monitor/sessions/{session.id}/").status_code == 302  # to the login page
+    User.objects.create_user("other", password="other-password")
+    client.login(username="other", password="other-password")
+    assert client.get(f"/monitor/sessions/{session.id}/").status_code == 404
+
+
+def test_live_view_is_staff_only(client, learner):
+    client.login(username="lea", password="lea-password")
+    assert client.get("/monitor/live/").status_code == 403
+    User.objects.create_superuser("ines", password="ines-password")
+    client.login(username="ines", password="ines-password")
+    services.session_create(learner=learner, course_id="c1", exam_id="e1")
+    page = client.get("/monitor/live/")
+    assert page.status_code == 200 and "lea" in page.content.decode()
