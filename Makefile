@@ -25,7 +25,7 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
 
 run: install
-	$(BIN)/python manage.py migrate --noinput -v0
+	DEMO=$(DEMO) $(BIN)/python manage.py migrate --noinput -v0
 	@if [ "$(DEMO)" = 1 ]; then DEMO=1 $(BIN)/python manage.py demo_setup; fi
 	@echo "Serving on http://127.0.0.1:$(PORT)/"
 	DEMO=$(DEMO) $(BIN)/daphne -b 127.0.0.1 -p $(PORT) proctoring.asgi:application
