@@ -4,6 +4,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
 
+from monitor.models import ExamSession, SessionStatus
+from monitor.services import session_create
+
 DEMO_USERS = (
     # username, password, is_staff/superuser
     ("learner", "learner-demo-password", False),
@@ -14,7 +17,10 @@ DEMO_USERS = (
 class Command(BaseCommand):
     """Demo accounts for a newcomer: never available outside DEMO mode."""
 
-    help = "Create the demo learner and admin when DEMO=1, and print their credentials and API tokens."
+    help = "Create the demo learner, admin and exam session when DEMO=1, and print how to use them."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", default="8000", help="Port the server will listen on (for the printed URLs).")
 
     def handle(self, *args, **options):
         if not settings.DEMO:
@@ -31,3 +37,11 @@ class Command(BaseCommand):
             role = "admin" if admin else "learner"
             self.stdout.write(f"  {role:8} username={username} password={password} token={token.key}"
                               + ("" if created else " (already existed)"))
+        learner = User.objects.get(username=DEMO_USERS[0][0])
+        session = ExamSession.objects.filter(learner=learner).exclude(status=SessionStatus.ENDED).first() or \
+            session_create(learner=learner, course_id="demo-course", exam_id="demo-exam")
+        base = f"http://127.0.0.1:{options['port']}"
+        self.stdout.write(f"  try page (learner):     {base}/engagement/try/")
+        self.stdout.write(f"  exam page (learner):    {base}/monitor/sessions/{session.id}/")
+        self.stdout.write(f"  live view (admin):      {base}/monitor/live/")
+        self.stdout.write(f"  admin:                  {base}/admin/")

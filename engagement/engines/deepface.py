@@ -1,0 +1,136 @@
+"""Optional engine: an adapter around DeepFace.analyze (TensorFlow models, weights downloaded on first use).
+
+Install with `pip install -r requirements-deepface.txt`. DeepFace is imported only here, in the
+constructor, so that the rest of the project never pays for TensorFlow.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import DETECTORS, EMOTIONS, AnalysisEngine, EngineError, FaceBox, FrameAnalysis
+
+logger = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install -r requirements-deepface.txt"
+GENDERS = ("Man", "Woman")
+# DeepFace keeps its models in a process-wide cache and TensorFlow models are not documented as
+# thread-safe, so every call, from every engine instance, goes through this one lock.
+_DEEPFACE_LOCK = threading.Lock()
+
+
+def is_face_not_detected(exc: BaseException) -> bool:
+    """Whether DeepFace raised because it found no face (FaceNotDetected, a ValueError), not a failure."""
+    return isinstance(exc, ValueError) and (
+        type(exc).__name__ == "FaceNotDetected" or "Face could not be detected" in str(exc)
+    )
+
+
+class DeepFaceEngine(AnalysisEngine):
+    """DeepFace's emotion, age and gender models behind the engine contract; race is never asked for."""
+
+    name = "deepface"
+    default_options: dict[str, Any] = {
+        "detector": "opencv",  # a DeepFace detector_backend; clients may pick "dlib", "opencv" or "skip" per request
+        "min_face_size": 48,  # faces narrower than this (pixels) are "face_too_small", as in the bundled engine
+        "age_gender": True,  # ask DeepFace for age and gender (privacy: off means never computed)
+        "deepface_home": None,  # directory holding .deepface/weights; exported as DEEPFACE_HOME before import
+    }
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        if not isinstance(self.options["detector"], str) or not self.options["detector"]:
+            raise ImproperlyConfigured("detector must be a DeepFace detector_backend name, e.g. 'opencv'")
+        started = time.perf_counter()
+        home = self.options["deepface_home"]
+        if home:
+            # DeepFace reads DEEPFACE_HOME to find (and download) its weights.
+            os.environ["DEEPFACE_HOME"] = os.path.expanduser(str(home))
+        try:
+            from deepface import DeepFace
+        except ImportError as exc:
+            raise EngineError(f"DeepFace is not installed ({exc}); run `{INSTALL_HINT}`") from exc
+        except Exception as exc:  # TensorFlow can fail at import for reasons other than a missing package
+            raise EngineError(f"DeepFace could not be imported: {exc}; see `{INSTALL_HINT}`") from exc
+        self._deepface = DeepFace
+        self.actions: tuple[str, ...] = ("emotion", "age", "gender") if self.age_gender else ("emotion",)
+        self.load_seconds = time.perf_counter() - started
+
+    def _call(self, bgr: np.ndarray, detector: str) -> list[dict[str, Any]]:
+        with _DEEPFACE_LOCK:
+            found = self._deepface.analyze(
+                img_path=bgr,
+                actions=self.actions,
+                detector_backend=detector,
+                enforce_detection=True,
+                silent=True,
+            )
+        return list(found)
+
+    def _emotions(self, raw: Any) -> dict[str, float]:
+        if not isinstance(raw, dict):
+            raise EngineError("DeepFace returned no emotion scores")
+        values = [float(raw.get(name, 0.0)) for name in EMOTIONS]
+        values = [v if math.isfinite(v) and v > 0 else 0.0 for v in values]
+        total = sum(values)
+        if total <= 0:
+            raise EngineError("DeepFace returned empty emotion scores")
+        return {name: value / total * 100.0 for name, value in zip(EMOTIONS, values)}
+
+    @staticmethod
+    def _region(raw: dict[str, Any], image: np.ndarray) -> FaceBox:
+        height, width = image.shape[:2]
+        x, y = max(0, int(raw.get("x", 0))), max(0, int(raw.get("y", 0)))
+        w = min(width, x + int(raw.get("w", width))) - x
+        h = min(height, y + int(raw.get("h", height))) - y
+        return FaceBox(x, y, max(0, w), max(0, h))
+
+    def _map(self, image: np.ndarray, faces: list[dict[str, Any]], detector: str) -> FrameAnalysis:
+        result = FrameAnalysis(face_count=len(faces))
+        if not faces:
+            result.error = "no_face"
+            return result
+        boxes = [self._region(face.get("region") or {}, image) for face in faces]
+        best = max(range(len(faces)), key=lambda i: boxes[i].area)
+        face, result.face = faces[best], boxes[best]
+        if detector != "skip" and min(result.face.w, result.face.h) < self.options["min_face_size"]:
+            result.error = "face_too_small"
+            return result
+        result.emotions = self._emotions(face.get("emotion"))
+        if self.age_gender:
+            if face.get("age") is not None:
+                result.age = int(round(float(face["age"])))
+            gender = face.get("dominant_gender")
+            result.gender = gender if gender in GENDERS else None
+        return result
+
+    def analyze(self, image: np.ndarray, *, detector: str | None = None) -> FrameAnalysis:
+        """Analyse one RGB frame with DeepFace; the largest face is the one reported."""
+        detector = detector or self.options["detector"]
+        if detector not in DETECTORS and detector != self.options["detector"]:
+            raise ValueError(f"detector_backend must be one of {DETECTORS}")
+        bgr = np.ascontiguousarray(image[..., ::-1])  # DeepFace takes arrays in OpenCV's BGR order
+        started = time.perf_counter()
+        try:
+            faces = self._call(bgr, detector)
+        except Exception as exc:
+            if is_face_not_detected(exc):
+                result = FrameAnalysis(face_count=0, error="no_face")
+                result.timings["deepface"] = (time.perf_counter() - started) * 1000
+                return result
+            logger.exception("DeepFace failed")
+            raise EngineError(f"DeepFace failed: {exc}") from exc
+        elapsed = (time.perf_counter() - started) * 1000
+        try:
+            result = self._map(image, faces, detector)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise EngineError(f"DeepFace returned an unexpected result: {exc}") from exc
+        result.timings["deepface"] = elapsed
+        return result
