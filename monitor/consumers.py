@@ -59,8 +59,14 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "connected", "session_id": self.session_id,
                               "frame_interval": self.session.frame_interval})
 
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        """Send unless the client has gone (a frame can finish after the socket closed)."""
+        if not getattr(self, "gone", False):
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
     async def disconnect(self, code):
         """Let the frame in analysis finish storing, then leave the group."""
+        self.gone = True
         if getattr(self, "session", None) is None:
             return
         self.pending = None

@@ -85,6 +85,9 @@
     } else {
       status.className = "status status-none";
       status.textContent = msg.error === "no_face" ? "No face in view" : msg.error.replace(/_/g, " ");
+      document.getElementById("score").textContent = "-";
+      document.getElementById("dominant").textContent = "-";
+      document.getElementById("recommendations").replaceChildren();
       show(errorBox, msg.message);
     }
     document.getElementById("smoothed").textContent = msg.smoothed_score == null ? "-" : msg.smoothed_score.toFixed(1);

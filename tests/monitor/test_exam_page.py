@@ -1,0 +1,124 @@
+"""The exam page and the instructors' live view in a real Chromium, over real WebSockets."""
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+import uvicorn
+from django.contrib.auth import get_user_model
+from playwright.sync_api import expect
+
+from monitor import services
+from monitor.models import Alert, AlertKind
+from tests import images
+from tests.browser import chromium_context, page_login, page_screenshot, y4m_write
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+FPS = 5
+
+
+class AsgiServer:
+    """The project's ASGI application (HTTP + WebSockets) served by uvicorn in a thread of this process."""
+
+    def __init__(self):
+        from proctoring.asgi import application
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
+                                                    ws="websockets-sansio", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+
+    def stop(self):
+        """Stop serving and close every connection."""
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@pytest.fixture
+def asgi_server():
+    """A running server; its URL is `.url`."""
+    server = AsgiServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fast_rules(settings):
+    """Short thresholds so that a few seconds of video open an alert."""
+    settings.MONITOR = {**settings.MONITOR, "ABSENT_SECONDS": 2, "RATE_LIMIT_FRAMES": 100}
+
+
+def face_then_empty(tmp_path, face_seconds=4, empty_seconds=8):
+    """A webcam video: the learner's face, then an empty room (it loops)."""
+    face = images.webcam_face()
+    room = np.asarray(images.no_face_images()["coffee"])
+    room = np.ascontiguousarray(np.pad(room, ((40, 40), (20, 20), (0, 0)), mode="edge")[:480, :640])
+    frames = [face] * (face_seconds * FPS) + [room] * (empty_seconds * FPS)
+    return y4m_write(path=tmp_path / "webcam.y4m", frames=frames, fps=FPS)
+
+
+def test_exam_page_shows_status_and_absence_reaches_the_instructor(asgi_server, fast_rules, tmp_path, request):
+    User = get_user_model()
+    learner = User.objects.create_user("lea", password="lea-password")
+    User.objects.create_superuser("ines", password="ines-password")
+    session = services.session_create(learner=learner, course_id="c1", exam_id="midterm", frame_interval=0.5)
+
+    with chromium_context(video=face_then_empty(tmp_path)) as context:
+        page = context.new_page()
+        link = f"{asgi_server.url}/monitor/join/{services.session_join_token(session=session)}/"
+        page.goto(link)  # the LMS's one-time link logs the learner in
+        expect(page.locator("#connection")).to_have_text("connected")
+        expect(page.locator("#status")).to_have_class("status status-highly_engaged")
+        expect(page.locator("#dominant")).to_have_text("happy")
+        page_screenshot(page=page, name=f"{request.node.name}-learner-engaged")
+
+        expect(page.locator("#alerts li[data-kind=absent]")).to_be_visible(timeout=30_000)
+        expect(page.locator("#status")).to_have_text("No face in view")
+        page_screenshot(page=page, name=f"{request.node.name}-learner-absent")
+
+        instructor = context.browser.new_context()
+        live = instructor.new_page()
+        page_login(page=live, base_url=asgi_server.url, username="ines", password="ines-password",
+                   next_path="/monitor/live/")
+        row = live.locator(f'tr[data-session="{session.id}"]')
+        expect(row.locator("span[data-kind=absent]")).to_be_visible()
+        expect(live.locator("#connection")).to_have_text("live")
+        # The row keeps changing as the learner's frames arrive over the instructors' socket.
+        frames = int(row.locator("td").nth(6).inner_text())
+        expect(row.locator("td").nth(6)).not_to_have_text(str(frames))
+        page_screenshot(page=live, name=f"{request.node.name}-instructor")
+        instructor.close()
+
+    assert Alert.objects.filter(session=session, kind=AlertKind.ABSENT).exists()
+
+
+def test_exam_page_says_when_the_camera_is_denied(asgi_server, tmp_path, request):
+    learner = get_user_model().objects.create_user("lea", password="lea-password")
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1")
+    with chromium_context(video=face_then_empty(tmp_path, 1, 1), allow_camera=False) as context:
+        page = context.new_page()
+        page.goto(f"{asgi_server.url}/monitor/join/{services.session_join_token(session=session)}/")
+        expect(page.locator("#camera-message")).to_contain_text("denied")
+        expect(page.locator("#connection")).to_have_text("connected")
+        page_screenshot(page=page, name=request.node.name)
+
+
+def test_exam_page_says_when_the_server_is_unreachable(asgi_server, fast_rules, tmp_path, request):
+    learner = get_user_model().objects.create_user("lea", password="lea-password")
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1", frame_interval=0.5)
+    with chromium_context(video=face_then_empty(tmp_path, 2, 1)) as context:
+        page = context.new_page()
+        page.goto(f"{asgi_server.url}/monitor/join/{services.session_join_token(session=session)}/")
+        expect(page.locator("#connection")).to_have_text("connected")
+        asgi_server.stop()  # the server goes away: the page says so and keeps retrying
+        expect(page.locator("#connection")).to_contain_text("unreachable", timeout=20_000)
+        page_screenshot(page=page, name=request.node.name)
