@@ -1,18 +1,22 @@
 """Real-browser helpers: a fake webcam from numpy frames (.y4m) and Debian's Chromium driven by Playwright."""
 from __future__ import annotations
 
+import os
 import re
+from urllib.parse import urlencode
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
 import numpy as np
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 OUTPUT_DIR = Path(__file__).resolve().parent.parent / "test-output"
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 TIMEOUT_MS = 30_000  # the first analysis loads the engine's models in the live server
+expect.set_options(timeout=TIMEOUT_MS)
 
 # The machine is offline: these switches stop Chromium from phoning home and hanging on it.
 BASE_ARGS = (
@@ -25,7 +29,10 @@ BASE_ARGS = (
     "--disable-quic",
 )
 FAKE_DEVICE = "--use-fake-device-for-media-stream"
-FAKE_UI = "--use-fake-ui-for-media-stream"  # answers every camera prompt with "allow"
+# Chromium's fake device factory with no device: "no camera" even on a machine that has a real one.
+NO_DEVICE = "--use-fake-device-for-media-stream=device-count=0"
+ALLOW_CAMERA = "--use-fake-ui-for-media-stream"  # answers every camera prompt with "allow"
+DENY_CAMERA = "--deny-permission-prompts"  # answers every permission prompt with "block"
 
 
 def y4m_write(*, path: Path, frames: Iterable[np.ndarray], fps: int = 30) -> Path:
@@ -48,30 +55,52 @@ def y4m_write(*, path: Path, frames: Iterable[np.ndarray], fps: int = 30) -> Pat
     return path
 
 
-def chromium_args(*, video: Path | None = None, fake_ui: bool = True, extra: Sequence[str] = ()) -> list[str]:
-    """Chromium switches: offline-safe defaults, plus a fake camera playing `video` when one is given."""
+def chromium_args(*, video: Path | None = None, allow_camera: bool = True, extra: Sequence[str] = ()) -> list[str]:
+    """Chromium switches: offline-safe defaults, a webcam playing `video` (no camera at all when None),
+    and the answer to the camera prompt (`allow_camera`)."""
     args = list(BASE_ARGS)
-    if video is not None:
+    if video is None:
+        args.append(NO_DEVICE)
+    else:
         args += [FAKE_DEVICE, f"--use-file-for-fake-video-capture={Path(video).resolve()}"]
-    if fake_ui:
-        args.append(FAKE_UI)
+    args.append(ALLOW_CAMERA if allow_camera else DENY_CAMERA)
     return args + list(extra)
 
 
 @contextmanager
+def _orm_allowed() -> Iterator[None]:
+    # Playwright's sync API keeps its event loop running in this thread, so Django would refuse ORM calls
+    # made by the test inside the block (SynchronousOnlyOperation). Nothing runs concurrently: the test
+    # and the loop take turns (greenlets), so lifting the check is safe, and only while the browser is up.
+    previous = os.environ.get(ASYNC_UNSAFE)
+    os.environ[ASYNC_UNSAFE] = "true"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ASYNC_UNSAFE, None)
+        else:
+            os.environ[ASYNC_UNSAFE] = previous
+
+
+@contextmanager
 def chromium_context(
-    *, video: Path | None = None, fake_ui: bool = True, extra_args: Sequence[str] = (), **context_options
+    *, video: Path | None = None, allow_camera: bool = True, extra_args: Sequence[str] = (), **context_options
 ) -> Iterator[BrowserContext]:
-    """A headless Chromium context (with a fake webcam playing `video` if given), closed on exit."""
-    with sync_playwright() as playwright:
+    """A headless Chromium context whose webcam plays `video` (see `chromium_args`), closed on exit.
+
+    Use it with pytest-django's `live_server` and `transactional_db` (so the server's threads see the test's
+    users); the Django ORM stays usable inside the block. `context_options` go to `Browser.new_context`.
+    """
+    with _orm_allowed(), sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=chromium_args(video=video, fake_ui=fake_ui, extra=extra_args),
+            args=chromium_args(video=video, allow_camera=allow_camera, extra=extra_args),
             timeout=TIMEOUT_MS,
         )
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 800}, **context_options)
+            context = browser.new_context(**{"viewport": {"width": 1280, "height": 800}, **context_options})
             context.set_default_timeout(TIMEOUT_MS)
             yield context
             context.close()
@@ -81,7 +110,7 @@ def chromium_context(
 
 def page_login(*, page: Page, base_url: str, username: str, password: str, next_path: str = "") -> None:
     """Log in through the project's login form, as a person would."""
-    page.goto(f"{base_url}/accounts/login/" + (f"?next={next_path}" if next_path else ""))
+    page.goto(f"{base_url}/accounts/login/" + (f"?{urlencode({'next': next_path})}" if next_path else ""))
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     with page.expect_navigation():
@@ -91,6 +120,6 @@ def page_login(*, page: Page, base_url: str, username: str, password: str, next_
 def page_screenshot(*, page: Page, name: str) -> Path:
     """Save a full-page screenshot as test-output/<name>.png (the folder is git-ignored)."""
     OUTPUT_DIR.mkdir(exist_ok=True)
-    path = OUTPUT_DIR / (re.sub(r"[^\w.-]+", "_", name) + ".png")
+    path = OUTPUT_DIR / (re.sub(r"[^\w.-]+", "_", name).strip("_") + ".png")
     page.screenshot(path=str(path), full_page=True)
     return path

@@ -52,9 +52,17 @@
     return canvas.toDataURL("image/jpeg", 0.85);
   }
 
+  // A frame that could not be analysed must not leave the previous frame's score and advice on screen.
+  function clearResult() {
+    ["score", "dominant", "age", "gender"].forEach(function (id) { document.getElementById(id).textContent = "-"; });
+    document.getElementById("emotions").replaceChildren();
+    document.getElementById("recommendations").replaceChildren();
+  }
+
   function render(result) {
     const status = document.getElementById("status");
     if (!result.success) {
+      clearResult();
       show(errorBox, result.message || result.error);
       status.className = "status status-none";
       status.textContent = result.error === "no_face" ? "No face in view" : (result.error || "Error");
