@@ -27,14 +27,13 @@ class SessionError(EngagementError):
 
 
 def learner_resolve(*, learner: Any):
-    """A user from a username or a user id."""
-    User = get_user_model()
-    if isinstance(learner, bool) or learner in (None, ""):
+    """A user from a user id (int) or a username (a digit string falls back to the id)."""
+    if isinstance(learner, bool) or not isinstance(learner, (int, str)) or learner == "":
         raise InvalidInput("'learner' must be a username or a user id.", code="invalid_learner")
-    query = {"pk": learner} if isinstance(learner, int) or str(learner).isdigit() else {"username": learner}
-    user = User.objects.filter(**query).first()
-    if user is None and not isinstance(learner, int):
-        user = User.objects.filter(username=learner).first()
+    users = get_user_model().objects
+    user = users.filter(pk=learner).first() if isinstance(learner, int) else users.filter(username=learner).first()
+    if user is None and isinstance(learner, str) and learner.isdigit():
+        user = users.filter(pk=int(learner)).first()
     if user is None:
         raise InvalidInput(f"No learner {learner!r}.", code="unknown_learner")
     return user
