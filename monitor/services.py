@@ -27,7 +27,9 @@ class SessionError(EngagementError):
 
 
 def learner_resolve(*, learner: Any):
-    """A user from a user id (int) or a username (a digit string falls back to the id)."""
+    """A user from a user, a user id (int) or a username (a digit string falls back to the id)."""
+    if isinstance(learner, get_user_model()):
+        return learner
     if isinstance(learner, bool) or not isinstance(learner, (int, str)) or learner == "":
         raise InvalidInput("'learner' must be a username or a user id.", code="invalid_learner")
     users = get_user_model().objects
