@@ -52,6 +52,8 @@ class ExamSession(models.Model):
     last_emotion = models.CharField(max_length=16, blank=True)
     last_frame_at = models.DateTimeField(null=True, blank=True)
     frame_count = models.PositiveIntegerField(default=0)
+    analyzed_count = models.PositiveIntegerField(default=0, help_text="Frames with an analysed face.")
+    average_score = models.FloatField(null=True, blank=True, help_text="Mean score of the analysed frames.")
     summary = models.JSONField(null=True, blank=True)
 
     class Meta:
@@ -92,3 +94,69 @@ class Alert(models.Model):
         return {"id": self.pk, "kind": self.kind, "severity": self.severity, "message": self.message,
                 "opened_at": self.opened_at.isoformat(),
                 "closed_at": self.closed_at.isoformat() if self.closed_at else None}
+
+
+class CourseAssignment(models.Model):
+    """An instructor assigned to a course: they see and review that course's sessions."""
+
+    instructor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="course_assignments")
+    course_id = models.CharField(max_length=128, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["instructor", "course_id"], name="one_assignment_per_course")]
+
+    def __str__(self) -> str:
+        return f"{self.instructor} teaches {self.course_id}"
+
+
+class WebhookEvent(models.TextChoices):
+    """Events an LMS can subscribe to."""
+
+    ALERT_OPENED = "alert.opened"  # an alert was raised
+    ALERT_CLOSED = "alert.closed"  # its condition cleared (or the session ended)
+    SESSION_ENDED = "session.ended"  # a session ended; its summary is in the payload
+
+
+class Webhook(models.Model):
+    """An LMS endpoint that receives signed event POSTs."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=200, help_text="Shared secret for the HMAC-SHA256 signature.")
+    events = models.JSONField(default=list)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class DeliveryStatus(models.TextChoices):
+    """Where a webhook delivery stands."""
+
+    PENDING = "pending"  # not delivered yet; next_attempt_at says when it is tried
+    DELIVERED = "delivered"  # the endpoint answered 2xx
+    FAILED = "failed"  # every attempt failed; no more retries
+
+
+class WebhookDelivery(models.Model):
+    """One event for one webhook, with its attempts."""
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=32, choices=WebhookEvent.choices)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING,
+                              db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    next_attempt_at = models.DateTimeField(db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} -> {self.webhook} ({self.status})"

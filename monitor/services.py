@@ -117,6 +117,9 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict) -> FrameRe
     session.last_frame_at = frame_time
     if result["success"]:
         session.last_status, session.last_emotion = result["engagement_status"], result["dominant_emotion"]
+        session.analyzed_count += 1
+        previous = session.average_score or 0.0
+        session.average_score = round(previous + (result["engagement_score"] - previous) / session.analyzed_count, 2)
     else:
         session.last_status, session.last_emotion = result["error"], ""
     if session.status == SessionStatus.SCHEDULED:
