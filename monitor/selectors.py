@@ -5,12 +5,14 @@ import uuid
 from collections import Counter, defaultdict
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from engagement.api import EMOTIONS, EngagementLog
 
-from .models import Alert, ExamSession, SessionStatus
+from .models import Alert, CourseAssignment, ExamSession, SessionStatus
 
+INSTRUCTORS_GROUP = "Instructors"  # created by migration 0002
 # A gap longer than this many frame intervals (camera off, connection lost) is not counted as time in a status.
 MAX_GAP_INTERVALS = 3
 
@@ -98,3 +100,42 @@ def session_summary(*, session: ExamSession) -> dict:
         "duration_seconds": round((logs[-1]["frame_time"] - logs[0]["frame_time"]).total_seconds(), 1)
         if logs else 0.0,
     }
+
+
+def session_timeline(*, session: ExamSession) -> list[dict]:
+    """Per frame: time, score, smoothed score (the rules' moving average), status and face count."""
+    alpha = settings.MONITOR["EMA_ALPHA"]
+    points, ema = [], None
+    for log in session_logs(session=session).values("frame_time", "engagement_score", "engagement_status", "error",
+                                                     "face_count"):
+        score = log["engagement_score"]
+        if score is not None:
+            ema = score if ema is None else alpha * score + (1 - alpha) * ema
+        points.append({"frame_time": log["frame_time"], "score": score,
+                       "smoothed_score": None if ema is None else round(ema, 2),
+                       "status": log["engagement_status"] or log["error"], "face_count": log["face_count"]})
+    return points
+
+
+def sessions_visible(*, user: Any) -> QuerySet[ExamSession]:
+    """Sessions a user may read: all for the LMS account and superusers, assigned courses for instructors,
+    their own for learners."""
+    sessions = ExamSession.objects.select_related("learner")
+    if user.is_superuser or user.has_perm("monitor.add_examsession"):
+        return sessions
+    if user_is_instructor(user=user):
+        return sessions.filter(course_id__in=CourseAssignment.objects.filter(instructor=user).values("course_id"))
+    return sessions.filter(learner=user)
+
+
+def user_is_instructor(*, user: Any) -> bool:
+    """Members of the Instructors group."""
+    return user.is_authenticated and user.groups.filter(name=INSTRUCTORS_GROUP).exists()
+
+
+def user_can_review(*, user: Any, session: ExamSession) -> bool:
+    """The LMS account, superusers and the course's instructors review alerts; learners do not."""
+    if user.is_superuser or user.has_perm("monitor.add_examsession"):
+        return True
+    return user_is_instructor(user=user) and CourseAssignment.objects.filter(
+        instructor=user, course_id=session.course_id).exists()

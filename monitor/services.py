@@ -13,8 +13,8 @@ from django.utils import timezone
 from engagement.api import EngagementError, InvalidInput, engagement_log_build, timestamp_parse
 
 from . import alerts as rules
-from . import selectors
-from .models import Alert, ExamSession, SessionStatus
+from . import selectors, webhooks
+from .models import Alert, ExamSession, SessionStatus, WebhookEvent
 
 JOIN_SALT = "monitor.join"
 
@@ -125,6 +125,10 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict) -> FrameRe
     if session.status == SessionStatus.SCHEDULED:
         session.status, session.started_at = SessionStatus.ACTIVE, frame_time
     session.save()
+    for alert in opened:
+        webhooks.event_emit(event=WebhookEvent.ALERT_OPENED, data=webhooks.webhook_payload_alert(alert))
+    for alert in closed:
+        webhooks.event_emit(event=WebhookEvent.ALERT_CLOSED, data=webhooks.webhook_payload_alert(alert))
     still_open = [a for a in open_alerts.values() if a not in closed] + opened
     return FrameRecord(log_id=log.pk, session=session, open_alerts=sorted(still_open, key=lambda a: a.opened_at),
                        opened=opened, closed=closed)
@@ -133,12 +137,21 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict) -> FrameRe
 @transaction.atomic
 def session_end(*, session: ExamSession) -> ExamSession:
     """End a session: close its open alerts, compute and store its summary. Ending twice is harmless."""
-    session = ExamSession.objects.select_for_update().get(pk=session.pk)
+    session = ExamSession.objects.select_for_update().select_related("learner").get(pk=session.pk)
     if session.status == SessionStatus.ENDED:
         return session
     now = timezone.now()
-    session.alerts.filter(closed_at__isnull=True).update(closed_at=now)
+    still_open = selectors.alerts_open(session=session)
+    for alert in still_open:
+        alert.closed_at = now
+        alert.save(update_fields=["closed_at"])
+        webhooks.event_emit(event=WebhookEvent.ALERT_CLOSED, data=webhooks.webhook_payload_alert(alert))
     session.status, session.ended_at = SessionStatus.ENDED, now
     session.summary = selectors.session_summary(session=session)
     session.save()
+    webhooks.event_emit(event=WebhookEvent.SESSION_ENDED, data={
+        "session": {"id": str(session.id), "learner": session.learner.get_username(), "course_id": session.course_id,
+                    "exam_id": session.exam_id, "attempt_id": session.attempt_id,
+                    "started_at": session.started_at, "ended_at": session.ended_at},
+        "summary": session.summary})
     return session

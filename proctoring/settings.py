@@ -154,6 +154,17 @@ MONITOR = {
     "JOIN_LINK_MAX_AGE": env_int("MONITOR_JOIN_LINK_MAX_AGE", 600),  # seconds an exam link stays valid
 }
 
+# Signed webhooks to the LMS: delivery runs in a background thread (or a Celery worker), never in a request.
+WEBHOOKS = {
+    "TIMEOUT_SECONDS": float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5")),
+    "MAX_ATTEMPTS": env_int("WEBHOOK_MAX_ATTEMPTS", 6),
+    "RETRY_BASE_SECONDS": float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "2")),  # 2, 4, 8, 16... s
+    "BACKGROUND": env_bool("WEBHOOK_BACKGROUND", True),  # deliver from a thread of this process
+}
+
+# Privacy: how long logs, alerts and session summaries are kept (manage.py purge_engagement_data).
+RETENTION_DAYS = env_int("ENGAGEMENT_RETENTION_DAYS", 365)
+
 # Django must let the API read a body up to the batch limit; the API itself enforces the limits.
 DATA_UPLOAD_MAX_MEMORY_SIZE = ENGAGEMENT["MAX_BATCH_REQUEST_BYTES"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = ENGAGEMENT["MAX_REQUEST_BYTES"]

@@ -1,0 +1,144 @@
+"""Signed webhooks: record events as deliveries, then POST them with retries and backoff, off the request path."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from .models import DeliveryStatus, Webhook, WebhookDelivery
+
+logger = logging.getLogger(__name__)
+USER_AGENT = "engagement-webhooks/1"
+
+
+def signature_compute(*, secret: str, timestamp: str, body: bytes) -> str:
+    """The X-Engagement-Signature value: sha256=<hex HMAC-SHA256 of secret over "<timestamp>.<body>">."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def event_emit(*, event: str, data: dict) -> list[WebhookDelivery]:
+    """Queue an event for every active webhook subscribed to it; delivery starts after the commit."""
+    hooks = [h for h in Webhook.objects.filter(active=True) if event in h.events]
+    if not hooks:
+        return []
+    now = timezone.now()
+    payload = json.loads(json.dumps({"event": event, "created_at": now, "data": data}, cls=DjangoJSONEncoder))
+    deliveries = WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(webhook=h, event=event, payload=payload, next_attempt_at=now) for h in hooks])
+    transaction.on_commit(dispatcher_wake)
+    return deliveries
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=settings.WEBHOOKS["RETRY_BASE_SECONDS"] * 2 ** (attempts - 1))
+
+
+def delivery_attempt(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """POST one delivery once and record the outcome; schedules a retry or gives up after MAX_ATTEMPTS."""
+    body = json.dumps({**delivery.payload, "delivery_id": delivery.pk}, separators=(",", ":")).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Engagement-Event": delivery.event,
+        "X-Engagement-Delivery": str(delivery.pk),
+        "X-Engagement-Timestamp": timestamp,
+        "X-Engagement-Signature": signature_compute(secret=delivery.webhook.secret, timestamp=timestamp, body=body),
+    }
+    delivery.attempts += 1
+    try:
+        response = requests.post(delivery.webhook.url, data=body, headers=headers,
+                                 timeout=settings.WEBHOOKS["TIMEOUT_SECONDS"], allow_redirects=False)
+        delivery.response_status = response.status_code
+        ok = 200 <= response.status_code < 300
+        delivery.last_error = "" if ok else f"HTTP {response.status_code}: {response.text[:200]}"
+    except requests.RequestException as exc:
+        ok = False
+        delivery.response_status = None
+        delivery.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+    now = timezone.now()
+    if ok:
+        delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, now
+    elif delivery.attempts >= settings.WEBHOOKS["MAX_ATTEMPTS"]:
+        delivery.status = DeliveryStatus.FAILED
+        logger.warning("webhook delivery %s failed for good: %s", delivery.pk, delivery.last_error)
+    else:
+        delivery.next_attempt_at = now + _backoff(delivery.attempts)
+    delivery.save(update_fields=["attempts", "response_status", "last_error", "status", "delivered_at",
+                                 "next_attempt_at"])
+    return delivery
+
+
+def deliveries_dispatch_due(*, limit: int = 50) -> int:
+    """Attempt the deliveries that are due now; returns how many were attempted."""
+    due = list(WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=timezone.now())
+               .select_related("webhook").order_by("next_attempt_at")[:limit])
+    for delivery in due:
+        delivery_attempt(delivery=delivery)
+    return len(due)
+
+
+def _next_due_in() -> float | None:
+    nxt = (WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).order_by("next_attempt_at")
+           .values_list("next_attempt_at", flat=True).first())
+    return None if nxt is None else max(0.0, (nxt - timezone.now()).total_seconds())
+
+
+class _Dispatcher(threading.Thread):
+    """One daemon thread per process that delivers due webhooks, sleeping until the next one is due."""
+
+    def __init__(self) -> None:
+        super().__init__(name="webhook-dispatcher", daemon=True)
+        self.wake = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            wait = 30.0
+            self.wake.clear()  # before looking, so that a wake-up during the pass is not lost
+            try:
+                close_old_connections()
+                while deliveries_dispatch_due():
+                    pass
+                due_in = _next_due_in()
+                wait = 30.0 if due_in is None else min(30.0, due_in)
+            except Exception:  # a database hiccup must not kill the dispatcher
+                logger.exception("webhook dispatcher failed; retrying")
+            finally:
+                close_old_connections()
+            self.wake.wait(timeout=wait)
+
+
+_dispatcher: _Dispatcher | None = None
+_dispatcher_lock = threading.Lock()
+
+
+def dispatcher_wake() -> None:
+    """Start the process's dispatcher if needed and make it look for due deliveries now."""
+    global _dispatcher
+    if not settings.WEBHOOKS["BACKGROUND"]:
+        return
+    with _dispatcher_lock:
+        if _dispatcher is None or not _dispatcher.is_alive():
+            _dispatcher = _Dispatcher()
+            _dispatcher.start()
+    _dispatcher.wake.set()
+
+
+def webhook_payload_alert(alert: Any) -> dict:
+    """An alert with its session, as webhook data."""
+    session = alert.session
+    return {"alert": alert.as_message(), "session": {"id": str(session.id), "learner": session.learner.get_username(),
+                                                     "course_id": session.course_id, "exam_id": session.exam_id,
+                                                     "attempt_id": session.attempt_id}}
