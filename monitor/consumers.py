@@ -166,12 +166,13 @@ class InstructorConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self):
         """Staff with the watch permission only."""
-        if not selectors.user_can_watch(user=self.scope.get("user")):
+        if not await database_sync_to_async(selectors.user_can_watch)(user=self.scope.get("user")):
             await self.close(code=4403)
             return
+        self.courses = await database_sync_to_async(selectors.courses_watched)(user=self.scope["user"])
         await self.channel_layer.group_add(INSTRUCTORS_GROUP, self.channel_name)
         await self.accept()
-        rows = await database_sync_to_async(selectors.sessions_live)()
+        rows = await database_sync_to_async(selectors.sessions_live)(courses=self.courses)
         await self.send_json({"type": "sessions", "sessions": rows})
 
     async def disconnect(self, code):
@@ -183,9 +184,8 @@ class InstructorConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "error": "read_only", "message": "This feed is read-only."})
 
     async def session_update(self, event):
-        """Forward a session's new state."""
-        await self.send_json({"type": "session", "session": event["session"]})
+        """Forward a session's new state, if it is of a course this instructor watches."""
+        if self.courses is None or event["session"]["course_id"] in self.courses:
+            await self.send_json({"type": "session", "session": event["session"]})
 
-    async def session_ended(self, event):
-        """Forward that a session ended."""
-        await self.send_json({"type": "session", "session": event["session"]})
+    session_ended = session_update

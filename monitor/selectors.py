@@ -58,10 +58,19 @@ def session_live_row(*, session: ExamSession, open_alerts: list[Alert] | None = 
     }
 
 
-def sessions_live() -> list[dict]:
-    """Rows for all active and scheduled sessions."""
+def courses_watched(*, user: Any) -> set[str] | None:
+    """The courses whose live sessions an instructor sees; None means all (superusers)."""
+    if user.is_superuser:
+        return None
+    return set(CourseAssignment.objects.filter(instructor=user).values_list("course_id", flat=True))
+
+
+def sessions_live(*, courses: set[str] | None = None) -> list[dict]:
+    """Rows for the active and scheduled sessions (of `courses`, or of all courses when None)."""
     sessions = (ExamSession.objects.exclude(status=SessionStatus.ENDED).select_related("learner")
                 .prefetch_related("alerts").order_by("created_at"))
+    if courses is not None:
+        sessions = sessions.filter(course_id__in=courses)
     return [session_live_row(session=s, open_alerts=[a for a in s.alerts.all() if a.closed_at is None])
             for s in sessions]
 

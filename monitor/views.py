@@ -34,4 +34,5 @@ def live(request):
     """Instructors' live view of active sessions."""
     if not selectors.user_can_watch(user=request.user):
         raise PermissionDenied
-    return render(request, "monitor/live.html", {"sessions": selectors.sessions_live()})
+    courses = selectors.courses_watched(user=request.user)
+    return render(request, "monitor/live.html", {"sessions": selectors.sessions_live(courses=courses)})

@@ -210,3 +210,32 @@ async def test_instructors_see_updates_and_learners_cannot_listen(connect, exam_
     assert not connected and code == 4403
     await ws.disconnect()
     await feed.disconnect()
+
+
+async def test_instructors_only_see_their_courses(connect, exam_session, learner):
+    from django.contrib.auth.models import Group
+
+    from monitor.models import CourseAssignment
+    from monitor.services import session_create
+
+    @database_sync_to_async
+    def make_instructor(name, course):
+        user = get_user_model().objects.create_user(name, password="x" * 12, is_staff=True)
+        user.groups.add(Group.objects.get(name="Instructors"))
+        CourseAssignment.objects.create(instructor=user, course_id=course)
+        Token.objects.create(user=user)
+        return user
+
+    mine, other = await make_instructor("ines", "c1"), await make_instructor("otto", "c2")
+    await database_sync_to_async(session_create)(learner=learner, course_id="c2", exam_id="e9")
+    feed, connected, _ = await connect("/ws/monitor/instructors/", token_headers(mine))
+    assert connected
+    assert [s["course_id"] for s in (await feed.receive_json_from(timeout=10))["sessions"]] == ["c1"]
+    foreign, connected, _ = await connect("/ws/monitor/instructors/", token_headers(other))
+    assert [s["course_id"] for s in (await foreign.receive_json_from(timeout=10))["sessions"]] == ["c2"]
+    ws = await joined(connect, exam_session, learner)
+    await send_frame(ws, FACE, 0)
+    assert (await feed.receive_json_from(timeout=10))["session"]["id"] == str(exam_session.id)
+    assert await foreign.receive_nothing(timeout=0.5)
+    for socket in (ws, feed, foreign):
+        await socket.disconnect()
