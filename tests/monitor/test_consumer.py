@@ -221,7 +221,8 @@ async def test_instructors_only_see_their_courses(connect, exam_session, learner
     @database_sync_to_async
     def make_instructor(name, course):
         user = get_user_model().objects.create_user(name, password="x" * 12, is_staff=True)
-        user.groups.add(Group.objects.get(name="Instructors"))
+        # Transactional tests flush the database, and with it the group its migration created.
+        user.groups.add(Group.objects.get_or_create(name="Instructors")[0])
         CourseAssignment.objects.create(instructor=user, course_id=course)
         Token.objects.create(user=user)
         return user
