@@ -1,5 +1,6 @@
 """REST endpoints: /analyze-mood and /batch-analyze-mood (thin: parse, call a service, answer)."""
 from django.conf import settings
+from drf_spectacular.utils import extend_schema
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,6 +13,11 @@ class AnalyzeMoodApi(APIView):
 
     parser_classes = [JSONParser, MultiPartParser]
 
+    @extend_schema(
+        request={"application/json": serializers.AnalyzeMoodRequest, "multipart/form-data": serializers.AnalyzeMoodUpload},
+        responses={200: serializers.AnalysisResult, 400: serializers.ErrorResponse, 413: serializers.ErrorResponse,
+                   415: serializers.ErrorResponse, 503: serializers.ErrorResponse},
+    )
     def post(self, request):
         """Answer the prototype's JSON for the frame."""
         serializers.body_size_check(request=request, limit=settings.ENGAGEMENT["MAX_REQUEST_BYTES"])
@@ -31,6 +37,10 @@ class BatchAnalyzeMoodApi(APIView):
 
     parser_classes = [JSONParser]
 
+    @extend_schema(request=serializers.BatchRequest,
+                   responses={200: serializers.BatchResult, 400: serializers.ErrorResponse,
+                              413: serializers.ErrorResponse, 415: serializers.ErrorResponse,
+                              503: serializers.ErrorResponse})
     def post(self, request):
         """Answer a summary and one result per frame, in order."""
         serializers.body_size_check(request=request, limit=settings.ENGAGEMENT["MAX_BATCH_REQUEST_BYTES"])

@@ -57,3 +57,104 @@ def frames_from_request(*, request: Any) -> list[Frame | Any]:
     if len(frames) > limit:
         raise InvalidInput(f"A batch holds at most {limit} frames; got {len(frames)}.", code="batch_too_large")
     return [Frame(image=f.get("image"), timestamp=f.get("timestamp")) if isinstance(f, dict) else f for f in frames]
+
+
+# Shapes of the API for its OpenAPI description (the views parse requests themselves, to name each problem).
+from rest_framework import serializers as drf  # noqa: E402
+
+from .engines.base import DETECTORS, EMOTIONS  # noqa: E402
+from .scoring import EngagementStatus  # noqa: E402
+
+
+class AnalyzeMoodRequest(drf.Serializer):
+    """JSON body of /analyze-mood."""
+
+    image = drf.CharField(help_text="A data URL (data:image/jpeg;base64,...) or bare base64 of a JPEG, PNG, WebP, "
+                                    "BMP or GIF.")
+    timestamp = drf.DateTimeField(required=False, help_text="When the frame was captured (ISO 8601).")
+    detector_backend = drf.ChoiceField(choices=DETECTORS, required=False,
+                                       help_text="'skip' takes the whole image as the face.")
+    session_id = drf.CharField(required=False, max_length=128, help_text="Store the frame's metrics under this id.")
+
+
+class AnalyzeMoodUpload(drf.Serializer):
+    """Multipart body of /analyze-mood."""
+
+    image = drf.FileField()
+    timestamp = drf.DateTimeField(required=False)
+    detector_backend = drf.ChoiceField(choices=DETECTORS, required=False)
+    session_id = drf.CharField(required=False, max_length=128)
+
+
+class Region(drf.Serializer):
+    """A face box."""
+
+    x = drf.IntegerField()
+    y = drf.IntegerField()
+    w = drf.IntegerField()
+    h = drf.IntegerField()
+
+
+class AnalysisResult(drf.Serializer):
+    """One frame's answer; on no_face / face_too_small only success, error, message and the counts are set."""
+
+    success = drf.BooleanField()
+    error = drf.CharField(required=False)
+    message = drf.CharField(required=False)
+    dominant_emotion = drf.ChoiceField(choices=EMOTIONS, required=False)
+    emotions = drf.DictField(child=drf.FloatField(), required=False)
+    engagement_score = drf.FloatField(required=False)
+    engagement_status = drf.ChoiceField(choices=EngagementStatus.choices, required=False)
+    recommendations = drf.ListField(child=drf.CharField(), required=False)
+    age = drf.IntegerField(allow_null=True, required=False)
+    gender = drf.CharField(allow_null=True, required=False)
+    timestamp = drf.DateTimeField(required=False)
+    face_count = drf.IntegerField(required=False)
+    region = Region(allow_null=True, required=False)
+    engine = drf.CharField(required=False)
+    processing_ms = drf.FloatField(required=False)
+    timings_ms = drf.DictField(child=drf.FloatField(), required=False)
+
+
+class BatchFrame(drf.Serializer):
+    """One frame of a batch."""
+
+    image = drf.CharField()
+    timestamp = drf.DateTimeField(required=False)
+
+
+class BatchRequest(drf.Serializer):
+    """JSON body of /batch-analyze-mood."""
+
+    frames = BatchFrame(many=True)
+    detector_backend = drf.ChoiceField(choices=DETECTORS, required=False)
+    session_id = drf.CharField(required=False, max_length=128)
+
+
+class BatchSummary(drf.Serializer):
+    """The batch's summary."""
+
+    total_frames = drf.IntegerField()
+    analyzed_frames = drf.IntegerField()
+    failed_frames = drf.IntegerField()
+    average_engagement_score = drf.FloatField(allow_null=True)
+    engagement_status = drf.CharField(allow_null=True)
+    dominant_emotion = drf.CharField(allow_null=True)
+    status_counts = drf.DictField(child=drf.IntegerField())
+    emotion_averages = drf.DictField(child=drf.FloatField())
+
+
+class BatchResult(drf.Serializer):
+    """Answer of /batch-analyze-mood."""
+
+    success = drf.BooleanField()
+    summary = BatchSummary()
+    results = AnalysisResult(many=True)
+
+
+class ErrorResponse(drf.Serializer):
+    """Every error's body."""
+
+    success = drf.BooleanField(default=False)
+    error = drf.CharField()
+    message = drf.CharField()

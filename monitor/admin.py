@@ -1,35 +1,337 @@
-"""Admin for exam sessions and alerts."""
-from django.contrib import admin
+"""Admin as the instructors' review tool: session reports, alert reviews, log exports, limited to their courses."""
+import csv
 
-from .models import Alert, ExamSession
+from asgiref.sync import sync_to_async
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+
+from engagement.admin import EngagementLogAdmin
+from engagement.api import EngagementLog
+
+from . import reviews, selectors
+from .models import Alert, AlertKind, CourseAssignment, ExamSession
+
+ALERT_FIELDS = ("kind", "severity", "message", "opened_at", "closed_at", "frame_count", "reviewed_by", "reviewed_at")
+CSV_CHUNK_ROWS = 500
+
+
+class AlertReviewForm(forms.ModelForm):
+    """An alert whose only input is "mark reviewed": the reviewer and time are recorded, never typed."""
+
+    mark_reviewed = forms.BooleanField(required=False, label="Mark reviewed")
+
+    class Meta:
+        model = Alert
+        fields: list[str] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.reviewed_at:
+            self.fields["mark_reviewed"].initial = True
+            self.fields["mark_reviewed"].disabled = True
+
+
+def _duration(seconds: float) -> str:
+    hours, rest = divmod(round(seconds), 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+def _may_review(request, session) -> bool:
+    return request.user.has_perm("monitor.change_alert") and (
+        session is None or selectors.user_can_review(user=request.user, session=session))
+
+
+def _without_review_box(fields, can_change: bool):
+    # Without the change permission admin shows every field read-only, and a form-only field has nothing to show.
+    return fields if can_change else tuple(f for f in fields if f != "mark_reviewed")
 
 
 class AlertInline(admin.TabularInline):
-    """A session's alerts."""
+    """A session's alerts, each with a "mark reviewed" box."""
 
     model = Alert
+    form = AlertReviewForm
     extra = 0
-    fields = ("kind", "severity", "message", "opened_at", "closed_at", "frame_count", "reviewed_by", "reviewed_at")
-    readonly_fields = ("kind", "severity", "message", "opened_at", "closed_at", "frame_count")
+    can_delete = False
+    show_change_link = True
+    fields = (*ALERT_FIELDS, "mark_reviewed")
+    readonly_fields = ALERT_FIELDS
+
+    def get_fields(self, request, obj=None):
+        return _without_review_box(super().get_fields(request, obj), self.has_change_permission(request, obj))
+
+    def has_add_permission(self, request, obj=None):
+        return False  # alerts are raised by the rules, not typed in
+
+    def has_change_permission(self, request, obj=None):
+        return _may_review(request, obj)  # obj is the session
+
+
+class YesNoFilter(admin.SimpleListFilter):
+    """A yes/no filter; subclasses say how each answer filters."""
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Yes"), ("no", "No"))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return self.answer(queryset, self.value() == "yes")
+        return queryset
+
+    def answer(self, queryset, yes: bool):
+        raise NotImplementedError
+
+
+class UnreviewedAlertsFilter(YesNoFilter):
+    """Sessions with at least one alert nobody has reviewed."""
+
+    title = "has unreviewed alerts"
+    parameter_name = "unreviewed"
+
+    def answer(self, queryset, yes):
+        return selectors.sessions_filter(sessions=queryset, unreviewed_alerts=yes)
+
+
+class LowScoreFilter(YesNoFilter):
+    """Sessions whose average score is under the low-engagement threshold."""
+
+    title = "low average score"
+    parameter_name = "low_score"
+
+    def lookups(self, request, model_admin):
+        return (("yes", f"Yes (below {settings.MONITOR['LOW_ENGAGEMENT_SCORE']})"), ("no", "No"))
+
+    def answer(self, queryset, yes):
+        return selectors.sessions_filter(sessions=queryset, low_score=yes)
+
+
+class CSVEcho:
+    """A write-only file for csv.writer that hands back what it was given."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_safe(value):
+    # A text cell starting like a formula would be run by a spreadsheet (CSV injection).
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _csv_chunks(rows):
+    writer = csv.writer(CSVEcho())
+    chunk = []
+    for row in rows:
+        chunk.append(writer.writerow([_csv_safe(v) for v in row]))
+        if len(chunk) >= CSV_CHUNK_ROWS:
+            yield "".join(chunk)
+            chunk = []
+    if chunk:
+        yield "".join(chunk)
+
+
+def _streamed(chunks, request):
+    """Chunks as the server streams them: under ASGI an async iterator, or Django would buffer the whole file."""
+    if not isinstance(request, ASGIRequest):
+        return chunks
+
+    async def stream():
+        # thread_sensitive keeps every read on the thread (and database connection) that started the query.
+        next_chunk = sync_to_async(next, thread_sensitive=True)
+        while (chunk := await next_chunk(chunks, None)) is not None:
+            yield chunk
+
+    return stream()
 
 
 @admin.register(ExamSession)
 class ExamSessionAdmin(admin.ModelAdmin):
-    """Sessions with their summary and alerts."""
+    """Sessions of the user's courses; a session's page is its report, with its alerts to review."""
 
-    list_display = ("id", "learner", "course_id", "exam_id", "status", "smoothed_score", "frame_count",
-                    "started_at", "ended_at")
-    list_filter = ("status", "course_id", "exam_id")
+    list_display = ("learner", "course_id", "exam_id", "attempt_id", "status", "average_score",
+                    "unreviewed_alert_count", "started_at", "ended_at")
+    list_filter = ("course_id", "exam_id", "status", UnreviewedAlertsFilter, LowScoreFilter)
+    list_select_related = ("learner",)
+    autocomplete_fields = ("learner",)
     search_fields = ("learner__username", "course_id", "exam_id", "attempt_id")
+    date_hierarchy = "created_at"
+    actions = ["export_logs_csv"]
+    fieldsets = (
+        (None, {"fields": ("learner", "course_id", "exam_id", "attempt_id", "status", "frame_interval")}),
+        ("Times", {"fields": ("id", "created_at", "join_token_used_at", "started_at", "last_frame_at", "ended_at"),
+                   "classes": ("collapse",)}),
+        ("Live state", {"fields": ("frame_count", "analyzed_count", "average_score", "smoothed_score",
+                                   "last_status", "last_emotion", "rule_state", "summary"),
+                        "classes": ("collapse",)}),
+    )
     readonly_fields = ("id", "created_at", "started_at", "ended_at", "rule_state", "smoothed_score", "last_status",
-                       "last_emotion", "last_frame_at", "frame_count", "summary", "join_token_used_at")
+                       "last_emotion", "last_frame_at", "frame_count", "analyzed_count", "average_score", "summary",
+                       "join_token_used_at")
     inlines = [AlertInline]
+
+    def get_queryset(self, request):
+        sessions = super().get_queryset(request)
+        if not request.user.is_superuser:
+            sessions = sessions.filter(pk__in=selectors.sessions_visible(user=request.user).values("pk"))
+        return selectors.sessions_annotate_unreviewed(sessions=sessions)
+
+    @admin.display(description="unreviewed alerts", ordering="unreviewed_alert_count")
+    def unreviewed_alert_count(self, session):
+        return session.unreviewed_alert_count
+
+    def has_change_permission(self, request, obj=None):
+        # Reviewing alerts on the session's page is a POST to that page, which admin allows only with the
+        # change permission; a reviewer gets the page but none of the session's fields (get_readonly_fields).
+        return super().has_change_permission(request, obj) or _may_review(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.has_perm("monitor.change_examsession"):
+            return self.readonly_fields
+        return tuple(field for _, options in self.fieldsets for field in options["fields"])
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        # Only what was edited: a full save would overwrite the live state a running session writes meanwhile.
+        columns = {f.name for f in obj._meta.concrete_fields}
+        edited = [name for name in form.changed_data if name in columns]
+        if edited:
+            obj.save(update_fields=edited)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Alert:
+            return super().save_formset(request, form, formset, change)
+        reviewed = [reviews.alert_review(alert=alert_form.instance, reviewer=request.user)
+                    for alert_form in formset.forms
+                    if alert_form.cleaned_data.get("mark_reviewed") and not alert_form.instance.reviewed_at]
+        # The review is the only edit an alert takes here, so the formset is not saved (a full save would
+        # overwrite frame counts and closing times); admin's change message reads these three lists.
+        formset.new_objects, formset.deleted_objects = [], []
+        formset.changed_objects = [(alert, ["reviewed_by", "reviewed_at"]) for alert in reviewed]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {"title": "Exam session report", **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            from . import charts  # loads matplotlib on the first report only
+
+            report = selectors.session_report(session=obj)
+            summary = report["summary"]
+            context["report"] = {
+                **report,
+                "summary_is_stored": obj.summary is not None,
+                "emotion_rows": sorted(report["emotion_shares"].items(), key=lambda item: -item[1]),
+                "duration": _duration(summary.get("duration_seconds") or 0),
+                "alert_count": sum((summary.get("alerts_by_kind") or {}).values()),
+                "alerts_by_kind": [(AlertKind(kind).label if kind in AlertKind.values else kind, count)
+                                   for kind, count in sorted((summary.get("alerts_by_kind") or {}).items())],
+                "timeline_svg": charts.timeline_render(
+                    points=report["timeline"], alerts=report["alerts"], frame_interval=obj.frame_interval,
+                    low_score=settings.MONITOR["LOW_ENGAGEMENT_SCORE"]) if report["timeline"] else None,
+                "status_svg": charts.status_bars_render(seconds_by_status=summary["seconds_by_status"])
+                if summary.get("seconds_by_status") else None,
+            }
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.action(description="Export logs as CSV", permissions=["view"])
+    def export_logs_csv(self, request, queryset):
+        """Stream the selected sessions' frame logs as one CSV file."""
+        chunks = _csv_chunks(selectors.engagement_log_rows(sessions=queryset))
+        response = StreamingHttpResponse(_streamed(chunks, request), content_type="text/csv; charset=utf-8")
+        name = f"engagement-logs-{timezone.now():%Y%m%d-%H%M%S}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+class ReviewedFilter(YesNoFilter):
+    """Alerts somebody has reviewed, or not."""
+
+    title = "reviewed"
+    parameter_name = "reviewed"
+
+    def answer(self, queryset, yes):
+        return queryset.filter(reviewed_at__isnull=not yes)
 
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
-    """All alerts, filterable by kind and review."""
+    """Alerts of the user's courses, to review one by one or in bulk."""
 
-    list_display = ("session", "kind", "severity", "opened_at", "closed_at", "frame_count", "reviewed_by")
-    list_filter = ("kind", "severity", ("reviewed_by", admin.EmptyFieldListFilter))
-    readonly_fields = ("session", "kind", "severity", "message", "opened_at", "closed_at", "frame_count")
+    form = AlertReviewForm
+    list_display = ("session", "course", "kind", "severity", "opened_at", "closed_at", "frame_count", "reviewed_by",
+                    "reviewed_at")
+    list_filter = (ReviewedFilter, "kind", "severity")
+    list_select_related = ("session", "session__learner", "reviewed_by")
+    fields = ("session", *ALERT_FIELDS, "mark_reviewed")
+    readonly_fields = ("session", *ALERT_FIELDS)
+    actions = ["review_selected"]
+
+    def get_queryset(self, request):
+        return selectors.alerts_visible(user=request.user, alerts=super().get_queryset(request))
+
+    def get_fields(self, request, obj=None):
+        return _without_review_box(super().get_fields(request, obj), self.has_change_permission(request, obj))
+
+    @admin.display(description="course", ordering="session__course_id")
+    def course(self, alert):
+        return alert.session.course_id
+
+    def has_add_permission(self, request):
+        return False  # alerts are raised by the rules, not typed in
+
+    def has_change_permission(self, request, obj=None):
+        return _may_review(request, obj.session if obj else None)
+
+    def save_model(self, request, obj, form, change):
+        # The box is the only input: nothing else of the alert is written (see ExamSessionAdmin.save_formset).
+        if form.cleaned_data.get("mark_reviewed") and not obj.reviewed_at:
+            reviews.alert_review(alert=obj, reviewer=request.user)
+
+    @admin.action(description="Mark selected alerts reviewed", permissions=["change"])
+    def review_selected(self, request, queryset):
+        """Review the selected alerts; those already reviewed keep their first review."""
+        count = reviews.alerts_review(alerts=queryset, reviewer=request.user)
+        self.message_user(request, f"{count} alert(s) marked reviewed.", messages.SUCCESS)
+
+
+@admin.register(CourseAssignment)
+class CourseAssignmentAdmin(admin.ModelAdmin):
+    """Who teaches which course; only superusers change it, since it decides what instructors see."""
+
+    list_display = ("instructor", "course_id")
+    list_filter = ("course_id",)
+    search_fields = ("instructor__username", "course_id")
+    autocomplete_fields = ("instructor",)
+
+    def get_queryset(self, request):
+        assignments = super().get_queryset(request).select_related("instructor")
+        return assignments if request.user.is_superuser else assignments.filter(instructor=request.user)
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+# Engagement's log admin knows nothing of exams; here it is narrowed to the sessions the user may review.
+admin.site.unregister(EngagementLog)
+
+
+@admin.register(EngagementLog)
+class SessionEngagementLogAdmin(EngagementLogAdmin):
+    """Engagement logs, limited to those of the sessions the user may review."""
+
+    def get_queryset(self, request):
+        return selectors.engagement_logs_visible(user=request.user, logs=super().get_queryset(request))

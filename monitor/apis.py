@@ -1,34 +1,30 @@
-"""REST endpoints the LMS uses to create and end exam sessions (thin: parse, call a service, answer)."""
+"""The LMS REST API: sessions, reports, logs, alerts and webhooks (thin: parse, call a service, answer)."""
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.urls import reverse
-from rest_framework import serializers
-from rest_framework.exceptions import NotFound
-from rest_framework.permissions import BasePermission
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import consumers, selectors, services
-from .models import ExamSession
+from . import consumers, reviews, selectors, services
+from engagement.api import EngagementLog
+
+from .models import Alert, ExamSession, Webhook, WebhookDelivery
+from .serializers import (AlertFilter, AlertSerializer, DeliverySerializer, LogFilter, LogSerializer,
+                          ReportSerializer, SessionCreateSerializer, SessionFilter, SessionLinksSerializer,
+                          SessionSerializer, WebhookSerializer)
 
 
-class CanManageSessions(BasePermission):
+class IsLms(BasePermission):
     """The LMS service account: a user with the permission to add exam sessions."""
 
-    message = "This account may not manage exam sessions (needs monitor.add_examsession)."
+    message = "Only the LMS service account may do this (needs monitor.add_examsession)."
 
     def has_permission(self, request, view):
         return request.user.has_perm("monitor.add_examsession")
-
-
-class SessionCreateSerializer(serializers.Serializer):
-    """Input of POST /api/v1/sessions/."""
-
-    learner = serializers.JSONField(help_text="Username or user id.")
-    course_id = serializers.CharField(max_length=128)
-    exam_id = serializers.CharField(max_length=128)
-    attempt_id = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
-    frame_interval = serializers.FloatField(required=False, min_value=0.5, max_value=120)
 
 
 def session_links(request, session: ExamSession) -> dict:
@@ -43,26 +39,78 @@ def session_links(request, session: ExamSession) -> dict:
     }
 
 
-class SessionCreateApi(APIView):
-    """Create a session for a learner; answer its id, exam_url and ws_url."""
+def visible_session(request, session_id) -> ExamSession:
+    """The session, or 404 when it does not exist and 403 when it is someone else's."""
+    session = ExamSession.objects.select_related("learner").filter(pk=session_id).first()
+    if session is None:
+        raise NotFound("No such session.")
+    if not selectors.sessions_visible(user=request.user).filter(pk=session.pk).exists():
+        raise PermissionDenied("This session is not yours to read.")
+    return session
 
-    permission_classes = [CanManageSessions]
 
+class SessionListCreateApi(generics.ListAPIView):
+    """GET: the sessions you may read (filterable); POST (LMS): create a session for a learner."""
+
+    queryset = ExamSession.objects.none()  # for the schema; get_queryset picks the rows
+    serializer_class = SessionSerializer
+    filterset_class = SessionFilter
+
+    def get_permissions(self):
+        return [IsAuthenticated(), IsLms()] if self.request.method == "POST" else [IsAuthenticated()]
+
+    def get_queryset(self):
+        return selectors.sessions_visible(user=self.request.user).order_by("-created_at")
+
+    @extend_schema(request=SessionCreateSerializer, responses={201: SessionLinksSerializer})
     def post(self, request):
-        """Create the session."""
+        """Create the session; answer its id, exam_url and ws_url."""
         serializer = SessionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         session = services.session_create(**serializer.validated_data)
-        return Response(session_links(request, session), status=201)
+        return Response(session_links(request, session), status=status.HTTP_201_CREATED)
+
+
+class SessionDetailApi(APIView):
+    """One session."""
+
+    @extend_schema(responses=SessionSerializer)
+    def get(self, request, session_id):
+        """The session, if you may read it."""
+        return Response(SessionSerializer(visible_session(request, session_id)).data)
+
+
+class SessionReportApi(APIView):
+    """A session's report: summary, timeline, status and emotion shares, alerts."""
+
+    @extend_schema(responses=ReportSerializer)
+    def get(self, request, session_id):
+        """The report (computed live while the session runs)."""
+        session = visible_session(request, session_id)
+        return Response(ReportSerializer(selectors.session_report(session=session)).data)
+
+
+class SessionLogsApi(generics.ListAPIView):
+    """A session's analysed frames, paginated, filterable by time, status and success."""
+
+    queryset = EngagementLog.objects.none()  # for the schema; get_queryset picks the rows
+    serializer_class = LogSerializer
+    filterset_class = LogFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return selectors.session_logs(session=visible_session(self.request, self.kwargs["session_id"]))
 
 
 class SessionEndApi(APIView):
     """End a session: its summary is computed and stored, its sockets are told and closed."""
 
-    permission_classes = [CanManageSessions]
+    permission_classes = [IsAuthenticated, IsLms]
 
+    @extend_schema(request=None, responses=SessionSerializer)
     def post(self, request, session_id):
-        """End the session and answer its summary."""
+        """End the session and answer it with its summary."""
         session = ExamSession.objects.filter(pk=session_id).first()
         if session is None:
             raise NotFound("No such session.")
@@ -72,5 +120,75 @@ class SessionEndApi(APIView):
         async_to_sync(layer.group_send)(consumers.session_group(str(session.id)),
                                         {"type": "session.ended", "summary": session.summary})
         async_to_sync(layer.group_send)(consumers.INSTRUCTORS_GROUP, {"type": "session.ended", "session": row})
-        return Response({"id": str(session.id), "status": session.status, "ended_at": session.ended_at,
-                         "summary": session.summary})
+        return Response(SessionSerializer(session).data)
+
+
+class AlertListApi(generics.ListAPIView):
+    """Alerts of the sessions you may read, filterable by kind, reviewed, course, session and open."""
+
+    queryset = Alert.objects.none()  # for the schema; get_queryset picks the rows
+    serializer_class = AlertSerializer
+    filterset_class = AlertFilter
+
+    def get_queryset(self):
+        sessions = selectors.sessions_visible(user=self.request.user)
+        return Alert.objects.filter(session__in=sessions).select_related("session", "reviewed_by").order_by(
+            "-opened_at")
+
+
+class AlertReviewApi(APIView):
+    """Mark an alert reviewed (instructors of its course and the LMS); the reviewer and time are recorded."""
+
+    @extend_schema(request=None, responses=AlertSerializer)
+    def post(self, request, alert_id):
+        """Review the alert; reviewing twice keeps the first reviewer."""
+        alert = Alert.objects.select_related("session").filter(pk=alert_id).first()
+        if alert is None:
+            raise NotFound("No such alert.")
+        visible_session(request, alert.session_id)
+        if not selectors.user_can_review(user=request.user, session=alert.session):
+            raise PermissionDenied("Only the course's instructors and the LMS review alerts.")
+        return Response(AlertSerializer(reviews.alert_review(alert=alert, reviewer=request.user)).data)
+
+
+class WebhookListCreateApi(generics.ListCreateAPIView):
+    """The LMS's webhook endpoints: list and register."""
+
+    queryset = Webhook.objects.none()  # for the schema; get_queryset picks the rows
+    serializer_class = WebhookSerializer
+    permission_classes = [IsAuthenticated, IsLms]
+
+    def get_queryset(self):
+        return Webhook.objects.filter(owner=self.request.user).order_by("id")
+
+    def perform_create(self, serializer):
+        serializer.save(owner=self.request.user)
+
+
+class WebhookDetailApi(generics.RetrieveUpdateDestroyAPIView):
+    """One of the LMS's webhook endpoints: read, change (e.g. deactivate) or delete."""
+
+    queryset = Webhook.objects.none()  # for the schema; get_queryset picks the rows
+    serializer_class = WebhookSerializer
+    permission_classes = [IsAuthenticated, IsLms]
+    lookup_url_kwarg = "webhook_id"
+    http_method_names = ["get", "patch", "delete"]
+
+    def get_queryset(self):
+        return Webhook.objects.filter(owner=self.request.user)
+
+
+class WebhookDeliveriesApi(generics.ListAPIView):
+    """Deliveries of one webhook, newest first, with their attempts and last error."""
+
+    queryset = WebhookDelivery.objects.none()  # for the schema; get_queryset picks the rows
+    serializer_class = DeliverySerializer
+    permission_classes = [IsAuthenticated, IsLms]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        hook = Webhook.objects.filter(owner=self.request.user, pk=self.kwargs["webhook_id"]).first()
+        if hook is None:
+            raise NotFound("No such webhook.")
+        return hook.deliveries.order_by("-created_at")

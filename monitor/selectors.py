@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import CharField, Count, Exists, Func, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, Concat, Substr
 
 from engagement.api import EMOTIONS, EngagementLog
 
@@ -119,9 +121,9 @@ def session_timeline(*, session: ExamSession) -> list[dict]:
                                                      "face_count"):
         score = log["engagement_score"]
         if score is not None:
-            ema = score if ema is None else alpha * score + (1 - alpha) * ema
-        points.append({"frame_time": log["frame_time"], "score": score,
-                       "smoothed_score": None if ema is None else round(ema, 2),
+            # Rounded at each step, as the alert rules keep it, so the last point equals session.smoothed_score.
+            ema = score if ema is None else round(alpha * score + (1 - alpha) * ema, 2)
+        points.append({"frame_time": log["frame_time"], "score": score, "smoothed_score": ema,
                        "status": log["engagement_status"] or log["error"], "face_count": log["face_count"]})
     return points
 
@@ -148,3 +150,105 @@ def user_can_review(*, user: Any, session: ExamSession) -> bool:
         return True
     return user_is_instructor(user=user) and CourseAssignment.objects.filter(
         instructor=user, course_id=session.course_id).exists()
+
+
+def session_report(*, session: ExamSession) -> dict:
+    """Everything the report shows: summary (live while running), timeline, status and emotion shares, alerts."""
+    summary = session.summary if session.summary is not None else session_summary(session=session)
+    seconds = summary.get("seconds_by_status", {})
+    total = sum(seconds.values())
+    return {
+        "session": session,
+        "summary": summary,
+        "timeline": session_timeline(session=session),
+        "status_shares": {k: round(v / total, 4) for k, v in seconds.items()} if total else {},
+        "emotion_shares": summary.get("emotion_shares", {}),
+        "alerts": list(session.alerts.select_related("reviewed_by").order_by("opened_at")),
+    }
+
+
+# --- Review in Django admin: what a reviewer sees of alerts and logs, list filters, the CSV export. ---
+
+
+class _UUIDText(Func):
+    """A UUID column as str(uuid) text, whether the database stores it natively or as 32 hex digits."""
+
+    arity = 1
+    output_field = CharField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        (column,) = self.get_source_expressions()
+        text = Cast(column, CharField())
+        if not connection.features.has_native_uuid_field:
+            # SQLite, MySQL and Oracle store uuid.hex; EngagementLog.session_key holds str(uuid), with dashes.
+            text = Concat(Substr(text, 1, 8), Value("-"), Substr(text, 9, 4), Value("-"), Substr(text, 13, 4),
+                          Value("-"), Substr(text, 17, 4), Value("-"), Substr(text, 21), output_field=CharField())
+        return compiler.compile(text)
+
+
+def _session_keys(sessions: QuerySet[ExamSession]) -> QuerySet:
+    """The sessions' ids as EngagementLog session keys, as a subquery (no list of ids is loaded)."""
+    return sessions.order_by().annotate(key=_UUIDText("id")).values("key")
+
+
+def alerts_visible(*, user: Any, alerts: QuerySet[Alert] | None = None) -> QuerySet[Alert]:
+    """The alerts (of `alerts`, default all) of the sessions the user may read."""
+    alerts = Alert.objects.all() if alerts is None else alerts
+    if user.is_superuser:
+        return alerts
+    return alerts.filter(session__in=sessions_visible(user=user).values("pk"))
+
+
+def alerts_reviewable(*, user: Any, alerts: QuerySet[Alert] | None = None) -> QuerySet[Alert]:
+    """The alerts (of `alerts`, default all) the user may review: user_can_review's rule, as a query."""
+    alerts = Alert.objects.all() if alerts is None else alerts
+    if user.is_superuser or user.has_perm("monitor.add_examsession"):
+        return alerts
+    if not user_is_instructor(user=user):
+        return alerts.none()
+    return alerts.filter(session__course_id__in=CourseAssignment.objects.filter(instructor=user).values("course_id"))
+
+
+def engagement_logs_visible(*, user: Any, logs: QuerySet[EngagementLog] | None = None) -> QuerySet[EngagementLog]:
+    """The engagement logs (of `logs`, default all) a user may read: all for superusers, else their sessions'."""
+    logs = EngagementLog.objects.all() if logs is None else logs
+    if user.is_superuser:
+        return logs  # including logs of frames sent outside exam sessions
+    return logs.filter(session_key__in=_session_keys(sessions_visible(user=user)))
+
+
+def sessions_filter(*, sessions: QuerySet[ExamSession], unreviewed_alerts: bool | None = None,
+                    low_score: bool | None = None) -> QuerySet[ExamSession]:
+    """Sessions with (True) or without (False) unreviewed alerts, or a low average score; None leaves as is."""
+    if unreviewed_alerts is not None:
+        unreviewed = Exists(Alert.objects.filter(session=OuterRef("pk"), reviewed_at__isnull=True))
+        sessions = sessions.filter(unreviewed) if unreviewed_alerts else sessions.filter(~unreviewed)
+    if low_score is not None:
+        # "Not low" is the complement, so sessions with no analysed frame (no average yet) fall under it.
+        low = {"average_score__lt": settings.MONITOR["LOW_ENGAGEMENT_SCORE"]}
+        sessions = sessions.filter(**low) if low_score else sessions.exclude(**low)
+    return sessions
+
+
+def sessions_annotate_unreviewed(*, sessions: QuerySet[ExamSession]) -> QuerySet[ExamSession]:
+    """The sessions with `unreviewed_alert_count`: how many of their alerts nobody has reviewed."""
+    # A subquery rather than a join with GROUP BY, so that the query can still be filtered, counted and deleted.
+    count = (Alert.objects.filter(session=OuterRef("pk"), reviewed_at__isnull=True).order_by().values("session")
+             .annotate(n=Count("pk")).values("n"))
+    return sessions.annotate(unreviewed_alert_count=Coalesce(Subquery(count), 0))
+
+
+def engagement_log_rows(*, sessions: QuerySet[ExamSession]) -> Iterator[list]:
+    """The sessions' log rows for a CSV export, header first, read from the database in chunks."""
+    learners = {str(pk): name for pk, name in sessions.order_by().values_list("id", "learner__username")}
+    yield ["session_id", "learner", "frame_time", "success", "error", "dominant_emotion", "engagement_score",
+           "engagement_status", "face_count", *EMOTIONS, "age", "gender", "processing_ms"]
+    logs = (EngagementLog.objects.filter(session_key__in=_session_keys(sessions))
+            .order_by("session_key", "frame_time", "id")
+            .values_list("session_key", "frame_time", "success", "error", "dominant_emotion", "engagement_score",
+                         "engagement_status", "face_count", "emotions", "age", "gender", "processing_ms"))
+    for (key, frame_time, success, error, dominant, score, status, faces, emotions, age, gender,
+         processing_ms) in logs.iterator(chunk_size=2000):
+        emotions = emotions or {}
+        yield [key, learners.get(key, ""), frame_time.isoformat(), "true" if success else "false", error, dominant,
+               score, status, faces, *(emotions.get(e, "") for e in EMOTIONS), age, gender, processing_ms]

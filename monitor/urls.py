@@ -12,6 +12,14 @@ urlpatterns = [
 ]
 
 api_urlpatterns = [
-    path("sessions/", apis.SessionCreateApi.as_view(), name="session-create"),
+    path("sessions/", apis.SessionListCreateApi.as_view(), name="sessions"),
+    path("sessions/<uuid:session_id>/", apis.SessionDetailApi.as_view(), name="session"),
+    path("sessions/<uuid:session_id>/report/", apis.SessionReportApi.as_view(), name="session-report"),
+    path("sessions/<uuid:session_id>/logs/", apis.SessionLogsApi.as_view(), name="session-logs"),
     path("sessions/<uuid:session_id>/end/", apis.SessionEndApi.as_view(), name="session-end"),
+    path("alerts/", apis.AlertListApi.as_view(), name="alerts"),
+    path("alerts/<int:alert_id>/review/", apis.AlertReviewApi.as_view(), name="alert-review"),
+    path("webhooks/", apis.WebhookListCreateApi.as_view(), name="webhooks"),
+    path("webhooks/<int:webhook_id>/", apis.WebhookDetailApi.as_view(), name="webhook"),
+    path("webhooks/<int:webhook_id>/deliveries/", apis.WebhookDeliveriesApi.as_view(), name="webhook-deliveries"),
 ]

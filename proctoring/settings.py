@@ -124,6 +124,28 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "engagement.exceptions.api_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "proctoring.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Engagement API",
+    "DESCRIPTION": "Webcam engagement analysis and proctored exam sessions. Authenticate with "
+                   "'Authorization: Token <key>'.",
+    "VERSION": "1.0.0",
+    # Swagger UI from the sidecar package: the docs page works with no internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],  # the API's description is public
+    "ENUM_NAME_OVERRIDES": {
+        "SessionStatusEnum": "monitor.models.SessionStatus",
+        "DeliveryStatusEnum": "monitor.models.DeliveryStatus",
+        "WebhookEventEnum": "monitor.models.WebhookEvent",
+        "EngagementStatusEnum": "engagement.scoring.EngagementStatus",
+    },
 }
 
 # The analysis engine and its limits (see README, "Engine settings").

@@ -1,0 +1,86 @@
+"""Retention and learners' rights: purge old data, export or erase one learner's data."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from engagement.api import EngagementLog
+
+from .models import Alert, ExamSession, WebhookDelivery
+
+
+def retention_cutoff(*, days: int | None = None) -> datetime:
+    """The moment before which data is no longer kept."""
+    return timezone.now() - timedelta(days=settings.RETENTION_DAYS if days is None else days)
+
+
+def _purgeable(cutoff: datetime) -> dict[str, Any]:
+    sessions = ExamSession.objects.filter(ended_at__lt=cutoff)
+    return {
+        "logs": EngagementLog.objects.filter(frame_time__lt=cutoff),
+        "alerts": Alert.objects.filter(Q(opened_at__lt=cutoff) | Q(session__in=sessions)),
+        "sessions": sessions,
+        "webhook_deliveries": WebhookDelivery.objects.filter(created_at__lt=cutoff),
+    }
+
+
+def data_purge_count(*, cutoff: datetime) -> dict[str, int]:
+    """How many rows of each kind are older than the cutoff (what a purge would delete)."""
+    return {name: qs.count() for name, qs in _purgeable(cutoff).items()}
+
+
+@transaction.atomic
+def data_purge(*, cutoff: datetime) -> dict[str, int]:
+    """Delete logs, alerts, ended sessions (with their summaries) and webhook deliveries older than the cutoff."""
+    counts = data_purge_count(cutoff=cutoff)
+    for qs in _purgeable(cutoff).values():
+        qs.delete()
+    return counts
+
+
+def _learner_logs(user: Any):
+    keys = [str(pk) for pk in ExamSession.objects.filter(learner=user).values_list("id", flat=True)]
+    return EngagementLog.objects.filter(Q(user=user) | Q(session_key__in=keys))
+
+
+def learner_data_export(*, user: Any) -> dict:
+    """Everything stored about a learner (right of access), as JSON-ready data."""
+    sessions = ExamSession.objects.filter(learner=user).order_by("created_at")
+    return {
+        "user": {"id": user.pk, "username": user.get_username(), "email": user.email,
+                 "date_joined": user.date_joined.isoformat()},
+        "exported_at": timezone.now().isoformat(),
+        "sessions": [
+            {"id": str(s.id), "course_id": s.course_id, "exam_id": s.exam_id, "attempt_id": s.attempt_id,
+             "status": s.status, "created_at": s.created_at.isoformat(),
+             "started_at": s.started_at.isoformat() if s.started_at else None,
+             "ended_at": s.ended_at.isoformat() if s.ended_at else None, "summary": s.summary,
+             "alerts": [{**a.as_message(), "reviewed_at": a.reviewed_at.isoformat() if a.reviewed_at else None}
+                        for a in s.alerts.order_by("opened_at")]}
+            for s in sessions
+        ],
+        "logs": [
+            {"session_id": log.session_key, "frame_time": log.frame_time.isoformat(), "success": log.success,
+             "error": log.error, "dominant_emotion": log.dominant_emotion, "emotions": log.emotions,
+             "engagement_score": log.engagement_score, "engagement_status": log.engagement_status,
+             "face_count": log.face_count, "age": log.age, "gender": log.gender}
+            for log in _learner_logs(user).order_by("frame_time")
+        ],
+    }
+
+
+@transaction.atomic
+def learner_data_erase(*, user: Any) -> dict[str, int]:
+    """Delete a learner's logs, sessions and alerts (right of erasure); the account itself stays."""
+    logs = _learner_logs(user)
+    sessions = ExamSession.objects.filter(learner=user)
+    counts = {"logs": logs.count(), "alerts": Alert.objects.filter(session__in=sessions).count(),
+              "sessions": sessions.count()}
+    logs.delete()
+    sessions.delete()  # alerts go with them (cascade)
+    return counts

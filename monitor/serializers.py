@@ -1,0 +1,157 @@
+"""Serializers and filters of the monitor REST API."""
+from urllib.parse import urlparse
+
+import django_filters
+from rest_framework import serializers
+
+from engagement.api import EngagementLog
+
+from .models import Alert, AlertKind, ExamSession, SessionStatus, Webhook, WebhookDelivery, WebhookEvent
+
+
+class SessionCreateSerializer(serializers.Serializer):
+    """Input of POST /api/v1/sessions/."""
+
+    learner = serializers.JSONField(help_text="Username or user id.")
+    course_id = serializers.CharField(max_length=128)
+    exam_id = serializers.CharField(max_length=128)
+    attempt_id = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+    frame_interval = serializers.FloatField(required=False, min_value=0.5, max_value=120)
+
+
+class SessionLinksSerializer(serializers.Serializer):
+    """Answer of POST /api/v1/sessions/."""
+
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=SessionStatus.choices)
+    exam_url = serializers.URLField()
+    ws_url = serializers.CharField()
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    """An alert, with who reviewed it."""
+
+    session = serializers.UUIDField(source="session_id", read_only=True)
+    course_id = serializers.CharField(source="session.course_id", read_only=True)
+    reviewed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Alert
+        fields = ["id", "session", "course_id", "kind", "severity", "message", "opened_at", "closed_at",
+                  "frame_count", "reviewed_by", "reviewed_at"]
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    """A session as the LMS, instructors and learners read it."""
+
+    learner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ExamSession
+        fields = ["id", "learner", "course_id", "exam_id", "attempt_id", "status", "created_at", "started_at",
+                  "ended_at", "frame_interval", "frame_count", "analyzed_count", "average_score", "smoothed_score",
+                  "last_status", "last_frame_at", "summary"]
+
+
+class LogSerializer(serializers.ModelSerializer):
+    """One analysed frame (derived metrics only)."""
+
+    class Meta:
+        model = EngagementLog
+        fields = ["id", "frame_time", "success", "error", "dominant_emotion", "emotions", "engagement_score",
+                  "engagement_status", "face_count", "age", "gender", "engine", "processing_ms"]
+
+
+class TimelinePointSerializer(serializers.Serializer):
+    """One point of a session's engagement timeline."""
+
+    frame_time = serializers.DateTimeField()
+    score = serializers.FloatField(allow_null=True)
+    smoothed_score = serializers.FloatField(allow_null=True)
+    status = serializers.CharField()
+    face_count = serializers.IntegerField()
+
+
+class ReportSerializer(serializers.Serializer):
+    """GET /api/v1/sessions/<id>/report/."""
+
+    session = SessionSerializer()
+    summary = serializers.DictField()
+    timeline = TimelinePointSerializer(many=True)
+    status_shares = serializers.DictField(child=serializers.FloatField())
+    emotion_shares = serializers.DictField(child=serializers.FloatField())
+    alerts = AlertSerializer(many=True)
+
+
+class WebhookSerializer(serializers.ModelSerializer):
+    """A webhook endpoint; the secret is write-only."""
+
+    secret = serializers.CharField(write_only=True, min_length=16, max_length=200)
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices), allow_empty=False)
+
+    class Meta:
+        model = Webhook
+        fields = ["id", "url", "secret", "events", "active", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def validate_url(self, value):
+        """Only http(s) URLs with a host."""
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise serializers.ValidationError("Webhook URLs must be http:// or https:// URLs.")
+        return value
+
+    def validate_events(self, value):
+        """No duplicates."""
+        return sorted(set(value))
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    """One webhook delivery and its attempts."""
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["id", "event", "status", "attempts", "response_status", "last_error", "created_at",
+                  "next_attempt_at", "delivered_at", "payload"]
+
+
+class SessionFilter(django_filters.FilterSet):
+    """Filters of the session list."""
+
+    course = django_filters.CharFilter(field_name="course_id")
+    exam = django_filters.CharFilter(field_name="exam_id")
+    learner = django_filters.CharFilter(field_name="learner__username")
+    status = django_filters.ChoiceFilter(choices=SessionStatus.choices)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = ExamSession
+        fields = ["course", "exam", "learner", "status", "created_after", "created_before"]
+
+
+class LogFilter(django_filters.FilterSet):
+    """Filters of a session's logs."""
+
+    since = django_filters.IsoDateTimeFilter(field_name="frame_time", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="frame_time", lookup_expr="lt")
+    status = django_filters.CharFilter(field_name="engagement_status")
+    success = django_filters.BooleanFilter()
+
+    class Meta:
+        model = EngagementLog
+        fields = ["since", "until", "status", "success"]
+
+
+class AlertFilter(django_filters.FilterSet):
+    """Filters of the alert list."""
+
+    kind = django_filters.ChoiceFilter(choices=AlertKind.choices)
+    reviewed = django_filters.BooleanFilter(field_name="reviewed_at", lookup_expr="isnull", exclude=True)
+    course = django_filters.CharFilter(field_name="session__course_id")
+    session = django_filters.UUIDFilter(field_name="session_id")
+    open = django_filters.BooleanFilter(field_name="closed_at", lookup_expr="isnull")
+
+    class Meta:
+        model = Alert
+        fields = ["kind", "reviewed", "course", "session", "open"]

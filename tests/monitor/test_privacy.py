@@ -1,0 +1,94 @@
+"""Retention purge, a learner's export and erasure, and age/gender switched off."""
+import json
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from engagement import services as engagement_services
+from engagement.models import EngagementLog
+from monitor import services
+from monitor.models import Alert, ExamSession
+from tests import images
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+FACE = images.encode(images.webcam_face())
+EMPTY = images.encode(images.no_face_images()["coffee"])
+
+
+def sit(learner, start, frames, course="c1"):
+    """A session whose frames (real engine) start at `start`, 5 s apart, then ended."""
+    session = services.session_create(learner=learner, course_id=course, exam_id="e1")
+    for i, image in enumerate(frames):
+        result = engagement_services.frame_analyze(frame=engagement_services.Frame(
+            image=image, timestamp=(start + timedelta(seconds=5 * i)).isoformat()))
+        services.session_frame_record(session_id=session.id, user=learner, result=result)
+    return session
+
+
+@pytest.fixture
+def old_and_new(settings):
+    settings.MONITOR = {**settings.MONITOR, "ABSENT_SECONDS": 5}
+    lea = User.objects.create_user("lea", password="x" * 12)
+    bob = User.objects.create_user("bob", password="x" * 12)
+    old = sit(lea, timezone.now() - timedelta(days=400), [FACE, EMPTY, EMPTY, EMPTY])
+    services.session_end(session=old)
+    ExamSession.objects.filter(pk=old.pk).update(ended_at=timezone.now() - timedelta(days=399))
+    new = sit(lea, timezone.now() - timedelta(minutes=5), [FACE, FACE])
+    other = sit(bob, timezone.now() - timedelta(minutes=5), [FACE])
+    return lea, bob, old, new, other
+
+
+def test_purge_dry_run_then_purge(old_and_new, settings, capsys):
+    lea, bob, old, new, other = old_and_new
+    settings.RETENTION_DAYS = 365
+    call_command("purge_engagement_data", "--dry-run")
+    out = capsys.readouterr().out
+    assert "would delete 4 logs, 1 alerts, 1 sessions" in out
+    assert EngagementLog.objects.count() == 7  # a dry run deletes nothing
+    call_command("purge_engagement_data")
+    assert "deleted 4 logs, 1 alerts, 1 sessions" in capsys.readouterr().out
+    assert not ExamSession.objects.filter(pk=old.pk).exists() and not Alert.objects.exists()
+    assert EngagementLog.objects.count() == 3 and ExamSession.objects.count() == 2
+
+
+def test_export_learner_data(old_and_new, tmp_path):
+    lea, bob, old, new, other = old_and_new
+    target = tmp_path / "lea.json"
+    call_command("export_learner_data", "lea", "--output", str(target))
+    data = json.loads(target.read_text())
+    assert data["user"]["username"] == "lea"
+    assert {s["id"] for s in data["sessions"]} == {str(old.id), str(new.id)}
+    assert len(data["logs"]) == 6 and all(log["session_id"] != str(other.id) for log in data["logs"])
+    assert [a["kind"] for s in data["sessions"] for a in s["alerts"]] == ["absent"]
+    with pytest.raises(CommandError):
+        call_command("export_learner_data", "nobody")
+
+
+def test_erase_learner_data(old_and_new, capsys):
+    lea, bob, old, new, other = old_and_new
+    with pytest.raises(CommandError):
+        call_command("erase_learner_data", "lea")  # needs --yes
+    assert EngagementLog.objects.filter(user=lea).count() == 6
+    call_command("erase_learner_data", "lea", "--yes")
+    assert "6 logs, 1 alerts, 2 sessions" in capsys.readouterr().out
+    assert not EngagementLog.objects.filter(user=lea).exists() and not ExamSession.objects.filter(learner=lea).exists()
+    assert EngagementLog.objects.filter(user=bob).count() == 1 and User.objects.filter(username="lea").exists()
+
+
+def test_age_and_gender_off_are_neither_computed_nor_stored(settings, fresh_engine):
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "OPTIONS": {**settings.ENGAGEMENT["OPTIONS"], "age_gender": False}}
+    user = User.objects.create_user("lea", password="x" * 12)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    body = client.post("/analyze-mood", {"image": images.data_url(images.webcam_face()), "session_id": "s1"},
+                       format="json").json()
+    assert body["success"] and body["age"] is None and body["gender"] is None
+    assert "age_gender" not in body["timings_ms"]
+    log = EngagementLog.objects.get()
+    assert log.age is None and log.gender == ""

@@ -1,0 +1,190 @@
+"""Webhook deliveries to a real local HTTP server: signature, retries, timeouts, never in the frame's path."""
+import hashlib
+import hmac
+import json
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from engagement import services as engagement_services
+from monitor import services, webhooks
+from monitor.models import DeliveryStatus, Webhook, WebhookDelivery
+from tests import images
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SECRET = "a-long-shared-secret-for-tests"
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+FACE = images.encode(images.webcam_face())
+EMPTY = images.encode(images.no_face_images()["coffee"])
+
+
+class Receiver:
+    """A local HTTP endpoint that records requests and answers from a script of (status, delay) pairs."""
+
+    def __init__(self, script=()):
+        self.script = list(script)
+        self.requests = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                status, delay = receiver.script.pop(0) if receiver.script else (200, 0)
+                time.sleep(delay)
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"ok" if status < 300 else b"boom")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    made = []
+
+    def make(script=()):
+        made.append(Receiver(script))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(settings):
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "RETRY_BASE_SECONDS": 0.2, "TIMEOUT_SECONDS": 1, "MAX_ATTEMPTS": 3,
+                         "BACKGROUND": True}
+    settings.MONITOR = {**settings.MONITOR, "ABSENT_SECONDS": 5}
+
+
+@pytest.fixture
+def session():
+    User = get_user_model()
+    lms = User.objects.create_user("lms", password="x" * 12)
+    learner = User.objects.create_user("lea", password="x" * 12)
+    return lms, services.session_create(learner=learner, course_id="c1", exam_id="e1")
+
+
+def hook(owner, url, events=("alert.opened", "alert.closed", "session.ended")):
+    return Webhook.objects.create(owner=owner, url=url, secret=SECRET, events=list(events))
+
+
+def frame(session, image, seconds):
+    result = engagement_services.frame_analyze(frame=engagement_services.Frame(
+        image=image, timestamp=(T0 + timedelta(seconds=seconds)).isoformat()))
+    return services.session_frame_record(session_id=session.id, user=session.learner, result=result)
+
+
+def wait_for(predicate, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def verify(headers, body):
+    expected = hmac.new(SECRET.encode(), headers["X-Engagement-Timestamp"].encode() + b"." + body,
+                        hashlib.sha256).hexdigest()
+    return hmac.compare_digest(headers["X-Engagement-Signature"], f"sha256={expected}")
+
+
+def test_alert_and_session_events_are_signed_and_delivered(session, receiver):
+    lms, exam = session
+    target = receiver()
+    hook(lms, target.url)
+    frame(exam, FACE, 0)
+    frame(exam, EMPTY, 5)
+    frame(exam, EMPTY, 10)  # absent opens
+    frame(exam, FACE, 15)  # absent closes
+    services.session_end(session=exam)
+    assert wait_for(lambda: len(target.requests) == 3)
+    events = [json.loads(body)["event"] for _, body in target.requests]
+    assert sorted(events) == ["alert.closed", "alert.opened", "session.ended"]
+    for headers, body in target.requests:
+        assert verify(headers, body)
+        assert headers["Content-Type"] == "application/json"
+        assert headers["X-Engagement-Event"] == json.loads(body)["event"]
+    ended = next(json.loads(b) for _, b in target.requests if json.loads(b)["event"] == "session.ended")
+    assert ended["data"]["session"]["id"] == str(exam.id) and ended["data"]["summary"]["frames"] == 4
+    opened = next(json.loads(b) for _, b in target.requests if json.loads(b)["event"] == "alert.opened")
+    assert opened["data"]["alert"]["kind"] == "absent" and opened["data"]["session"]["learner"] == "lea"
+    assert wait_for(lambda: WebhookDelivery.objects.filter(status=DeliveryStatus.DELIVERED).count() == 3)
+    # A tampered body does not verify.
+    headers, body = target.requests[0]
+    assert not verify(headers, body.replace(b"lea", b"eve"))
+
+
+def test_a_500_is_retried_with_backoff_and_recorded(session, receiver):
+    lms, exam = session
+    target = receiver([(500, 0), (200, 0)])
+    hook(lms, target.url, ["session.ended"])
+    services.session_end(session=exam)
+    assert wait_for(lambda: WebhookDelivery.objects.filter(status=DeliveryStatus.DELIVERED).exists())
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.attempts == 2 and delivery.response_status == 200 and delivery.last_error == ""
+    assert len(target.requests) == 2
+    first, second = (json.loads(body) for _, body in target.requests)
+    assert first == second  # the same event, redelivered
+
+
+def test_a_timeout_is_retried_then_given_up_and_recorded(session, receiver):
+    lms, exam = session
+    target = receiver([(200, 3), (200, 3), (200, 3)])  # always slower than the 1 s timeout
+    hook(lms, target.url, ["session.ended"])
+    services.session_end(session=exam)
+    assert wait_for(lambda: WebhookDelivery.objects.filter(status=DeliveryStatus.FAILED).exists(), timeout=30)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.attempts == 3 and "Timeout" in delivery.last_error and delivery.delivered_at is None
+
+
+def test_unreachable_target_is_recorded(session):
+    lms, exam = session
+    hook(lms, "http://127.0.0.1:9/hook", ["session.ended"])  # nothing listens on the discard port
+    services.session_end(session=exam)
+    assert wait_for(lambda: WebhookDelivery.objects.filter(status=DeliveryStatus.FAILED).exists(), timeout=30)
+    assert "ConnectionError" in WebhookDelivery.objects.get().last_error
+
+
+def test_delivery_never_blocks_the_frame(session, receiver):
+    lms, exam = session
+    target = receiver([(200, 3)])
+    hook(lms, target.url, ["alert.opened"])
+    frame(exam, EMPTY, 0)
+    record = frame(exam, EMPTY, 6)  # opens "absent": its delivery waits on a slow target...
+    assert [a.kind for a in record.opened] == ["absent"]
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.attempts == 0  # ...but the frame was recorded before any answer came back
+    assert wait_for(lambda: WebhookDelivery.objects.get().status == DeliveryStatus.DELIVERED)
+
+
+def test_inactive_and_unsubscribed_webhooks_get_nothing(session, receiver):
+    lms, exam = session
+    target = receiver()
+    hook(lms, target.url, ["alert.opened"])  # not subscribed to session.ended
+    inactive = hook(lms, target.url)
+    inactive.active = False
+    inactive.save()
+    services.session_end(session=exam)
+    assert WebhookDelivery.objects.count() == 0
+
+
+def test_signature_format():
+    assert webhooks.signature_compute(secret="k", timestamp="1", body=b"{}") == (
+        "sha256=" + hmac.new(b"k", b"1.{}", hashlib.sha256).hexdigest())
