@@ -13,7 +13,7 @@ from engagement.admin import EngagementLogAdmin
 from engagement.api import EngagementLog
 
 from . import reviews, selectors
-from .models import Alert, AlertKind, CourseAssignment, ExamSession
+from .models import Alert, AlertKind, CourseAssignment, ExamSession, Webhook, WebhookDelivery
 
 ALERT_FIELDS = ("kind", "severity", "message", "opened_at", "closed_at", "frame_count", "reviewed_by", "reviewed_at")
 CSV_CHUNK_ROWS = 500
@@ -335,3 +335,44 @@ class SessionEngagementLogAdmin(EngagementLogAdmin):
 
     def get_queryset(self, request):
         return selectors.engagement_logs_visible(user=request.user, logs=super().get_queryset(request))
+
+
+class DeliveryInline(admin.TabularInline):
+    """The latest deliveries of a webhook."""
+
+    model = WebhookDelivery
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "event", "status", "attempts", "response_status", "last_error", "next_attempt_at",
+              "delivered_at")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    """LMS endpoints and what was sent to them."""
+
+    list_display = ("url", "owner", "events", "active", "created_at")
+    list_filter = ("active",)
+    inlines = [DeliveryInline]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """Every delivery with its status, attempts and last error; read-only."""
+
+    list_display = ("created_at", "event", "webhook", "status", "attempts", "response_status", "delivered_at")
+    list_filter = ("status", "event")
+    readonly_fields = ("webhook", "event", "payload", "status", "attempts", "last_error", "response_status",
+                       "created_at", "next_attempt_at", "delivered_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

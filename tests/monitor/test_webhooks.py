@@ -188,3 +188,18 @@ def test_inactive_and_unsubscribed_webhooks_get_nothing(session, receiver):
 def test_signature_format():
     assert webhooks.signature_compute(secret="k", timestamp="1", body=b"{}") == (
         "sha256=" + hmac.new(b"k", b"1.{}", hashlib.sha256).hexdigest())
+
+
+def test_deliveries_are_visible_in_the_admin(session, receiver, client):
+    lms, exam = session
+    target = receiver([(500, 0), (200, 0)])
+    hook(lms, target.url, ["session.ended"])
+    services.session_end(session=exam)
+    assert wait_for(lambda: WebhookDelivery.objects.filter(status=DeliveryStatus.DELIVERED).exists())
+    get_user_model().objects.create_superuser("root", password="root-password")
+    client.login(username="root", password="root-password")
+    page = client.get("/admin/monitor/webhookdelivery/").content.decode()
+    assert "session.ended" in page and "delivered" in page
+    delivery = WebhookDelivery.objects.get()
+    detail = client.get(f"/admin/monitor/webhookdelivery/{delivery.pk}/change/").content.decode()
+    assert ">2<" in detail  # two attempts
