@@ -1,11 +1,11 @@
 """The in-process API other apps use: analyse a frame, store its log row (no HTTP involved)."""
 from .engines.base import EMOTIONS
-from .exceptions import EngagementError, InvalidInput
+from .exceptions import EngagementError, EngineUnavailable, InvalidInput
 from .models import EngagementLog
 from .scoring import EngagementStatus
 from .services import Frame, engagement_log_build, frame_analyze, timestamp_parse
 
 __all__ = [
-    "EMOTIONS", "EngagementError", "EngagementLog", "EngagementStatus", "Frame", "InvalidInput",
+    "EMOTIONS", "EngagementError", "EngineUnavailable", "EngagementLog", "EngagementStatus", "Frame", "InvalidInput",
     "engagement_log_build", "frame_analyze", "timestamp_parse",
 ]

@@ -23,11 +23,12 @@ class AnalyzeMoodApi(APIView):
         serializers.body_size_check(request=request, limit=settings.ENGAGEMENT["MAX_REQUEST_BYTES"])
         frame = serializers.frame_from_request(request=request)
         data = request.data
-        result = services.frame_analyze(
-            frame=frame,
+        [result] = services.api_frames_analyze(
+            frames=[frame],
             detector_backend=data.get("detector_backend"),
             session_id=serializers.session_id_parse(data.get("session_id")),
             user=request.user,
+            fail_alone=False,
         )
         return Response(result)
 
@@ -46,7 +47,7 @@ class BatchAnalyzeMoodApi(APIView):
         serializers.body_size_check(request=request, limit=settings.ENGAGEMENT["MAX_BATCH_REQUEST_BYTES"])
         frames = serializers.frames_from_request(request=request)
         data = request.data
-        results = services.frames_analyze(
+        results = services.api_frames_analyze(
             frames=frames,
             detector_backend=data.get("detector_backend"),
             session_id=serializers.session_id_parse(data.get("session_id")),

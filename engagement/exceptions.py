@@ -27,6 +27,13 @@ class EngagementError(Exception):
         """The JSON body for this error."""
         return {"success": False, "error": self.code, "message": self.message}
 
+    @classmethod
+    def from_dict(cls, body: dict, status_code: int) -> "EngagementError":
+        """Rebuild an error that crossed a process boundary (a Celery worker's answer)."""
+        error = cls(body["message"], code=body["error"])
+        error.status_code = status_code
+        return error
+
 
 class InvalidInput(EngagementError):
     """Missing or malformed input (no image, bad base64, not an image, bad timestamp)."""

@@ -12,6 +12,8 @@ class EngagementLog(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="engagement_logs"
     )
     session_key = models.CharField(max_length=128, db_index=True, help_text="The client's session id.")
+    # Set by the caller for frames that may be delivered twice (a queue's redelivery): one row per frame.
+    frame_id = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     frame_time = models.DateTimeField(db_index=True, help_text="When the frame was captured (client timestamp).")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     success = models.BooleanField(default=True)

@@ -1,12 +1,12 @@
 """Request parsing helpers for the engagement API."""
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from django.conf import settings
 
 from .exceptions import InvalidInput, PayloadTooLarge
-from .services import Frame
 
 
 def body_size_check(*, request: Any, limit: int) -> None:
@@ -35,20 +35,21 @@ def session_id_parse(value: Any) -> str | None:
     return str(value)
 
 
-def frame_from_request(*, request: Any) -> Frame:
-    """The frame of an /analyze-mood request: a multipart file or a base64 / data URL string."""
+def frame_from_request(*, request: Any) -> dict:
+    """The frame of an /analyze-mood request, {"image", "timestamp"}: a multipart file or base64 / data URL text."""
     data = json_object(request.data)
     upload = request.FILES.get("image") if hasattr(request, "FILES") else None
     if upload is not None:
         limit = settings.ENGAGEMENT["MAX_REQUEST_BYTES"]
         if upload.size > limit:
             raise PayloadTooLarge(f"The uploaded image is {upload.size} bytes; the limit is {limit}.")
-        return Frame(image=upload.read(), timestamp=data.get("timestamp"))
-    return Frame(image=data.get("image"), timestamp=data.get("timestamp"))
+        # As base64 text, like JSON clients send it, so that the frame can travel to a worker.
+        return {"image": base64.b64encode(upload.read()).decode("ascii"), "timestamp": data.get("timestamp")}
+    return {"image": data.get("image"), "timestamp": data.get("timestamp")}
 
 
-def frames_from_request(*, request: Any) -> list[Frame | Any]:
-    """The frames of a batch request; non-object items are kept so that they fail alone."""
+def frames_from_request(*, request: Any) -> list:
+    """The frames of a batch request, as sent; non-object items are kept so that they fail alone."""
     data = json_object(request.data)
     frames = data.get("frames")
     if not isinstance(frames, list) or not frames:
@@ -56,7 +57,7 @@ def frames_from_request(*, request: Any) -> list[Frame | Any]:
     limit = settings.ENGAGEMENT["BATCH_MAX_FRAMES"]
     if len(frames) > limit:
         raise InvalidInput(f"A batch holds at most {limit} frames; got {len(frames)}.", code="batch_too_large")
-    return [Frame(image=f.get("image"), timestamp=f.get("timestamp")) if isinstance(f, dict) else f for f in frames]
+    return frames
 
 
 # Shapes of the API for its OpenAPI description (the views parse requests themselves, to name each problem).

@@ -126,6 +126,32 @@ def frame_analyze(*, frame: Frame, detector_backend: str | None = None, session_
                           fail_alone=False)[0]
 
 
+def frames_from_json(items: list) -> list[Frame | Any]:
+    """Frames from a JSON list of {"image", "timestamp"} objects; other items are kept so that they fail alone."""
+    return [Frame(image=f.get("image"), timestamp=f.get("timestamp")) if isinstance(f, dict) else f for f in items]
+
+
+def api_frames_analyze(*, frames: list, detector_backend: Any = None, session_id: str | None = None,
+                       user: Any = None, fail_alone: bool = True) -> list[dict]:
+    """The API's analysis: in this process, or on a Celery worker when CELERY_BROKER_URL is set."""
+    detector = detector_validate(detector_backend=detector_backend)
+    if not settings.CELERY_BROKER_URL:
+        return frames_analyze(frames=frames_from_json(frames), detector_backend=detector, session_id=session_id,
+                              user=user, fail_alone=fail_alone)
+    from .tasks import frames_analyze as task
+
+    user_id = user.pk if getattr(user, "is_authenticated", False) else None
+    try:
+        answer = task.delay(frames=frames, detector_backend=detector, session_id=session_id, user_id=user_id,
+                            fail_alone=fail_alone).get(timeout=settings.ENGAGEMENT.get("WORKER_TIMEOUT", 120))
+    except Exception as exc:  # broker down, worker lost, timeout: the engine is unavailable, not the input bad
+        logger.exception("analysis worker failed")
+        raise EngineUnavailable("No analysis worker answered; try again later.") from exc
+    if "error" in answer:
+        raise EngagementError.from_dict(answer["error"], answer["status"])
+    return answer["results"]
+
+
 def _prepare(frame: Any) -> tuple[Any, datetime, float]:
     started = time.perf_counter()
     if not isinstance(frame, Frame):
@@ -168,9 +194,11 @@ def frames_analyze(*, frames: list[Frame | Any], detector_backend: str | None = 
     return results
 
 
-def engagement_log_build(*, result: dict, frame_time: datetime, session_id: str, user: Any = None) -> EngagementLog:
+def engagement_log_build(*, result: dict, frame_time: datetime, session_id: str, user: Any = None,
+                         frame_id: Any = None) -> EngagementLog:
     """An unsaved EngagementLog row for an analysed frame's result (never the image)."""
     return EngagementLog(
+        frame_id=frame_id,
         user=user if getattr(user, "is_authenticated", False) else None,
         session_key=session_id,
         frame_time=frame_time,

@@ -5,6 +5,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,7 +14,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from engagement.api import EngagementError, Frame, frame_analyze
+from engagement.api import EngagementError, EngineUnavailable
 
 from . import selectors, services
 
@@ -35,8 +36,16 @@ def session_group(session_id: str) -> str:
     return f"monitor.session.{session_id}"
 
 
-def _analyse(content: dict) -> dict:
-    return frame_analyze(frame=Frame(image=content.get("image"), timestamp=content.get("timestamp")))
+WORKER_TIMEOUT_SECONDS = 180  # a frame whose worker died is redelivered after the broker's visibility timeout
+
+
+class FrameFailed(EngagementError):
+    """A frame a worker could not analyse (the error it reported)."""
+
+    def __init__(self, error: dict):
+        super().__init__(error["message"], code=error["error"])
+        self.status_code = error.get("status", 400)
+        self.session_gone = error.get("session_gone", False)
 
 
 class SessionConsumer(AsyncJsonWebsocketConsumer):
@@ -54,6 +63,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         self.pending: dict | None = None  # the newest frame waiting while another is analysed
         self.worker: asyncio.Task | None = None
         self.recent: deque[float] = deque()  # arrival times, for the rate limit
+        self.waiting: dict[str, asyncio.Future] = {}  # frames queued for a worker, by frame id
         await self.channel_layer.group_add(session_group(self.session_id), self.channel_name)
         await self.accept()
         await self.send_json({"type": "connected", "session_id": self.session_id,
@@ -133,27 +143,50 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             content, self.pending = self.pending, None
 
     async def _process(self, content: dict):
+        frame = {"session_id": self.session_id, "user_id": self.user.pk, "frame_id": str(uuid.uuid4()),
+                 "image": content.get("image"), "timestamp": content.get("timestamp")}
         try:
-            result = await SyncToAsync(_analyse, thread_sensitive=False, executor=analysis_pool())(content)
-            record = await database_sync_to_async(services.session_frame_record)(
-                session_id=self.session_id, user=self.user, result=result)
+            if settings.CELERY_BROKER_URL:
+                outcome = await self._on_worker(frame)
+            else:
+                outcome = await SyncToAsync(services.session_frame_process, thread_sensitive=False,
+                                            executor=analysis_pool())(**frame)
         except EngagementError as exc:
             await self.error(exc.code, exc.message, timestamp=content.get("timestamp"))
-            if isinstance(exc, services.SessionError):
+            if isinstance(exc, services.SessionError) or getattr(exc, "session_gone", False):
                 await self.close(code=4409)
             return
         except Exception:  # never let one frame kill the socket
             logger.exception("frame processing failed for session %s", self.session_id)
             await self.error("server_error", "The frame could not be processed.", timestamp=content.get("timestamp"))
             return
-        alerts = [a.as_message() for a in record.open_alerts]
-        await self.send_json({"type": "analysis", **result, "frame_id": record.log_id,
-                              "smoothed_score": record.session.smoothed_score, "alerts": alerts})
-        for alert in record.opened + record.closed:
-            await self.send_json({"type": "alert", "event": "closed" if alert.closed_at else "opened",
-                                  "alert": alert.as_message()})
-        row = selectors.session_live_row(session=record.session, open_alerts=record.open_alerts)
-        await self.channel_layer.group_send(INSTRUCTORS_GROUP, {"type": "session.update", "session": row})
+        await self.send_json(outcome["analysis"])
+        for event in outcome["events"]:
+            await self.send_json(event)
+        await self.channel_layer.group_send(INSTRUCTORS_GROUP, {"type": "session.update", "session": outcome["row"]})
+
+    async def _on_worker(self, frame: dict) -> dict:
+        """Queue the frame for a Celery worker and wait for its outcome on this consumer's channel."""
+        from .tasks import frame_process
+
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiting[frame["frame_id"]] = waiter
+        try:
+            await SyncToAsync(frame_process.delay, thread_sensitive=False)(**frame, reply_channel=self.channel_name)
+            message = await asyncio.wait_for(waiter, timeout=WORKER_TIMEOUT_SECONDS)
+        except asyncio.TimeoutError:
+            raise EngineUnavailable("No analysis worker answered in time.") from None
+        finally:
+            self.waiting.pop(frame["frame_id"], None)
+        if "error" in message:
+            raise FrameFailed(message["error"])
+        return message["outcome"]
+
+    async def frame_outcome(self, event):
+        """A worker's answer for one of our frames (a redelivered frame may answer twice: the first wins)."""
+        waiter = self.waiting.get(event["frame_id"])
+        if waiter is not None and not waiter.done():
+            waiter.set_result(event)
 
     async def session_ended(self, event):
         """The session was ended (by the LMS): tell the learner and close."""

@@ -10,7 +10,10 @@ from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
-from engagement.api import EngagementError, InvalidInput, engagement_log_build, timestamp_parse
+from django.db import close_old_connections
+
+from engagement.api import (EngagementError, EngagementLog, Frame, InvalidInput, engagement_log_build, frame_analyze,
+                            timestamp_parse)
 
 from . import alerts as rules
 from . import selectors, webhooks
@@ -83,13 +86,23 @@ class FrameRecord:
 
 
 @transaction.atomic
-def session_frame_record(*, session_id: Any, user: Any, result: dict) -> FrameRecord:
-    """Store an analysed frame's log row, update the rules' state and open or close alerts, atomically."""
+def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: Any = None) -> FrameRecord:
+    """Store an analysed frame's log row, update the rules' state and open or close alerts, atomically.
+
+    `user` is the session's learner or its id. A frame_id already stored (a redelivered frame) changes
+    nothing and answers the stored row.
+    """
+    # The row lock serialises frames of one session across processes, so the rules see them in turn.
     session = ExamSession.objects.select_for_update().select_related("learner").filter(pk=session_id).first()
-    if session is None or session.status == SessionStatus.ENDED or session.learner_id != user.pk:
+    if session is None or session.status == SessionStatus.ENDED or session.learner_id != getattr(user, "pk", user):
         raise SessionError("This session has ended or is not yours.")
+    if frame_id is not None:
+        stored = EngagementLog.objects.filter(frame_id=frame_id).values_list("pk", flat=True).first()
+        if stored is not None:
+            return FrameRecord(log_id=stored, session=session, open_alerts=selectors.alerts_open(session=session))
     frame_time = timestamp_parse(value=result["timestamp"])
-    log = engagement_log_build(result=result, frame_time=frame_time, session_id=str(session.id), user=user)
+    log = engagement_log_build(result=result, frame_time=frame_time, session_id=str(session.id),
+                               user=session.learner, frame_id=frame_id)
     log.save()
 
     open_alerts = {a.kind: a for a in selectors.alerts_open(session=session)}
@@ -155,3 +168,24 @@ def session_end(*, session: ExamSession) -> ExamSession:
                     "started_at": session.started_at, "ended_at": session.ended_at},
         "summary": session.summary})
     return session
+
+
+def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image: Any, timestamp: Any) -> dict:
+    """Analyse and record one socket frame; the outcome the sockets publish (JSON-ready). Idempotent per frame_id.
+
+    Runs in a thread of the server (embedded) or in a Celery worker (scaled); raises EngagementError.
+    """
+    close_old_connections()  # outside a request: drop connections a database restart broke
+    try:
+        result = frame_analyze(frame=Frame(image=image, timestamp=timestamp))
+        record = session_frame_record(session_id=session_id, user=user_id, result=result, frame_id=frame_id)
+        return {
+            "analysis": {"type": "analysis", **result, "frame_id": record.log_id,
+                         "smoothed_score": record.session.smoothed_score,
+                         "alerts": [a.as_message() for a in record.open_alerts]},
+            "events": [{"type": "alert", "event": "closed" if a.closed_at else "opened", "alert": a.as_message()}
+                       for a in record.opened + record.closed],
+            "row": selectors.session_live_row(session=record.session, open_alerts=record.open_alerts),
+        }
+    finally:
+        close_old_connections()

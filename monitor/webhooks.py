@@ -37,7 +37,13 @@ def event_emit(*, event: str, data: dict) -> list[WebhookDelivery]:
     payload = json.loads(json.dumps({"event": event, "created_at": now, "data": data}, cls=DjangoJSONEncoder))
     deliveries = WebhookDelivery.objects.bulk_create(
         [WebhookDelivery(webhook=h, event=event, payload=payload, next_attempt_at=now) for h in hooks])
-    transaction.on_commit(dispatcher_wake)
+    if settings.CELERY_BROKER_URL:
+        from .tasks import webhook_deliver
+
+        for delivery in deliveries:
+            transaction.on_commit(lambda pk=delivery.pk: webhook_deliver.delay(pk))
+    else:
+        transaction.on_commit(dispatcher_wake)
     return deliveries
 
 
@@ -79,6 +85,14 @@ def delivery_attempt(*, delivery: WebhookDelivery) -> WebhookDelivery:
     delivery.save(update_fields=["attempts", "response_status", "last_error", "status", "delivered_at",
                                  "next_attempt_at"])
     return delivery
+
+
+def delivery_attempt_by_id(*, delivery_id: int) -> WebhookDelivery | None:
+    """Attempt a pending delivery by id (a Celery task's entry point); None when it is gone or done."""
+    close_old_connections()
+    delivery = WebhookDelivery.objects.select_related("webhook").filter(
+        pk=delivery_id, status=DeliveryStatus.PENDING).first()
+    return None if delivery is None else delivery_attempt(delivery=delivery)
 
 
 def deliveries_dispatch_due(*, limit: int = 50) -> int:

@@ -1,0 +1,39 @@
+"""Celery tasks of monitor (scaled set-up only): they call services and answer through the channel layer."""
+from asgiref.sync import async_to_sync
+from celery import shared_task
+from celery.signals import worker_process_init
+from channels.layers import get_channel_layer
+
+from engagement.api import EngagementError
+
+from . import services, webhooks
+
+
+@worker_process_init.connect
+def _load_models(**kwargs):
+    """Load the analysis models once per worker process, before its first frame."""
+    from engagement.engines import get_engine
+
+    get_engine()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def frame_process(*, session_id: str, user_id: int, frame_id: str, image: str, timestamp, reply_channel: str):
+    """Analyse and record a socket frame, then send the outcome to the learner's consumer."""
+    try:
+        message = {"type": "frame.outcome", "frame_id": frame_id,
+                   "outcome": services.session_frame_process(session_id=session_id, user_id=user_id,
+                                                             frame_id=frame_id, image=image, timestamp=timestamp)}
+    except EngagementError as exc:
+        message = {"type": "frame.outcome", "frame_id": frame_id, "error": {**exc.as_dict(), "status": exc.status_code,
+                                                                           "session_gone": isinstance(
+                                                                               exc, services.SessionError)}}
+    async_to_sync(get_channel_layer().send)(reply_channel, message)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def webhook_deliver(delivery_id: int):
+    """Attempt one webhook delivery; a failed attempt schedules the next one with backoff."""
+    delivery = webhooks.delivery_attempt_by_id(delivery_id=delivery_id)
+    if delivery is not None and delivery.status == "pending":
+        webhook_deliver.apply_async(args=[delivery_id], eta=delivery.next_attempt_at)
