@@ -55,7 +55,13 @@ def timestamp_parse(*, value: Any) -> datetime:
         parsed = None
     if parsed is None:
         raise InvalidInput("'timestamp' must be an ISO 8601 date and time.", code="invalid_timestamp")
-    return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=dt_timezone.utc)
+    if timezone.is_naive(parsed):
+        return parsed.replace(tzinfo=dt_timezone.utc)
+    try:
+        # In UTC: databases refuse some offsets that Python accepts (PostgreSQL: "-21:16").
+        return parsed.astimezone(dt_timezone.utc)
+    except OverflowError:
+        raise InvalidInput("'timestamp' is out of range.", code="invalid_timestamp") from None
 
 
 def detector_validate(*, detector_backend: Any) -> str | None:

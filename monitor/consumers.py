@@ -81,7 +81,11 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             return
         self.pending = None
         if self.worker is not None:
-            await asyncio.shield(self.worker)
+            if settings.CELERY_BROKER_URL:
+                # The worker stores the frame by itself; this socket can no longer hear its answer.
+                self.worker.cancel()
+            else:
+                await asyncio.shield(self.worker)
         await self.channel_layer.group_discard(session_group(self.session_id), self.channel_name)
 
     async def error(self, code: str, message: str, **extra):

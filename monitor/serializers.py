@@ -1,7 +1,10 @@
 """Serializers and filters of the monitor REST API."""
+from datetime import timezone as dt_timezone
 from urllib.parse import urlparse
 
 import django_filters
+from django import forms
+from django_filters.fields import IsoDateTimeField
 from rest_framework import serializers
 
 from engagement.api import EngagementLog
@@ -115,6 +118,23 @@ class DeliverySerializer(serializers.ModelSerializer):
                   "next_attempt_at", "delivered_at", "payload"]
 
 
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time turned into UTC: databases refuse some offsets that Python accepts (-21:16)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        try:
+            return None if value is None else value.astimezone(dt_timezone.utc)
+        except OverflowError:
+            raise forms.ValidationError("Date and time out of range.", code="invalid") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """A date-time filter that queries in UTC."""
+
+    field_class = UtcIsoDateTimeField
+
+
 class SessionFilter(django_filters.FilterSet):
     """Filters of the session list."""
 
@@ -122,8 +142,8 @@ class SessionFilter(django_filters.FilterSet):
     exam = django_filters.CharFilter(field_name="exam_id")
     learner = django_filters.CharFilter(field_name="learner__username")
     status = django_filters.ChoiceFilter(choices=SessionStatus.choices)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = ExamSession
@@ -133,8 +153,8 @@ class SessionFilter(django_filters.FilterSet):
 class LogFilter(django_filters.FilterSet):
     """Filters of a session's logs."""
 
-    since = django_filters.IsoDateTimeFilter(field_name="frame_time", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="frame_time", lookup_expr="lt")
+    since = UtcDateTimeFilter(field_name="frame_time", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="frame_time", lookup_expr="lt")
     status = django_filters.CharFilter(field_name="engagement_status")
     success = django_filters.BooleanFilter()
 

@@ -2,6 +2,15 @@
 import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
+# Short thresholds, read from the environment so that Celery workers started by the tests share them.
+for name, value in {
+    "MONITOR_ABSENT_SECONDS": "6",
+    "WEBHOOK_RETRY_BASE_SECONDS": "0.2",
+    "WEBHOOK_TIMEOUT_SECONDS": "1",
+    "WEBHOOK_MAX_ATTEMPTS": "3",
+    "CELERY_VISIBILITY_TIMEOUT": "8",
+}.items():
+    os.environ.setdefault(name, value)
 
 from .settings import *  # noqa: E402,F401,F403
 

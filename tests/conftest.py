@@ -1,8 +1,18 @@
-"""Shared fixtures: users, tokens, API clients and the real engine."""
+"""Shared fixtures: users, tokens, API clients, the real engine, and the scaled set-up's Celery workers."""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -34,3 +44,95 @@ def fresh_engine():
     reset_engine()
     yield
     reset_engine()
+
+
+# -- the two set-ups -----------------------------------------------------------------------------------------
+# Embedded (default): SQLite, in-memory channel layer, analysis in this process. Scaled: CELERY_BROKER_URL,
+# REDIS_URL and DATABASE_URL are set (scripts/scaled.sh services prints them), frames go to Celery workers.
+SCALED = bool(os.environ.get("CELERY_BROKER_URL"))
+
+
+def pytest_report_header(config):
+    """Say which set-up the run tests."""
+    if SCALED:
+        return "set-up: scaled (PostgreSQL, Redis channel layer, Celery workers started by the tests)"
+    return "set-up: embedded (SQLite, in-memory channel layer, analysis in the server process)"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect, visibly, the tests marked for the other set-up."""
+    other = "embedded_only" if SCALED else "scaled_only"
+    deselected = [item for item in items if item.get_closest_marker(other)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker(other)]
+
+
+class WorkerPool:
+    """Celery workers in subprocesses, on the test database, with the test settings."""
+
+    def __init__(self, count: int, database_url: str):
+        self.count = count
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "proctoring.settings_test", "DATABASE_URL": database_url}
+        self.processes: dict[int, subprocess.Popen] = {}
+        self.logs = Path(tempfile.mkdtemp(prefix="engagement-workers-"))
+
+    def start(self, index: int) -> None:
+        """Start worker `index` (solo pool: one frame at a time, models loaded once)."""
+        log = open(self.logs / f"worker-{index}.log", "ab")
+        self.processes[index] = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "proctoring", "worker", "--pool", "solo", "-n", f"test{index}@%h",
+             "--loglevel", "info", "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, names: set[str], timeout: float = 90) -> None:
+        """Block until the named workers answer a ping."""
+        from proctoring.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            answered = {name.split("@")[0] for reply in (app.control.ping(timeout=0.5) or []) for name in reply}
+            if names <= answered:
+                return
+        raise RuntimeError(f"Celery workers {names} did not start; see {self.logs}")
+
+    def start_all(self) -> None:
+        for index in range(1, self.count + 1):
+            self.start(index)
+        self.wait_ready({f"test{i}" for i in range(1, self.count + 1)})
+
+    def kill(self, index: int, sig: int = signal.SIGKILL) -> None:
+        """Send a signal to worker `index` (SIGKILL: it dies mid-task, nothing is acknowledged)."""
+        self.processes[index].send_signal(sig)
+        if sig == signal.SIGKILL:
+            self.processes[index].wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def celery_workers(django_db_setup, django_db_blocker):
+    """In the scaled set-up, two Celery workers on the test database for the whole run; None when embedded."""
+    if not SCALED:
+        yield None
+        return
+    import redis
+    from django.conf import settings
+    from django.db import connection
+
+    for url in (settings.REDIS_URL, settings.CELERY_BROKER_URL):
+        redis.Redis.from_url(url).flushdb()  # no channels, groups or frames left from an earlier run
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    pool = WorkerPool(2, url)
+    pool.start_all()
+    yield pool
+    pool.stop_all()

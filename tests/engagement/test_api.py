@@ -14,6 +14,8 @@ BATCH = "/batch-analyze-mood"
 BATCH_V1 = "/api/v1/engagement/batch-analyze-mood"
 EMOTIONS = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
 FACE = images.data_url(images.webcam_face())
+# Transactional: in the scaled set-up a Celery worker analyses and stores the frames in its own transaction.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def assert_error(response, status, code):
@@ -162,6 +164,7 @@ def test_body_over_the_limit_is_413(api, settings):
     assert_error(api.post(BATCH, {"frames": [{"image": FACE}]}, format="json"), 413, "payload_too_large")
 
 
+@pytest.mark.embedded_only  # breaks this process's engine; workers have their own
 def test_engine_failure_is_503_and_logged(api, settings, fresh_engine, tmp_path, monkeypatch, caplog):
     broken = tmp_path / "emotion_model_quantized.tflite"
     broken.write_bytes(b"not a model")  # what a damaged installation looks like
@@ -234,3 +237,18 @@ def test_batch_limit_is_a_setting(api, settings):
 
 def test_get_is_405_json(api):
     assert_error(api.get(SEED), 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("value, stored", [
+    ("2026-11-26T10:00:00-21:16", "2026-11-27T07:16:00+00:00"),  # PostgreSQL refuses this offset as such
+    ("2026-11-26T10:00:00", "2026-11-26T10:00:00+00:00"),  # naive means UTC
+])
+def test_timestamps_are_stored_in_utc(api, value, stored):
+    body = api.post(SEED, {"image": FACE, "timestamp": value, "session_id": "tz"}, format="json").json()
+    assert body["timestamp"] == stored
+    assert EngagementLog.objects.get().frame_time.isoformat() == stored
+
+
+def test_timestamp_out_of_range_is_400(api):
+    assert_error(api.post(SEED, {"image": FACE, "timestamp": "0001-01-01T00:00:00+05:00"}, format="json"), 400,
+                 "invalid_timestamp")

@@ -220,3 +220,11 @@ def test_schema_and_docs_work_offline(client):
     from django.contrib.staticfiles import finders
 
     assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")  # served by our own app
+
+
+def test_date_filters_accept_any_offset_and_refuse_out_of_range(world):
+    lms = client_for(world["lms"])
+    assert ids(lms.get("/api/v1/sessions/", {"created_after": "0144-01-09T04:39:08-21:16"})) == {
+        str(world["mine"].id), str(world["theirs"].id)}
+    response = lms.get("/api/v1/sessions/", {"created_after": "0001-01-01T00:00:00+05:00"})
+    assert response.status_code == 400 and response.json()["success"] is False

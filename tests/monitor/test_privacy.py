@@ -81,6 +81,7 @@ def test_erase_learner_data(old_and_new, capsys):
     assert EngagementLog.objects.filter(user=bob).count() == 1 and User.objects.filter(username="lea").exists()
 
 
+@pytest.mark.embedded_only  # the switch is changed in this process's settings; workers read their own
 def test_age_and_gender_off_are_neither_computed_nor_stored(settings, fresh_engine):
     settings.ENGAGEMENT = {**settings.ENGAGEMENT, "OPTIONS": {**settings.ENGAGEMENT["OPTIONS"], "age_gender": False}}
     user = User.objects.create_user("lea", password="x" * 12)
