@@ -99,8 +99,11 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 # Redis, when REDIS_URL is set: the channel layer shared by all server processes, and the cache.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
+    # redis-py 8 times reads out after 5 s, exactly channels_redis's blocking-pop timeout: an idle socket's
+    # consumer would crash after 5 s without a message. A longer read timeout keeps it listening.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                  "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 60}}}
+                                  "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                                             "capacity": 1500, "expiry": 60}}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -113,7 +116,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a busy worker does not hoard frames another could take
 CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
 # A frame whose worker died unacknowledged is redelivered after this many seconds.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 60)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 60),
+    # Look for such frames every second (kombu's defaults amount to every 100 s).
+    "unacked_restore_interval": 1,
+    "unacked_restore_throttle": 1,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -11,8 +11,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import cv2
 import dlib
@@ -44,6 +45,45 @@ def fer_model_path(name: str = "emotion_model_quantized.tflite") -> Path:
     raise EngineError(f"fer does not ship {name}")
 
 
+class _Pool:
+    """Copies of a model that threads must not share: each caller borrows one, waiting if all are out."""
+
+    def __init__(self, make: Callable[[], Any], size: int) -> None:
+        self._items: queue.Queue = queue.Queue()
+        for _ in range(size):
+            self._items.put(make())
+
+    @contextmanager
+    def borrow(self) -> Iterator[Any]:
+        """Lend one copy for the duration of the block."""
+        item = self._items.get()
+        try:
+            yield item
+        finally:
+            self._items.put(item)
+
+
+@dataclass
+class _Detectors:
+    """One thread's face detectors."""
+
+    hog: Any
+    haar: Any
+
+    @classmethod
+    def build(cls) -> "_Detectors":
+        haar = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+        if haar.empty():
+            raise EngineError("OpenCV's Haar cascade file is missing")
+        return cls(hog=dlib.get_frontal_face_detector(), haar=haar)
+
+
+def _age_gender_model() -> AgeAndGender:
+    model = AgeAndGender()
+    model.predict_face(np.zeros((64, 64, 3), np.uint8))  # load the models now, not on a frame
+    return model
+
+
 class BundledEngine(AnalysisEngine):
     """Offline engine; models are loaded once, in the constructor, and shared by all threads."""
 
@@ -64,45 +104,32 @@ class BundledEngine(AnalysisEngine):
         started = time.perf_counter()
         # Frames are parallelised across threads; OpenCV's own thread pool would only contend.
         cv2.setNumThreads(1)
-        # A dlib detector keeps its image pyramid inside the object: one per thread, or threads corrupt each other.
-        self._local = threading.local()
-        self._haar = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-        if self._haar.empty():
-            raise EngineError("OpenCV's Haar cascade file is missing")
-        self._haar_lock = threading.Lock()  # a CascadeClassifier is not documented as thread-safe
+        threads = max(1, int(self.options["threads"]))
+        # dlib's detector keeps its image pyramid inside the object and OpenCV's cascade is not documented as
+        # thread-safe: each concurrent frame borrows its own pair, built now rather than on a first frame.
+        self._detectors = _Pool(_Detectors.build, threads)
         self._interpreter = Interpreter(model_path=str(fer_model_path()), num_threads=1)
         self._interpreter.allocate_tensors()
         self._emotion_lock = threading.Lock()
-        threads = max(1, int(self.options["threads"]))
         # AgeAndGender serialises calls on one instance; a few instances let frames run in parallel.
-        self._age_gender: queue.Queue[AgeAndGender] = queue.Queue()
-        if self.age_gender:
-            for _ in range(threads):
-                model = AgeAndGender()
-                model.predict_face(np.zeros((64, 64, 3), np.uint8))  # load the models now, not on a frame
-                self._age_gender.put(model)
+        self._age_gender = _Pool(_age_gender_model, threads if self.age_gender else 0)
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="engagement")
         self.load_seconds = time.perf_counter() - started
 
     # -- detection -------------------------------------------------------------------------
 
-    def _hog(self) -> Any:
-        detector = getattr(self._local, "hog", None)
-        if detector is None:
-            detector = self._local.hog = dlib.get_frontal_face_detector()
-        return detector
-
     def _detect_scaled(self, gray: np.ndarray, long_side: int, upsample: int, detector: str) -> list[FaceBox]:
         scale = min(1.0, long_side / max(gray.shape))
         small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        if detector == "dlib":
-            found, _, _ = self._hog().run(small, upsample, FALLBACK_HOG_THRESHOLD if upsample else 0.0)
-            rects = [(r.left(), r.top(), r.width(), r.height()) for r in found]
-        else:
-            min_side = 20 if upsample else 30
-            with self._haar_lock:
-                found = self._haar.detectMultiScale(small, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
-            rects = [tuple(int(v) for v in r) for r in found]
+        with self._detectors.borrow() as models:
+            if detector == "dlib":
+                found, _, _ = models.hog.run(small, upsample, FALLBACK_HOG_THRESHOLD if upsample else 0.0)
+                rects = [(r.left(), r.top(), r.width(), r.height()) for r in found]
+            else:
+                min_side = 20 if upsample else 30
+                found = models.haar.detectMultiScale(small, scaleFactor=1.1, minNeighbors=5,
+                                                     minSize=(min_side, min_side))
+                rects = [tuple(int(v) for v in r) for r in found]
         return [FaceBox(round(x / scale), round(y / scale), round(w / scale), round(h / scale)) for x, y, w, h in rects]
 
     def detect(self, gray: np.ndarray, detector: str) -> list[FaceBox]:
@@ -147,17 +174,9 @@ class BundledEngine(AnalysisEngine):
         probs = np.clip(probs, 0, None)
         return probs / probs.sum(axis=1, keepdims=True) * 100.0
 
-    @contextmanager
-    def _age_gender_model(self) -> Iterator[AgeAndGender]:
-        model = self._age_gender.get()
-        try:
-            yield model
-        finally:
-            self._age_gender.put(model)
-
     def _age_and_gender(self, rgb: np.ndarray, face: FaceBox) -> tuple[int, str]:
         box = (face.y, face.x + face.w - 1, face.y + face.h - 1, face.x)  # (top, right, bottom, left), inclusive
-        with self._age_gender_model() as model:
+        with self._age_gender.borrow() as model:
             result = model.predict(rgb, face_bounding_boxes=[box])[0]
         return int(result["age"]["value"]), GENDERS[result["gender"]["value"]]
 

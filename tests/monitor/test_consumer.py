@@ -248,3 +248,12 @@ async def test_instructors_only_see_their_courses(connect, exam_session, learner
     assert await foreign.receive_nothing(timeout=0.5)
     for socket in (ws, feed, foreign):
         await socket.disconnect()
+
+
+async def test_an_idle_socket_keeps_working(connect, exam_session, learner):
+    """A learner's frames come every few seconds: the socket must outlive quiet spells (a channel-layer timeout)."""
+    ws = await joined(connect, exam_session, learner)
+    await asyncio.sleep(7)
+    answer = await send_frame(ws, FACE, 0)
+    assert answer["type"] == "analysis" and answer["success"]
+    await ws.disconnect()
