@@ -7,7 +7,7 @@ DEMO ?= 1
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser run test bench clean
+.PHONY: install browser run test test-scaled run-scaled stop-scaled bench clean
 
 install: $(STAMP)
 
@@ -32,6 +32,17 @@ run: install
 
 test: install browser
 	$(BIN)/python -m pytest
+
+# The same suite against PostgreSQL, Redis and Celery workers (all started, and stopped, by the command).
+test-scaled: install browser
+	scripts/scaled.sh test
+
+# PostgreSQL and Redis on loopback (data in var/scaled), 2 ASGI servers on ports 8001 and 8002, 2 Celery workers.
+run-scaled: install
+	scripts/scaled.sh start
+
+stop-scaled:
+	scripts/scaled.sh stop
 
 bench: install
 	$(BIN)/python benchmarks/analysis.py

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The scaled set-up on one machine: PostgreSQL and Redis on loopback (data under var/scaled), ASGI servers and
-# Celery workers. Usage: scripts/scaled.sh start|stop|services|stop-services|restart-redis|stop-db|start-db|env
+# Celery workers. Usage: scripts/scaled.sh start|stop|services|stop-services|restart-redis|stop-db|start-db|env|test
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -109,5 +109,17 @@ case "${1:-}" in
   stop-db) stop_db ;;
   start-db) start_db ;;
   env) print_env ;;
-  *) echo "usage: $0 start|stop|services|stop-services|restart-redis|stop-db|start-db|env" >&2; exit 2 ;;
+  test)
+    # The whole test suite on PostgreSQL + Redis of its own (other ports and data than `start`, which it must
+    # not disturb); the tests start their own Celery workers on the test database.
+    if [ -z "${SCALED_TEST:-}" ]; then
+      exec env SCALED_TEST=1 SCALED_DIR="$ROOT/var/test-scaled" PG_PORT=55433 REDIS_PORT=56380 \
+        DATABASE_URL= REDIS_URL= CELERY_BROKER_URL= "$0" "$@"
+    fi
+    export SCALED_DIR PG_PORT REDIS_PORT
+    shift
+    install_packages; start_db; start_redis
+    trap 'stop_redis; stop_db' EXIT
+    (cd "$ROOT" && "$PY" -m pytest "$@") ;;
+  *) echo "usage: $0 start|stop|services|stop-services|restart-redis|stop-db|start-db|env|test" >&2; exit 2 ;;
 esac

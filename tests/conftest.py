@@ -107,6 +107,11 @@ class WorkerPool:
         if sig == signal.SIGKILL:
             self.processes[index].wait(timeout=10)
 
+    def stop(self, index: int) -> None:
+        """Stop worker `index` cleanly (it finishes its frame and leaves the queue)."""
+        self.processes[index].terminate()
+        self.processes[index].wait(timeout=30)
+
     def stop_all(self) -> None:
         for process in self.processes.values():
             if process.poll() is None:
