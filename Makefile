@@ -39,7 +39,7 @@ test-scaled: install browser
 
 # PostgreSQL and Redis on loopback (data in var/scaled), 2 ASGI servers on ports 8001 and 8002, 2 Celery workers.
 run-scaled: install
-	scripts/scaled.sh start
+	DEMO=$(DEMO) scripts/scaled.sh start
 
 stop-scaled:
 	scripts/scaled.sh stop

@@ -67,15 +67,23 @@ stop_redis() { redis-cli -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true; slee
 
 start_apps() {
   mkdir -p "$VAR/run" "$VAR/logs"
+  # One secret key for all the processes, kept with the data.
+  [ -f "$VAR/secret_key" ] || "$PY" -c "import secrets; print(secrets.token_urlsafe(50))" >"$VAR/secret_key"
+  DJANGO_SECRET_KEY=${DJANGO_SECRET_KEY:-$(cat "$VAR/secret_key")}
+  export DJANGO_SECRET_KEY
   "$PY" "$ROOT/manage.py" migrate --noinput -v0
+  if [ "${DEMO:-0}" = 1 ]; then "$PY" "$ROOT/manage.py" demo_setup --port "${SERVER_PORTS%% *}"; fi
+  cd "$ROOT"
   for port in $SERVER_PORTS; do
-    (cd "$ROOT" && nohup "$ROOT/.venv/bin/daphne" -b 127.0.0.1 -p "$port" proctoring.asgi:application \
-      >"$VAR/logs/server-$port.log" 2>&1 & echo $! >"$VAR/run/server-$port.pid")
+    nohup "$ROOT/.venv/bin/daphne" -b 127.0.0.1 -p "$port" proctoring.asgi:application \
+      </dev/null >"$VAR/logs/server-$port.log" 2>&1 &
+    echo $! >"$VAR/run/server-$port.pid"
   done
   for i in $(seq "$WORKERS"); do
     # One process per worker (solo pool): it loads the models once and analyses one frame at a time.
-    (cd "$ROOT" && nohup "$PY" -m celery -A proctoring worker --pool solo -n "worker$i@%h" --loglevel info \
-      >"$VAR/logs/worker-$i.log" 2>&1 & echo $! >"$VAR/run/worker-$i.pid")
+    nohup "$PY" -m celery -A proctoring worker --pool solo -n "worker$i@%h" --loglevel info \
+      </dev/null >"$VAR/logs/worker-$i.log" 2>&1 &
+    echo $! >"$VAR/run/worker-$i.pid"
   done
   for port in $SERVER_PORTS; do
     for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
