@@ -14,43 +14,14 @@
   let timer = null;
   let busy = false;
 
-  function show(el, text) { el.textContent = text; el.hidden = !text; }
-
-  function cameraError(err) {
-    const name = err && err.name;
-    if (name === "NotAllowedError" || name === "SecurityError") {
-      return "Camera access was denied. Allow the camera for this site in your browser settings, then reload.";
-    }
-    if (name === "NotFoundError" || name === "OverconstrainedError") {
-      return "No camera was found. Connect a webcam and reload the page.";
-    }
-    if (name === "NotReadableError") {
-      return "The camera is in use by another application. Close it and reload.";
-    }
-    return "The camera could not be started: " + (err && err.message ? err.message : err);
-  }
+  const camera = window.EngagementCamera;
+  const show = camera.show;
 
   async function startCamera() {
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      show(cameraMessage, "This browser cannot use a camera here (it needs HTTPS or localhost).");
-      return;
-    }
-    try {
-      video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
-      await video.play();
-      captureButton.disabled = false;
-      show(cameraMessage, "");
-    } catch (err) {
-      show(cameraMessage, cameraError(err));
-    }
+    captureButton.disabled = !(await camera.start(video, cameraMessage));
   }
 
-  function grab() {
-    canvas.width = video.videoWidth || 640;
-    canvas.height = video.videoHeight || 480;
-    canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
-    return canvas.toDataURL("image/jpeg", 0.85);
-  }
+  function grab() { return camera.grab(video, canvas, 0.85); }
 
   // A frame that could not be analysed must not leave the previous frame's score and advice on screen.
   function clearResult() {

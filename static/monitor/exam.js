@@ -14,41 +14,18 @@
   let ended = false;
   let timer = null;
 
-  function show(el, text) { el.textContent = text; el.hidden = !text; }
-
-  function cameraError(err) {
-    const name = err && err.name;
-    if (name === "NotAllowedError" || name === "SecurityError") {
-      return "Camera access was denied. The exam needs your camera: allow it for this site, then reload.";
-    }
-    if (name === "NotFoundError" || name === "OverconstrainedError") {
-      return "No camera was found. Connect a webcam and reload the page.";
-    }
-    if (name === "NotReadableError") { return "The camera is in use by another application. Close it and reload."; }
-    return "The camera could not be started: " + (err && err.message ? err.message : err);
-  }
+  const camera = window.EngagementCamera;
+  const show = camera.show;
 
   async function startCamera() {
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      show(cameraMessage, "This browser cannot use a camera here (it needs HTTPS or localhost).");
-      return;
-    }
-    try {
-      video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
-      await video.play();
-      show(cameraMessage, "");
+    if (await camera.start(video, cameraMessage)) {
       timer = setInterval(sendFrame, intervalMs);
-    } catch (err) {
-      show(cameraMessage, cameraError(err));
     }
   }
 
   function sendFrame() {
     if (!socket || socket.readyState !== WebSocket.OPEN || !video.videoWidth) { return; }
-    canvas.width = video.videoWidth;
-    canvas.height = video.videoHeight;
-    canvas.getContext("2d").drawImage(video, 0, 0);
-    socket.send(JSON.stringify({ type: "frame", image: canvas.toDataURL("image/jpeg", 0.8), timestamp: new Date().toISOString() }));
+    socket.send(JSON.stringify({ type: "frame", image: camera.grab(video, canvas, 0.8), timestamp: new Date().toISOString() }));
   }
 
   function renderAlerts(alerts) {
