@@ -6,6 +6,7 @@ import binascii
 import io
 import re
 import warnings
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -40,8 +41,11 @@ def image_bytes_from_base64(value: object, *, max_bytes: int) -> bytes:
     return data
 
 
-def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
-    """Decode image bytes into an RGB uint8 array, checking the pixel count before decoding."""
+def decode_image(data: bytes, *, max_pixels: int, reserve: Callable[[int], None] | None = None) -> np.ndarray:
+    """Decode image bytes into an RGB uint8 array, checking the pixel count before decoding.
+
+    `reserve(pixels)` is called with the size read from the header, before decoding; it may refuse by raising.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -52,6 +56,8 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
                 raise InvalidInput(
                     f"Image is {width}x{height} pixels; the limit is {max_pixels} pixels.", code="image_too_large"
                 )
+            if reserve is not None:
+                reserve(width * height)
             image.load()
             image = ImageOps.exif_transpose(image).convert("RGB")
     except InvalidInput:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -73,11 +74,28 @@ def detector_validate(*, detector_backend: Any) -> str | None:
     return detector_backend
 
 
-def image_load(*, image: bytes | str | None) -> Any:
+def image_load(*, image: bytes | str | None, reserve: Any = None) -> Any:
     """Bytes or base64 text to an RGB array, enforcing the byte and pixel limits."""
     limits = _limits()
     data = image if isinstance(image, bytes) else image_bytes_from_base64(image, max_bytes=limits["MAX_REQUEST_BYTES"])
-    return decode_image(data, max_pixels=limits["MAX_IMAGE_PIXELS"])
+    return decode_image(data, max_pixels=limits["MAX_IMAGE_PIXELS"], reserve=reserve)
+
+
+class PixelBudget:
+    """The pixels a batch may hold decoded at once: frames past it fail alone instead of exhausting memory."""
+
+    def __init__(self, pixels: int) -> None:
+        self.left = pixels
+        self._lock = threading.Lock()
+
+    def reserve(self, pixels: int) -> None:
+        """Take `pixels` from the budget, or refuse the frame."""
+        with self._lock:
+            if pixels > self.left:
+                raise InvalidInput("This frame would take the batch over its decoded-pixel budget "
+                                   "(ENGAGEMENT_BATCH_MAX_PIXELS); send smaller frames or fewer.",
+                                   code="batch_too_large")
+            self.left -= pixels
 
 
 def result_build(*, analysis: FrameAnalysis, frame_time: datetime, engine_name: str, timings: dict) -> dict:
@@ -158,12 +176,12 @@ def api_frames_analyze(*, frames: list, detector_backend: Any = None, session_id
     return answer["results"]
 
 
-def _prepare(frame: Any) -> tuple[Any, datetime, float]:
+def _prepare(frame: Any, budget: PixelBudget | None = None) -> tuple[Any, datetime, float]:
     started = time.perf_counter()
     if not isinstance(frame, Frame):
         raise InvalidInput("Each frame must be an object with an 'image'.", code="invalid_frame")
     frame_time = timestamp_parse(value=frame.timestamp)
-    image = image_load(image=frame.image)
+    image = image_load(image=frame.image, reserve=budget.reserve if budget else None)
     return image, frame_time, (time.perf_counter() - started) * 1000
 
 
@@ -172,7 +190,8 @@ def frames_analyze(*, frames: list[Frame | Any], detector_backend: str | None = 
     """Analyse frames in order: decode in parallel, one engine batch; a bad frame fails alone."""
     detector = detector_validate(detector_backend=detector_backend)
     prepared: list[Any] = []
-    futures = [_decoder.submit(_prepare, frame) for frame in frames]
+    budget = PixelBudget(_limits()["BATCH_MAX_PIXELS"]) if len(frames) > 1 else None
+    futures = [_decoder.submit(_prepare, frame, budget) for frame in frames]
     for future in futures:
         try:
             prepared.append(future.result())

@@ -187,6 +187,8 @@ ENGAGEMENT = {
     "MAX_BATCH_REQUEST_BYTES": env_int("ENGAGEMENT_MAX_BATCH_REQUEST_BYTES", 64 * 1024 * 1024),
     "MAX_IMAGE_PIXELS": env_int("ENGAGEMENT_MAX_IMAGE_PIXELS", 4096 * 4096),
     "BATCH_MAX_FRAMES": env_int("ENGAGEMENT_BATCH_MAX_FRAMES", 100),
+    # Decoded pixels one batch may hold (RGB: 3 bytes each): 100 frames of 640x480 use 31 M of these 50 M.
+    "BATCH_MAX_PIXELS": env_int("ENGAGEMENT_BATCH_MAX_PIXELS", 50_000_000),
 }
 # Proctored sessions: alert thresholds and socket limits (each overridable from the environment).
 MONITOR = {

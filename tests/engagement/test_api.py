@@ -252,3 +252,12 @@ def test_timestamps_are_stored_in_utc(api, value, stored):
 def test_timestamp_out_of_range_is_400(api):
     assert_error(api.post(SEED, {"image": FACE, "timestamp": "0001-01-01T00:00:00+05:00"}, format="json"), 400,
                  "invalid_timestamp")
+
+
+@pytest.mark.embedded_only  # the budget is changed in this process's settings; workers read their own
+def test_a_batch_over_its_pixel_budget_fails_frame_by_frame(api, settings):
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "BATCH_MAX_PIXELS": 2 * 640 * 480}
+    frames = [{"image": FACE}] * 3  # 640x480 each: one of the three does not fit (frames decode in parallel)
+    body = api.post(BATCH, {"frames": frames}, format="json").json()
+    assert sorted(str(r.get("error")) for r in body["results"]) == ["None", "None", "batch_too_large"]
+    assert body["summary"]["analyzed_frames"] == 2
