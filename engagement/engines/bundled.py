@@ -90,7 +90,7 @@ class BundledEngine(AnalysisEngine):
     name = "bundled"
     default_options: dict[str, Any] = {
         "detector": "dlib",  # "dlib" (HOG) or "opencv" (Haar cascade); "skip" = whole image is the face
-        "detection_size": 480,  # long side, in pixels, of the image the first detection pass sees
+        "detection_size": 400,  # long side, in pixels, of the image the first detection pass sees
         "min_face_size": 48,  # faces narrower than this (original pixels, FER2013's 48) are "face_too_small"
         "face_padding": 0.2,  # margin added around the detector's box before the emotion crop
         "age_gender": True,  # compute age and gender (privacy: off means never computed)
