@@ -148,7 +148,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
 
     async def _process(self, content: dict):
         frame = {"session_id": self.session_id, "user_id": self.user.pk, "frame_id": str(uuid.uuid4()),
-                 "image": content.get("image"), "timestamp": content.get("timestamp")}
+                 "image": content.get("image"), "timestamp": content.get("timestamp"), "received_at": time.time()}
         try:
             if settings.CELERY_BROKER_URL:
                 outcome = await self._on_worker(frame)
@@ -156,6 +156,9 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                 outcome = await SyncToAsync(services.session_frame_process, thread_sensitive=False,
                                             executor=analysis_pool())(**frame)
         except EngagementError as exc:
+            if exc.code == services.FrameStale.code:
+                await self.send_json({"type": "dropped", "timestamp": content.get("timestamp"), "message": exc.message})
+                return
             await self.error(exc.code, exc.message, timestamp=content.get("timestamp"))
             if isinstance(exc, services.SessionError) or getattr(exc, "session_gone", False):
                 await self.close(code=4409)

@@ -1,6 +1,7 @@
 """Writes for monitor: create, join and end sessions; record an analysed frame with its alerts."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,13 @@ from . import selectors, webhooks
 from .models import Alert, ExamSession, SessionStatus, WebhookEvent
 
 JOIN_SALT = "monitor.join"
+
+
+class FrameStale(EngagementError):
+    """A frame that waited for analysis longer than MONITOR_MAX_FRAME_WAIT: answered as dropped, not analysed."""
+
+    status_code = 409
+    code = "stale"
 
 
 class SessionError(EngagementError):
@@ -170,11 +178,16 @@ def session_end(*, session: ExamSession) -> ExamSession:
     return session
 
 
-def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image: Any, timestamp: Any) -> dict:
+def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image: Any, timestamp: Any,
+                          received_at: float | None = None) -> dict:
     """Analyse and record one socket frame; the outcome the sockets publish (JSON-ready). Idempotent per frame_id.
 
-    Runs in a thread of the server (embedded) or in a Celery worker (scaled); raises EngagementError.
+    Runs in a thread of the server (embedded) or in a Celery worker (scaled); raises EngagementError, FrameStale
+    when the frame waited (since `received_at`, epoch seconds) longer than MONITOR_MAX_FRAME_WAIT.
     """
+    # Under overload a queue of old frames would make every answer late; skipping them lets the newest through.
+    if received_at is not None and time.time() - received_at > settings.MONITOR["MAX_FRAME_WAIT"]:
+        raise FrameStale("The server was too busy to analyse this frame in time.")
     close_old_connections()  # outside a request: drop connections a database restart broke
     try:
         result = frame_analyze(frame=Frame(image=image, timestamp=timestamp))

@@ -257,3 +257,14 @@ async def test_an_idle_socket_keeps_working(connect, exam_session, learner):
     answer = await send_frame(ws, FACE, 0)
     assert answer["type"] == "analysis" and answer["success"]
     await ws.disconnect()
+
+
+@pytest.mark.embedded_only  # the wait is changed in this process's settings; workers read their own
+async def test_frames_that_waited_too_long_are_dropped_not_analysed(connect, exam_session, learner, settings):
+    settings.MONITOR = {**settings.MONITOR, "MAX_FRAME_WAIT": 0}  # every frame has waited "too long"
+    ws = await joined(connect, exam_session, learner)
+    await ws.send_json_to({"type": "frame", "image": FACE, "timestamp": at(0)})
+    answer = await next_of(ws, "analysis", "dropped", "error")
+    assert answer["type"] == "dropped" and answer["timestamp"] == at(0) and "busy" in answer["message"]
+    assert await rows(exam_session) == []
+    await ws.disconnect()
