@@ -1,12 +1,15 @@
-"""Request parsing helpers for the engagement API."""
+"""Request parsing for the engagement API, and the request and answer shapes its OpenAPI schema shows."""
 from __future__ import annotations
 
 import base64
 from typing import Any
 
 from django.conf import settings
+from rest_framework import serializers as drf
 
+from .engines.base import DETECTORS, EMOTIONS
 from .exceptions import InvalidInput, PayloadTooLarge
+from .scoring import EngagementStatus
 
 
 def body_size_check(*, request: Any, limit: int) -> None:
@@ -60,11 +63,7 @@ def frames_from_request(*, request: Any) -> list:
     return frames
 
 
-# Shapes of the API for its OpenAPI description (the views parse requests themselves, to name each problem).
-from rest_framework import serializers as drf  # noqa: E402
-
-from .engines.base import DETECTORS, EMOTIONS  # noqa: E402
-from .scoring import EngagementStatus  # noqa: E402
+# -- Shapes of the API for its OpenAPI description (the views parse requests themselves, to name each problem).
 
 
 class AnalyzeMoodRequest(drf.Serializer):
