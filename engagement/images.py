@@ -59,7 +59,9 @@ def decode_image(data: bytes, *, max_pixels: int, reserve: Callable[[int], None]
             if reserve is not None:
                 reserve(width * height)
             image.load()
-            image = ImageOps.exif_transpose(image).convert("RGB")
+            ImageOps.exif_transpose(image, in_place=True)  # photos from phones; in place: no copy of a frame
+            if image.mode != "RGB":
+                image = image.convert("RGB")
     except InvalidInput:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

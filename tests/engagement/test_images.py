@@ -81,3 +81,15 @@ def test_whitespace_in_base64_is_tolerated():
     text = base64.encodebytes(images.encode(images.astronaut())).decode()  # wrapped at 76 columns
     assert "\n" in text
     assert decode_image(image_bytes_from_base64(text, max_bytes=MAX), max_pixels=10**8).shape == (512, 512, 3)
+
+
+def test_exif_orientation_is_applied():
+    import io
+
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    buffer = io.BytesIO()
+    Image.fromarray(images.webcam_face()).save(buffer, format="JPEG", exif=exif)
+    assert decode_image(buffer.getvalue(), max_pixels=10**8).shape == (640, 480, 3)  # was 480 x 640
