@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import cpu_model, percentile, setup_django  # benchmarks/ is on sys.path when a script runs
+
 ROOT = Path(__file__).resolve().parent.parent
 ENGINE_PATH = "engagement.engines.bundled.BundledEngine"
 STAGES = ("decode", "detect", "emotion", "age_gender", "score")
@@ -44,13 +46,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def setup_django() -> None:
-    """Make the project importable and configure Django, as `python benchmarks/analysis.py` runs from anywhere."""
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proctoring.settings_test")
-    import django
-
-    django.setup()
 
 
 def maxrss_mb() -> float:
@@ -95,15 +90,6 @@ def load_probe(options_json: str) -> None:
     }))
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default), q in 0..100."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def engine_options(args: argparse.Namespace, extra: dict) -> dict:
@@ -195,15 +181,6 @@ def versions() -> str:
     return ", ".join(found)
 
 
-def cpu_model() -> str:
-    """The CPU's model name, for the record."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

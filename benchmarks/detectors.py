@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import cpu_model, percentile, setup_django  # benchmarks/ is on sys.path when a script runs
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 ENGINE_PATH = "engagement.engines.bundled.BundledEngine"
@@ -40,24 +42,8 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def setup_django() -> None:
-    """Make the project importable and configure Django, as `python benchmarks/detectors.py` runs from anywhere."""
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proctoring.settings_test")
-    import django
-
-    django.setup()
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default), q in 0..100."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def load_rgb(path: Path):
@@ -202,15 +188,6 @@ def fer_accuracy(engine, fer_dir: Path) -> None:
             print(f"{name:<10}" + "".join(f"{v:>8}" for v in matrix[i]))
 
 
-def cpu_model() -> str:
-    """The CPU's model name, for the record."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

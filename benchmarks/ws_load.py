@@ -33,6 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from _common import cpu_model, percentile  # benchmarks/ is on sys.path when a script runs
+
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("decode", "detect", "emotion", "age_gender", "score")
 # Environment variables that change what the server does; printed so that a run can be reproduced.
@@ -93,15 +95,6 @@ def parse_args() -> argparse.Namespace:
 # -- small helpers ------------------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default), q in 0..100."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def stats_line(values: list[float], unit: str = "ms") -> str:
@@ -172,14 +165,6 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def code_version() -> str:
