@@ -14,8 +14,8 @@ from django.db import connections
 
 from engagement.models import EngagementLog
 from tests.conftest import ROOT
-from tests.monitor.conftest import FACE, NO_FACE, token_headers
-from tests.monitor.test_consumer import at, joined, next_of, path, rows
+from tests.monitor.conftest import FACE, NO_FACE
+from tests.monitor.test_consumer import at, joined, next_of, rows
 
 pytestmark = [pytest.mark.scaled_only, pytest.mark.django_db(transaction=True)]
 SCALED = [str(ROOT / "scripts" / "scaled.sh")]
