@@ -167,7 +167,7 @@ def api_frames_analyze(*, frames: list, detector_backend: Any = None, session_id
     user_id = user.pk if getattr(user, "is_authenticated", False) else None
     try:
         answer = task.delay(frames=frames, detector_backend=detector, session_id=session_id, user_id=user_id,
-                            fail_alone=fail_alone).get(timeout=settings.ENGAGEMENT.get("WORKER_TIMEOUT", 120))
+                            fail_alone=fail_alone).get(timeout=settings.ENGAGEMENT["WORKER_TIMEOUT"])
     except Exception as exc:  # broker down, worker lost, timeout: the engine is unavailable, not the input bad
         logger.exception("analysis worker failed")
         raise EngineUnavailable("No analysis worker answered; try again later.") from exc

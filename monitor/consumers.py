@@ -36,7 +36,6 @@ def session_group(session_id: str) -> str:
     return f"monitor.session.{session_id}"
 
 
-WORKER_TIMEOUT_SECONDS = 180  # a frame whose worker died is redelivered after the broker's visibility timeout
 
 
 class FrameFailed(EngagementError):
@@ -180,7 +179,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         self.waiting[frame["frame_id"]] = waiter
         try:
             await SyncToAsync(frame_process.delay, thread_sensitive=False)(**frame, reply_channel=self.channel_name)
-            message = await asyncio.wait_for(waiter, timeout=WORKER_TIMEOUT_SECONDS)
+            message = await asyncio.wait_for(waiter, timeout=settings.ENGAGEMENT["WORKER_TIMEOUT"])
         except asyncio.TimeoutError:
             raise EngineUnavailable("No analysis worker answered in time.") from None
         finally:

@@ -8,10 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
-
-from django.db import close_old_connections
 
 from engagement.api import (EngagementError, EngagementLog, Frame, InvalidInput, engagement_log_build, frame_analyze,
                             timestamp_parse)

@@ -187,6 +187,9 @@ ENGAGEMENT = {
     "MAX_BATCH_REQUEST_BYTES": env_int("ENGAGEMENT_MAX_BATCH_REQUEST_BYTES", 64 * 1024 * 1024),
     "MAX_IMAGE_PIXELS": env_int("ENGAGEMENT_MAX_IMAGE_PIXELS", 4096 * 4096),
     "BATCH_MAX_FRAMES": env_int("ENGAGEMENT_BATCH_MAX_FRAMES", 100),
+    # Scaled set-up: seconds to wait for a Celery worker's answer (above CELERY_VISIBILITY_TIMEOUT, so that a
+    # frame whose worker died can still be answered by another one).
+    "WORKER_TIMEOUT": env_int("ENGAGEMENT_WORKER_TIMEOUT", 120),
     # Decoded pixels one batch may hold (RGB: 3 bytes each): 100 frames of 640x480 use 31 M of these 50 M.
     "BATCH_MAX_PIXELS": env_int("ENGAGEMENT_BATCH_MAX_PIXELS", 50_000_000),
 }
