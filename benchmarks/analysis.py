@@ -1,4 +1,4 @@
-"""Measure the bundled engine on one webcam frame: stage latencies, peak memory, model load time, batch throughput."""
+"""Measure the bundled engine on realistic webcam frames, per kind: stage latencies, memory, model load, batch throughput."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from _common import cpu_model, percentile, setup_django  # benchmarks/ is on sys.path when a script runs
+from _frames import KINDS, encode_mix, frame_mix
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINE_PATH = "engagement.engines.bundled.BundledEngine"
@@ -24,21 +25,24 @@ CONFIGS = {"default": {}, "age_gender off": {"age_gender": False}}
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Benchmark the bundled engine on a 640x480 JPEG (quality 85) with one face: p50/p95 latency "
-        "of the whole analysis and of each stage (single-threaded, through engagement.services.frame_analyze), "
-        "peak RSS, import and model-load time in a fresh subprocess, and batch throughput of frames_analyze. "
-        "Prints plain text; never asserts on timings.",
+        description="Benchmark the bundled engine on a mix of realistic 640x480 JPEG frames (quality 85): faces of "
+        "60, 90, 130 and 200 px, two faces, a turned head, empty rooms (benchmarks/_frames.py). Prints p50/p95 "
+        "latency per kind of frame and overall, of the whole analysis and of each stage (single-threaded, through "
+        "engagement.services.frame_analyze), peak RSS, import and model-load time in a fresh subprocess, and batch "
+        "throughput of frames_analyze on the mix. Prints plain text; never asserts on timings.",
     )
-    parser.add_argument("--runs", type=int, default=200,
-                        help="timed single-frame analyses per configuration (default 200)")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed analyses before timing (default 20)")
+    parser.add_argument("--runs", type=int, default=60,
+                        help="timed single-frame analyses per kind of frame and configuration (default 60)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed analyses before timing (default 10)")
+    parser.add_argument("--dev-photos", action=argparse.BooleanOptionalAction, default=True,
+                        help="add frames composed from ../shared/data/photos when present (default on)")
     parser.add_argument("--batch-frames", type=int, default=100, help="frames per frames_analyze batch (default 100)")
     parser.add_argument("--batch-repeats", type=int, default=5,
                         help="timed batches; the median is reported (default 5)")
     parser.add_argument("--threads", type=int, default=2, help="engine 'threads' option for the batch (default 2)")
     parser.add_argument("--load-repeats", type=int, default=3, help="fresh subprocesses timing imports and model load; "
                         "the median is reported (default 3)")
-    parser.add_argument("--detector", choices=("dlib", "opencv"),
+    parser.add_argument("--detector", choices=("blazeface", "dlib", "opencv"),
                         help="engine 'detector' option (default: the engine's)")
     parser.add_argument("--quality", type=int, default=85, help="JPEG quality of the test frame (default 85)")
     # Internal: the fresh subprocess that times imports and model loading, then prints JSON.
@@ -114,35 +118,34 @@ def use_engine(options: dict):
     return override, engine
 
 
-def time_single(jpeg: bytes, runs: int, warmup: int) -> dict:
-    """Single-frame analyses on this thread; per-stage times come from the result's timings_ms."""
+def time_single(jpegs: list[bytes], runs: int, warmup: int) -> dict:
+    """Single-frame analyses on this thread, cycling through the frames; stage times from timings_ms."""
     from engagement.services import Frame, frame_analyze
 
-    for _ in range(warmup):
-        result = frame_analyze(frame=Frame(image=jpeg))
+    for i in range(warmup):
+        result = frame_analyze(frame=Frame(image=jpegs[i % len(jpegs)]))
     totals: list[float] = []
     stages: dict[str, list[float]] = {name: [] for name in STAGES}
+    face_counts: list[int] = []
     cpu_started, wall_started = time.process_time(), time.perf_counter()
-    for _ in range(runs):
+    for i in range(runs):
         started = time.perf_counter()
-        result = frame_analyze(frame=Frame(image=jpeg))
+        result = frame_analyze(frame=Frame(image=jpegs[i % len(jpegs)]))
+        face_counts.append(result["face_count"])
         totals.append((time.perf_counter() - started) * 1000)
         for name in STAGES:
             if name in result["timings_ms"]:
                 stages[name].append(result["timings_ms"][name])
     cpu_ratio = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
-    return {"total": totals, "stages": stages, "cpu_ratio": cpu_ratio, "last": result}
+    return {"total": totals, "stages": stages, "cpu_ratio": cpu_ratio, "last": result, "face_counts": face_counts}
 
 
-def time_batch(jpeg: bytes, frames: int, repeats: int) -> list[float]:
-    """Wall seconds of frames_analyze on `frames` copies of the frame (decode in parallel + analyze_many)."""
+def time_batch(jpegs: list[bytes], frames: int, repeats: int) -> list[float]:
+    """Wall seconds of frames_analyze on `frames` frames of the mix (decode in parallel + analyze_many)."""
     from engagement.services import Frame, frames_analyze
 
-    batch = [Frame(image=jpeg) for _ in range(frames)]
-    results = frames_analyze(frames=batch)  # warm-up: also sizes the emotion model for this batch
-    failed = sum(not r["success"] for r in results)
-    if failed:
-        print(f"WARNING: {failed} of {frames} batch frames were not analysed ({results[0].get('error')})")
+    batch = [Frame(image=jpegs[i % len(jpegs)]) for i in range(frames)]
+    frames_analyze(frames=batch)  # warm-up: also sizes the emotion model for this batch
     walls = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -199,57 +202,47 @@ def main() -> None:
 
     setup_django()
     print(f"versions: {versions()}")
-    from tests.images import encode, webcam_face
+    mix = encode_mix(frame_mix(use_dev_photos=args.dev_photos), quality=args.quality)
+    everything = [jpeg for kind in KINDS for jpeg in mix[kind]]
+    print("frames (640x480 JPEG q{}): ".format(args.quality) + ", ".join(f"{k}: {len(v)}" for k, v in mix.items()))
 
-    jpeg = encode(webcam_face(), quality=args.quality)
-    print(f"frame: tests.images.webcam_face(), 640x480 JPEG q{args.quality}, {len(jpeg)} bytes")
-
-    single: dict[str, dict] = {}
+    single: dict[str, dict[str, dict]] = {}
     batch: dict[str, list[float]] = {}
     rss: dict[str, float] = {}
     for name, extra in CONFIGS.items():
         override, engine = use_engine(engine_options(args, extra))
         try:
-            single[name] = time_single(jpeg, args.runs, args.warmup)
+            single[name] = {kind: time_single(mix[kind], args.runs, args.warmup) for kind in KINDS}
             rss[f"after single-frame runs, {name}"] = maxrss_mb()
-            batch[name] = time_batch(jpeg, args.batch_frames, args.batch_repeats)
+            batch[name] = time_batch(everything, args.batch_frames, args.batch_repeats)
             rss[f"after batch runs, {name}"] = maxrss_mb()
-            single[name]["options"] = dict(engine.options)
+            print(f"[{name}] engine options: {dict(engine.options)}")
         finally:
             override.disable()
 
-    print()
-    for name, figures in single.items():
-        last = figures["last"]
-        print(f"[{name}] engine options: {figures['options']}")
-        print(f"[{name}] result: success={last['success']} face_count={last['face_count']} region={last['region']} "
-              f"dominant={last.get('dominant_emotion')} score={last.get('engagement_score')} "
-              f"age={last.get('age')} gender={last.get('gender')}")
+    for name, kinds in single.items():
+        print()
+        print(f"[{name}] single frame, one thread, {args.runs} runs per kind after {args.warmup} warm-up (ms)")
+        print(f"{'kind':<14}{'faces':>8}{'total p50':>11}{'p95':>8}" + "".join(f"{s + ' p50':>15}" for s in STAGES))
+        rows = list(kinds.items()) + [("overall", {
+            "total": [t for f in kinds.values() for t in f["total"]],
+            "stages": {s: [t for f in kinds.values() for t in f["stages"][s]] for s in STAGES},
+            "face_counts": [c for f in kinds.values() for c in f["face_counts"]]})]
+        for kind, figures in rows:
+            counts = sorted(set(figures["face_counts"]))
+            line = f"{kind:<14}{','.join(map(str, counts)):>8}"
+            line += f"{percentile(figures['total'], 50):>11.2f}{percentile(figures['total'], 95):>8.2f}"
+            for stage in STAGES:
+                values = figures["stages"][stage]
+                line += f"{percentile(values, 50):>15.2f}" if values else f"{'-':>15}"
+            print(line)
+        p50s = {kind: percentile(f["total"], 50) for kind, f in kinds.items()}
+        faces = {k: v for k, v in p50s.items() if k != "empty room"}
+        print(f"slowest / fastest face kind p50: {max(faces.values()) / min(faces.values()):.2f}x; "
+              f"empty room p50 {p50s['empty room']:.2f} ms")
 
     print()
-    print(f"Single frame, one thread, {args.runs} runs after {args.warmup} warm-up (ms)")
-    header = f"{'stage':<12}" + "".join(f"{name + ' p50':>22}{'p95':>8}" for name in single)
-    print(header)
-    for stage in ("total", *STAGES):
-        row = f"{stage:<12}"
-        for figures in single.values():
-            values = figures["total"] if stage == "total" else figures["stages"][stage]
-            if values:
-                row += f"{percentile(values, 50):>22.2f}{percentile(values, 95):>8.2f}"
-            else:
-                row += f"{'-':>22}{'-':>8}"
-        print(row)
-    row = f"{'other':<12}"
-    for figures in single.values():
-        # Wall time outside the timed stages: thread hand-off to the decoder pool, result building.
-        parts = [sum(vals) for vals in zip(*(v for v in figures["stages"].values() if v))]
-        other = [t - p for t, p in zip(figures["total"], parts)]
-        row += f"{percentile(other, 50):>22.2f}{percentile(other, 95):>8.2f}"
-    print(row + "   (total minus stages)")
-    print("CPU/wall during runs: " + ", ".join(f"{n} {f['cpu_ratio']:.2f}" for n, f in single.items()))
-
-    print()
-    print(f"Batch: frames_analyze on {args.batch_frames} frames, engine threads={args.threads}, "
+    print(f"Batch: frames_analyze on {args.batch_frames} frames of the mix, engine threads={args.threads}, "
           f"median of {args.batch_repeats} after 1 warm-up")
     for name, walls in batch.items():
         fps = sorted(args.batch_frames / w for w in walls)

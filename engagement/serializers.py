@@ -95,6 +95,13 @@ class Region(drf.Serializer):
     h = drf.IntegerField()
 
 
+class HeadPose(drf.Serializer):
+    """A coarse head pose in degrees: yaw positive toward the image's right, pitch positive looking down."""
+
+    yaw = drf.FloatField()
+    pitch = drf.FloatField()
+
+
 class AnalysisResult(drf.Serializer):
     """One frame's answer; on no_face / face_too_small only success, error, message and the counts are set."""
 
@@ -111,6 +118,8 @@ class AnalysisResult(drf.Serializer):
     timestamp = drf.DateTimeField(required=False)
     face_count = drf.IntegerField(required=False)
     region = Region(allow_null=True, required=False)
+    head_pose = HeadPose(allow_null=True, required=False)
+    looking_away = drf.BooleanField(allow_null=True, required=False)
     engine = drf.CharField(required=False)
     processing_ms = drf.FloatField(required=False)
     timings_ms = drf.DictField(child=drf.FloatField(), required=False)

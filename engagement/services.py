@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.module_loading import import_string
 
 from . import scoring
 from .engines import get_engine
@@ -123,6 +124,8 @@ def result_build(*, analysis: FrameAnalysis, frame_time: datetime, engine_name: 
         timestamp=frame_time.isoformat(),
         face_count=analysis.face_count,
         region=analysis.face.as_dict() if analysis.face else None,
+        head_pose=analysis.head_pose,
+        looking_away=analysis.looking_away,
         engine=engine_name,
         processing_ms=round(sum(timings.values()), 2),
         timings_ms={k: round(v, 2) for k, v in timings.items()},
@@ -219,6 +222,17 @@ def frames_analyze(*, frames: list[Frame | Any], detector_backend: str | None = 
     return results
 
 
+def head_pose_limits() -> dict[str, float] | None:
+    """The configured engine's looking-away thresholds {"yaw", "pitch"} in degrees, or None if it has none."""
+    options = settings.ENGAGEMENT.get("OPTIONS", {})
+    engine_class = import_string(settings.ENGAGEMENT["ENGINE"])
+    defaults = getattr(engine_class, "default_options", {})
+    if "looking_away_yaw" not in defaults:
+        return None
+    return {axis: float(options.get(f"looking_away_{axis}", defaults[f"looking_away_{axis}"]))
+            for axis in ("yaw", "pitch")}
+
+
 def engagement_log_build(*, result: dict, frame_time: datetime, session_id: str, user: Any = None,
                          frame_id: Any = None) -> EngagementLog:
     """An unsaved EngagementLog row for an analysed frame's result (never the image)."""
@@ -234,6 +248,9 @@ def engagement_log_build(*, result: dict, frame_time: datetime, session_id: str,
         engagement_score=result.get("engagement_score"),
         engagement_status=result.get("engagement_status", ""),
         face_count=result["face_count"],
+        head_yaw=(result.get("head_pose") or {}).get("yaw"),
+        head_pitch=(result.get("head_pose") or {}).get("pitch"),
+        looking_away=result.get("looking_away"),
         age=result.get("age"),
         gender=result.get("gender") or "",
         engine=result["engine"],

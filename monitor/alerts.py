@@ -14,6 +14,7 @@ SEVERITY = {
     AlertKind.MULTIPLE_FACES: Severity.CRITICAL,
     AlertKind.LOW_ENGAGEMENT: Severity.WARNING,
     AlertKind.STRUGGLING: Severity.INFO,
+    AlertKind.LOOKING_AWAY: Severity.WARNING,
 }
 STRUGGLING_STATUSES = ("confused", "frustrated")
 
@@ -26,6 +27,10 @@ class Observation:
     face_count: int
     score: float | None = None  # None when no face was analysed
     status: str | None = None
+    head_pose: dict | None = None  # {"yaw", "pitch"} degrees; None when the detector gives no pose
+    looking_away: bool | None = None
+    # The engine's looking-away thresholds {"yaw", "pitch"}: an open alert closes only well inside them.
+    pose_limits: dict | None = None
 
 
 def thresholds() -> dict:
@@ -43,6 +48,26 @@ def _held_for(state: dict, key: str, now: datetime, condition: bool) -> float:
     return (now - parse_datetime(state[key])).total_seconds()
 
 
+def _looking_away(state: dict, observation: Observation, open_kinds: set[str], t: dict, wanted: dict) -> None:
+    """Open after LOOKING_AWAY_SECONDS turned away; once open, close only when the head is back by a margin."""
+    kind = AlertKind.LOOKING_AWAY
+    if observation.head_pose is None or observation.looking_away is None:
+        # No face or no pose says nothing about where the head points (absence has its own alert).
+        if kind in open_kinds:
+            wanted[kind] = ""
+        return
+    away = observation.looking_away
+    if not away and kind in open_kinds and observation.pose_limits:
+        margin = t["LOOKING_AWAY_MARGIN"]
+        away = (abs(observation.head_pose["yaw"]) > observation.pose_limits["yaw"] - margin
+                or abs(observation.head_pose["pitch"]) > observation.pose_limits["pitch"] - margin)
+    away_for = _held_for(state, "away_since", observation.at, away)
+    if away_for >= t["LOOKING_AWAY_SECONDS"] or (away and kind in open_kinds):
+        pose = observation.head_pose
+        wanted[kind] = (f"Looking away from the screen for {max(away_for, 0):.0f} s "
+                        f"(head turned {pose['yaw']:+.0f} degrees, tilted {pose['pitch']:+.0f} degrees).")
+
+
 def rules_evaluate(*, state: dict, observation: Observation, open_kinds: set[str]) -> tuple[dict, dict[str, str]]:
     """New rule state and the alerts that should be open now ({kind: message}), with hysteresis."""
     t = thresholds()
@@ -57,6 +82,8 @@ def rules_evaluate(*, state: dict, observation: Observation, open_kinds: set[str
     state["multi_run"] = state.get("multi_run", 0) + 1 if observation.face_count >= 2 else 0
     if state["multi_run"] >= t["MULTIPLE_FACES_FRAMES"]:
         wanted[AlertKind.MULTIPLE_FACES] = f"{observation.face_count} faces in view."
+
+    _looking_away(state, observation, open_kinds, t, wanted)
 
     if observation.score is None:
         # No analysed face says nothing about engagement: those alerts stay as they are.

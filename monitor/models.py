@@ -20,6 +20,7 @@ class AlertKind(models.TextChoices):
     MULTIPLE_FACES = "multiple_faces"  # two or more faces in consecutive frames
     LOW_ENGAGEMENT = "low_engagement"  # smoothed score below the threshold for a while
     STRUGGLING = "struggling"  # confused or frustrated for a while
+    LOOKING_AWAY = "looking_away"  # head turned away from the screen (or down) for a while
 
 
 class Severity(models.TextChoices):

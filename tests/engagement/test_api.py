@@ -168,7 +168,8 @@ def test_body_over_the_limit_is_413(api, settings):
 def test_engine_failure_is_503_and_logged(api, settings, fresh_engine, tmp_path, monkeypatch, caplog):
     broken = tmp_path / "emotion_model_quantized.tflite"
     broken.write_bytes(b"not a model")  # what a damaged installation looks like
-    monkeypatch.setattr("engagement.engines.bundled.fer_model_path", lambda *a: broken)
+    monkeypatch.setattr("engagement.engines.emotion.fer_model_path", lambda *a: broken)
+    monkeypatch.setattr("engagement.engines.emotion.OWN_MODEL", broken)
     response = api.post(SEED, {"image": FACE, "session_id": "s"}, format="json")
     assert_error(response, 503, "engine_unavailable")
     assert "analysis engine failed" in caplog.text

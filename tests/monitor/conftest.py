@@ -10,6 +10,7 @@ from tests import images
 FACE = images.data_url(images.webcam_face())
 NO_FACE = images.data_url(images.no_face_images()["coffee"])
 TWO_FACES = images.data_url(images.two_faces())
+TURNED = images.data_url(images.turned_head())
 
 
 @pytest.fixture

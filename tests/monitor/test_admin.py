@@ -315,8 +315,8 @@ def test_csv_export_of_logs_respects_the_course(client, world):
     client.force_login(world.ines)
     header, *rows = csv_export(client, [world.s1, world.s2])
     assert header == ["session_id", "learner", "frame_time", "success", "error", "dominant_emotion",
-                      "engagement_score", "engagement_status", "face_count", *EMOTION_COLUMNS, "age", "gender",
-                      "processing_ms"]
+                      "engagement_score", "engagement_status", "face_count", "head_yaw", "head_pitch",
+                      "looking_away", *EMOTION_COLUMNS, "age", "gender", "processing_ms"]
     logs = list(EngagementLog.objects.filter(session_key=str(world.s1.pk)).order_by("frame_time"))
     assert len(rows) == len(logs) == 10
     for row, log in zip(rows, logs):
@@ -330,6 +330,8 @@ def test_csv_export_of_logs_respects_the_course(client, world):
         for emotion in EMOTION_COLUMNS:
             assert line[emotion] == (str(log.emotions[emotion]) if log.emotions else "")
         assert line["age"] == ("" if log.age is None else str(log.age)) and line["gender"] == log.gender
+        assert line["head_yaw"] == ("" if log.head_yaw is None else str(log.head_yaw))
+        assert line["looking_away"] == {None: "", True: "true", False: "false"}[log.looking_away]
         assert float(line["processing_ms"]) == log.processing_ms
     assert {r[4] for r in rows} == {"", "no_face"} and {r[8] for r in rows} == {"0", "1", "2"}
     client.force_login(world.root)

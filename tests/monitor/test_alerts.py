@@ -58,3 +58,43 @@ def test_absence_is_timed_from_the_first_empty_frame():
     history, _ = run([(0, 0, None, None), (9, 0, None, None), (10, 0, None, None), (11, 1, 80, "engaged"),
                       (12, 0, None, None)])
     assert history == [[], [], ["absent"], [], []]
+
+
+def run_poses(frames, limits=None):
+    """Feed (seconds, yaw, pitch, away) frames (yaw None: no face); return the open kinds after each."""
+    limits = limits or {"yaw": 35.0, "pitch": 30.0}
+    state, open_kinds, history = {}, set(), []
+    for seconds, yaw, pitch, away in frames:
+        pose = None if yaw is None else {"yaw": yaw, "pitch": pitch}
+        obs = Observation(at=T0 + timedelta(seconds=seconds), face_count=0 if pose is None else 1,
+                          score=None if pose is None else 80, status=None if pose is None else "engaged",
+                          head_pose=pose, looking_away=None if pose is None else away, pose_limits=limits)
+        state, wanted = rules_evaluate(state=state, observation=obs, open_kinds=open_kinds)
+        open_kinds = set(wanted)
+        history.append(sorted(open_kinds - {"absent"}))
+    return history
+
+
+@pytest.fixture
+def looking_away_thresholds(settings):
+    settings.MONITOR = {**settings.MONITOR, "LOOKING_AWAY_SECONDS": 10, "LOOKING_AWAY_MARGIN": 5}
+
+
+def test_looking_away_opens_after_its_time_and_closes_with_a_margin(looking_away_thresholds):
+    history = run_poses([(0, 50, 0, True), (5, 48, 0, True), (10, 45, 0, True),  # turned 10 s: opens
+                         (15, 33, 0, False),  # inside the 35 degree limit but not by the 5 degree margin
+                         (20, 10, 0, False),  # clearly back: closes
+                         (25, 40, 0, True)])  # turned again: the time starts over
+    assert history == [[], [], ["looking_away"], ["looking_away"], [], []]
+
+
+def test_looking_down_counts_and_a_glance_does_not(looking_away_thresholds):
+    history = run_poses([(0, 0, 40, True), (5, 0, 0, False), (10, 0, 40, True), (15, 0, 40, True),
+                         (20, 0, 42, True)])
+    assert history == [[], [], [], [], ["looking_away"]]
+
+
+def test_frames_without_a_pose_leave_looking_away_as_it_is(looking_away_thresholds):
+    history = run_poses([(0, 50, 0, True), (10, 50, 0, True), (12, None, None, None), (14, 50, 0, True),
+                         (16, 0, 0, False)])
+    assert history == [[], ["looking_away"], ["looking_away"], ["looking_away"], []]

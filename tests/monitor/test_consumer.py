@@ -9,7 +9,7 @@ from rest_framework.authtoken.models import Token
 
 from engagement.models import EngagementLog
 from monitor.models import Alert, AlertKind, ExamSession, SessionStatus
-from tests.monitor.conftest import FACE, NO_FACE, TWO_FACES, token_headers
+from tests.monitor.conftest import FACE, NO_FACE, TURNED, TWO_FACES, token_headers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
@@ -81,6 +81,24 @@ async def test_absence_opens_one_alert_and_closes_when_the_face_returns(connect,
     assert absent.opened_at.isoformat() == at(8) and absent.closed_at.isoformat() == at(12)
     assert absent.frame_count == 2 and absent.severity == "warning"
     assert len(await rows(exam_session)) == 7
+    await ws.disconnect()
+
+
+async def test_a_turned_head_opens_looking_away_and_facing_the_screen_closes_it(connect, exam_session, learner,
+                                                                                  settings):
+    assert settings.MONITOR["LOOKING_AWAY_SECONDS"] == 6  # proctoring/settings_test.py: workers read it too
+    ws = await joined(connect, exam_session, learner)
+    answers = [await send_frame(ws, TURNED, s) for s in (0, 3, 6)]
+    assert all(a["looking_away"] is True and a["head_pose"]["yaw"] > 35 for a in answers)
+    assert [[x["kind"] for x in a["alerts"]] for a in answers] == [[], [], ["looking_away"]]
+    event = await next_of(ws, "alert")
+    assert event["event"] == "opened" and event["alert"]["kind"] == "looking_away"
+    back = await send_frame(ws, FACE, 9)
+    assert back["looking_away"] is False and back["alerts"] == []
+    [alert] = await alerts(exam_session, AlertKind.LOOKING_AWAY)
+    assert alert.opened_at.isoformat() == at(6) and alert.closed_at.isoformat() == at(9)
+    stored = await rows(exam_session)
+    assert [r.looking_away for r in stored] == [True, True, True, False] and stored[0].head_yaw > 35
     await ws.disconnect()
 
 

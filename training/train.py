@@ -1,0 +1,176 @@
+"""Trains the emotion model on FER2013's Training split, picks the best epoch on val, exports ONNX.
+
+Resumes from the last checkpoint in --out, so an interrupted CPU run loses at most one epoch.
+Usage: python -m training.train [--config training/config.json] [--data DIR] [--out DIR] [--export FILE]
+"""
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import DEFAULT_DIR, load_npz
+from .model import EmotionNet
+
+HERE = Path(__file__).resolve().parent
+
+
+def seed_everything(seed: int) -> None:
+    """Fix every random source we use."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def augment(x: torch.Tensor, cfg: dict, gen: torch.Generator) -> torch.Tensor:
+    """Random affine, flip, brightness/contrast and erasing on a batch of N x 1 x 48 x 48 pixels."""
+    n = x.shape[0]
+
+    def uniform(lo, hi):
+        return lo + (hi - lo) * torch.rand(n, generator=gen)
+
+    angle = uniform(-cfg["rotate_deg"], cfg["rotate_deg"]) * math.pi / 180
+    scale = uniform(1 - cfg["scale"], 1 + cfg["scale"])
+    flip = torch.where(torch.rand(n, generator=gen) < cfg["flip"], -1.0, 1.0)
+    tx, ty = uniform(-cfg["translate"], cfg["translate"]) * 2, uniform(-cfg["translate"], cfg["translate"]) * 2
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    contrast = uniform(1 - cfg["contrast"], 1 + cfg["contrast"]).view(n, 1, 1, 1)
+    bright = uniform(-cfg["brightness"], cfg["brightness"]).view(n, 1, 1, 1) * 127.5
+    x = ((x - mean) * contrast + mean + bright).clamp(0, 255)
+    # Random erasing: one grey rectangle of 2-20% of the face on a share of the batch.
+    erase = torch.rand(n, generator=gen) < cfg["erase"]
+    for i in torch.nonzero(erase).flatten().tolist():
+        area = 48 * 48 * float(uniform(0.02, 0.2)[0])
+        ratio = math.exp(float(uniform(math.log(0.3), math.log(3.3))[0]))
+        h = min(47, max(2, int(round(math.sqrt(area * ratio)))))
+        w = min(47, max(2, int(round(math.sqrt(area / ratio)))))
+        top = int(torch.randint(0, 48 - h, (1,), generator=gen))
+        left = int(torch.randint(0, 48 - w, (1,), generator=gen))
+        x[i, :, top:top + h, left:left + w] = float(torch.rand(1, generator=gen)) * 255
+    return x
+
+
+@torch.no_grad()
+def predict(model, faces: np.ndarray, flip: bool = True, batch: int = 512) -> np.ndarray:
+    """Softmax probabilities for uint8 faces, averaged with the mirrored face when `flip`."""
+    model.eval()
+    out = []
+    for start in range(0, len(faces), batch):
+        x = torch.from_numpy(faces[start:start + batch]).float().unsqueeze(1)
+        p = F.softmax(model(x), 1)
+        if flip:
+            p = (p + F.softmax(model(torch.flip(x, dims=[3])), 1)) / 2
+        out.append(p)
+    return torch.cat(out).numpy()
+
+
+def export_onnx(model, path: Path) -> None:
+    """Write the model as ONNX with a dynamic batch axis (input N x 1 x 48 x 48 float pixels)."""
+    model.eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(
+        model, torch.zeros(1, 1, 48, 48), str(path), input_names=["faces"], output_names=["logits"],
+        dynamic_axes={"faces": {0: "n"}, "logits": {0: "n"}}, opset_version=17, dynamo=False,
+    )
+
+
+def main(argv=None) -> None:
+    """Parse options, train with resumable checkpoints, export the best epoch."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--config", default=HERE / "config.json", type=Path)
+    ap.add_argument("--data", default=DEFAULT_DIR, type=Path, help="folder with train.npz and val.npz")
+    ap.add_argument("--out", default=HERE / "runs" / "default", type=Path, help="checkpoints and log")
+    ap.add_argument("--export", type=Path, help="ONNX file to write from the best epoch")
+    ap.add_argument("--epochs", type=int, help="override the config's epoch count")
+    ap.add_argument("--limit", type=int, help="use only the first N training and validation faces (smoke runs)")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    args = ap.parse_args(argv)
+
+    cfg = json.loads(args.config.read_text())
+    if args.epochs:
+        cfg["epochs"] = args.epochs
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seed_everything(cfg["seed"])
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    train_x, train_y = load_npz(args.data / "train.npz", args.limit)
+    val_x, val_y = load_npz(args.data / "val.npz", args.limit)
+    print(f"train {len(train_y)} faces, val {len(val_y)} faces, device {device}", flush=True)
+
+    model = EmotionNet(cfg["widths"], cfg["hidden"], cfg["dropout"]).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
+                          weight_decay=cfg["weight_decay"], nesterov=True)
+    steps_per_epoch = math.ceil(len(train_y) / cfg["batch_size"])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], epochs=cfg["epochs"],
+                                                steps_per_epoch=steps_per_epoch, pct_start=0.15)
+    start_epoch, best = 0, {"val_acc": -1.0, "epoch": -1}
+    last = args.out / "last.pt"
+    if last.exists():
+        state = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        start_epoch, best = state["epoch"] + 1, state["best"]
+        print(f"resumed after epoch {state['epoch'] + 1}", flush=True)
+
+    tx = torch.from_numpy(train_x).float().unsqueeze(1)
+    ty = torch.from_numpy(train_y)
+    for epoch in range(start_epoch, cfg["epochs"]):
+        t0 = time.time()
+        gen = torch.Generator().manual_seed(cfg["seed"] * 1000 + epoch)  # the same batches after a resume
+        order = torch.randperm(len(ty), generator=gen)
+        model.train()
+        total, correct, loss_sum = 0, 0, 0.0
+        for s in range(steps_per_epoch):
+            idx = order[s * cfg["batch_size"]:(s + 1) * cfg["batch_size"]]
+            x = augment(tx[idx], cfg["augment"], gen).to(device)
+            y = ty[idx].to(device)
+            # bfloat16 autocast halves a CPU epoch (AVX512-BF16) and is the usual mixed precision on a GPU.
+            with torch.autocast(device, dtype=torch.bfloat16):
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg["label_smoothing"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += float(loss.detach()) * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            total += len(y)
+        model.cpu()
+        val_acc = float((predict(model, val_x).argmax(1) == val_y).mean())
+        model.to(device)
+        line = {"epoch": epoch + 1, "loss": round(loss_sum / total, 4), "train_acc": round(correct / total, 4),
+                "val_acc_flip": round(val_acc, 4), "seconds": round(time.time() - t0, 1)}
+        print(json.dumps(line), flush=True)
+        with open(args.out / "log.jsonl", "a") as fh:
+            fh.write(json.dumps(line) + "\n")
+        if val_acc > best["val_acc"]:
+            best = {"val_acc": val_acc, "epoch": epoch + 1}
+            torch.save({"model": model.state_dict(), "config": cfg, "best": best}, args.out / "best.pt")
+        # Written last and atomically: a kill mid-save leaves the previous checkpoint intact.
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                    "epoch": epoch, "best": best}, args.out / "tmp.pt")
+        (args.out / "tmp.pt").replace(last)
+
+    print(f"best epoch {best['epoch']}: val accuracy {best['val_acc']:.4f} (flip-averaged)", flush=True)
+    if args.export:
+        state = torch.load(args.out / "best.pt", map_location="cpu", weights_only=False)
+        model = EmotionNet(cfg["widths"], cfg["hidden"], cfg["dropout"])
+        model.load_state_dict(state["model"])
+        export_onnx(model, args.export)
+        print(f"exported {args.export}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
