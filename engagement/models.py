@@ -12,6 +12,10 @@ class EngagementLog(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="engagement_logs"
     )
     session_key = models.CharField(max_length=128, db_index=True, help_text="The client's session id.")
+    # Who wrote the row. A REST client's session_id is free text: rows it writes are "api" and never mix with
+    # the rows an app records for its own sessions (monitor's exam sessions are "monitor"), whatever the key.
+    source = models.CharField(max_length=16, default="api", db_index=True,
+                              help_text="'api' for frames sent to the REST API, else the app that recorded it.")
     # Set by the caller for frames that may be delivered twice (a queue's redelivery): one row per frame.
     frame_id = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     frame_time = models.DateTimeField(db_index=True, help_text="When the frame was captured (client timestamp).")

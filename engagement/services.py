@@ -234,10 +234,11 @@ def head_pose_limits() -> dict[str, float] | None:
 
 
 def engagement_log_build(*, result: dict, frame_time: datetime, session_id: str, user: Any = None,
-                         frame_id: Any = None) -> EngagementLog:
+                         frame_id: Any = None, source: str = "api") -> EngagementLog:
     """An unsaved EngagementLog row for an analysed frame's result (never the image)."""
     return EngagementLog(
         frame_id=frame_id,
+        source=source,
         user=user if getattr(user, "is_authenticated", False) else None,
         session_key=session_id,
         frame_time=frame_time,

@@ -67,7 +67,7 @@ class SessionListCreateApi(generics.ListAPIView):
         """Create the session; answer its id, exam_url and ws_url."""
         serializer = SessionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        session = services.session_create(**serializer.validated_data)
+        session = services.session_create(**serializer.validated_data, requested_by=request.user)
         return Response(session_links(request, session), status=status.HTTP_201_CREATED)
 
 

@@ -31,6 +31,15 @@ def analysis_pool() -> ThreadPoolExecutor:
     return _pool
 
 
+def exam_login_of(scope) -> str | None:
+    """The exam a link-made login is confined to (None for ordinary logins and token clients)."""
+    session = scope.get("session")
+    try:
+        return session.get(services.EXAM_LOGIN_KEY) if session is not None else None
+    except Exception:  # a session store that cannot be read: treat as no confinement, auth decides
+        return None
+
+
 def session_group(session_id: str) -> str:
     """The channel group of one exam session."""
     return f"monitor.session.{session_id}"
@@ -52,9 +61,12 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self):
         """Accept only the session's own learner, and only while the session has not ended."""
+        session_id = self.scope["url_route"]["kwargs"]["session_id"]
         self.session = await database_sync_to_async(selectors.session_for_learner)(
-            session_id=self.scope["url_route"]["kwargs"]["session_id"], user=self.scope.get("user"))
-        if self.session is None:
+            session_id=session_id, user=self.scope.get("user"))
+        confined_to = await database_sync_to_async(exam_login_of)(self.scope)
+        if self.session is None or (confined_to and confined_to != str(self.session.id)):
+            self.session = None
             await self.close(code=4403)
             return
         self.session_id = str(self.session.id)
@@ -205,7 +217,8 @@ class InstructorConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self):
         """Staff with the watch permission only."""
-        if not await database_sync_to_async(selectors.user_can_watch)(user=self.scope.get("user")):
+        if (await database_sync_to_async(exam_login_of)(self.scope)
+                or not await database_sync_to_async(selectors.user_can_watch)(user=self.scope.get("user"))):
             await self.close(code=4403)
             return
         self.courses = await database_sync_to_async(selectors.courses_watched)(user=self.scope["user"])

@@ -1,7 +1,40 @@
-"""Channels middleware: authenticate programmatic WebSocket clients by 'Authorization: Token <key>'."""
+"""Middleware: DRF token auth for sockets, and the confinement of logins made by exam links."""
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
+from django.conf import settings
+from django.contrib.auth import logout
+from django.shortcuts import render
+from django.urls import reverse
 from rest_framework.authtoken.models import Token
+
+from .models import ExamSession, SessionStatus
+from .services import EXAM_LOGIN_KEY
+
+
+class ExamLoginMiddleware:
+    """A login made by an exam link reaches only that exam's page (and logout); it ends when the exam ends."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session_id = request.session.get(EXAM_LOGIN_KEY) if hasattr(request, "session") else None
+        if not session_id or not request.user.is_authenticated:
+            return self.get_response(request)
+        active = ExamSession.objects.filter(pk=session_id, learner=request.user).exclude(
+            status=SessionStatus.ENDED).exists()
+        if not active:
+            logout(request)
+            return render(request, "monitor/link_error.html", {
+                "message": "The exam has ended, so the login from its link is closed."}, status=403)
+        exam_path = reverse("monitor:exam", args=[session_id])
+        # Another exam link may replace this login; static files and logout serve the exam page.
+        open_prefixes = (reverse("logout"), settings.STATIC_URL, reverse("monitor:join", args=["-"])[:-2])
+        if request.path == exam_path or request.path.startswith(open_prefixes):
+            return self.get_response(request)
+        return render(request, "monitor/link_error.html", {
+            "message": "This login comes from an exam link: it opens your exam only.",
+            "exam_path": exam_path}, status=403)
 
 
 @database_sync_to_async

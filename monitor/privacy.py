@@ -12,6 +12,7 @@ from django.utils import timezone
 from engagement.api import EngagementLog
 
 from .models import Alert, ExamSession, WebhookDelivery
+from .selectors import LOG_SOURCE
 
 
 def retention_cutoff(*, days: int | None = None) -> datetime:
@@ -45,7 +46,7 @@ def data_purge(*, cutoff: datetime) -> dict[str, int]:
 
 def _learner_logs(user: Any):
     keys = [str(pk) for pk in ExamSession.objects.filter(learner=user).values_list("id", flat=True)]
-    return EngagementLog.objects.filter(Q(user=user) | Q(session_key__in=keys))
+    return EngagementLog.objects.filter(Q(user=user) | Q(source=LOG_SOURCE, session_key__in=keys))
 
 
 def learner_data_export(*, user: Any) -> dict:

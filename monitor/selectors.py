@@ -14,6 +14,8 @@ from engagement.api import EMOTIONS, EngagementLog
 
 from .models import Alert, CourseAssignment, ExamSession, SessionStatus
 
+LOG_SOURCE = "monitor"  # EngagementLog.source of the rows recorded for exam sessions
+
 INSTRUCTORS_GROUP = "Instructors"  # created by migration 0002
 # A gap longer than this many frame intervals (camera off, connection lost) is not counted as time in a status.
 MAX_GAP_INTERVALS = 3
@@ -77,9 +79,14 @@ def sessions_live(*, courses: set[str] | None = None) -> list[dict]:
             for s in sessions]
 
 
+def exam_logs() -> QuerySet[EngagementLog]:
+    """The log rows monitor recorded for exam sessions (never rows a REST client wrote under the same key)."""
+    return EngagementLog.objects.filter(source=LOG_SOURCE)
+
+
 def session_logs(*, session: ExamSession) -> QuerySet[EngagementLog]:
     """The session's frames in time order."""
-    return EngagementLog.objects.filter(session_key=str(session.id)).order_by("frame_time", "id")
+    return exam_logs().filter(session_key=str(session.id)).order_by("frame_time", "id")
 
 
 def session_summary(*, session: ExamSession) -> dict:
@@ -214,7 +221,7 @@ def engagement_logs_visible(*, user: Any, logs: QuerySet[EngagementLog] | None =
     logs = EngagementLog.objects.all() if logs is None else logs
     if user.is_superuser:
         return logs  # including logs of frames sent outside exam sessions
-    return logs.filter(session_key__in=_session_keys(sessions_visible(user=user)))
+    return logs.filter(source=LOG_SOURCE, session_key__in=_session_keys(sessions_visible(user=user)))
 
 
 def sessions_filter(*, sessions: QuerySet[ExamSession], unreviewed_alerts: bool | None = None,
@@ -244,7 +251,7 @@ def engagement_log_rows(*, sessions: QuerySet[ExamSession]) -> Iterator[list]:
     yield ["session_id", "learner", "frame_time", "success", "error", "dominant_emotion", "engagement_score",
            "engagement_status", "face_count", "head_yaw", "head_pitch", "looking_away", *EMOTIONS, "age", "gender",
            "processing_ms"]
-    logs = (EngagementLog.objects.filter(session_key__in=_session_keys(sessions))
+    logs = (exam_logs().filter(session_key__in=_session_keys(sessions))
             .order_by("session_key", "frame_time", "id")
             .values_list("session_key", "frame_time", "success", "error", "dominant_emotion", "engagement_score",
                          "engagement_status", "face_count", "head_yaw", "head_pitch", "looking_away", "emotions", "age",

@@ -19,6 +19,9 @@ from . import selectors, webhooks
 from .models import Alert, ExamSession, SessionStatus, WebhookEvent
 
 JOIN_SALT = "monitor.join"
+# The Django session key that confines a login made by an exam link to that exam (see ExamLoginMiddleware).
+EXAM_LOGIN_KEY = "monitor.exam_login"
+LOG_SOURCE = selectors.LOG_SOURCE
 
 
 class FrameStale(EngagementError):
@@ -50,11 +53,25 @@ def learner_resolve(*, learner: Any):
     return user
 
 
+def learner_check(*, user: Any, requested_by: Any = None) -> None:
+    """Refuse accounts that must never be logged in by an exam link: staff, superusers, LMS accounts, oneself."""
+    name = user.get_username()
+    if requested_by is not None and user.pk == getattr(requested_by, "pk", None):
+        raise InvalidInput("An exam session cannot be created for the account that creates it.", code="not_a_learner")
+    if user.is_staff or user.is_superuser or user.has_perm("monitor.add_examsession"):
+        raise InvalidInput(f"{name!r} is a staff, administrator or LMS account: exam sessions are for learner "
+                           "accounts only.", code="not_a_learner")
+    if not user.is_active:
+        raise InvalidInput(f"{name!r} is not an active account.", code="not_a_learner")
+
+
 def session_create(*, learner: Any, course_id: str, exam_id: str, attempt_id: str = "",
-                   frame_interval: float | None = None) -> ExamSession:
-    """A scheduled session for a learner."""
+                   frame_interval: float | None = None, requested_by: Any = None) -> ExamSession:
+    """A scheduled session for a learner account (never staff, superusers, LMS accounts or the requester)."""
+    user = learner_resolve(learner=learner)
+    learner_check(user=user, requested_by=requested_by)
     return ExamSession.objects.create(
-        learner=learner_resolve(learner=learner), course_id=course_id, exam_id=exam_id, attempt_id=attempt_id or "",
+        learner=user, course_id=course_id, exam_id=exam_id, attempt_id=attempt_id or "",
         frame_interval=frame_interval or settings.MONITOR["FRAME_INTERVAL"],
     )
 
@@ -64,20 +81,41 @@ def session_join_token(*, session: ExamSession) -> str:
     return signing.dumps({"session": str(session.id)}, salt=JOIN_SALT, compress=True)
 
 
-def session_join(*, token: str) -> ExamSession:
-    """The session of a valid, unused, unexpired exam link; marks the link used."""
+def _join_session_id(token: str) -> str:
     try:
         data = signing.loads(token, salt=JOIN_SALT, max_age=settings.MONITOR["JOIN_LINK_MAX_AGE"])
     except signing.SignatureExpired:
         raise SessionError("This exam link has expired: ask your course for a new one.", code="link_expired") from None
     except signing.BadSignature:
         raise SessionError("This exam link is not valid.", code="link_invalid") from None
+    return data["session"]
+
+
+def session_join_peek(*, token: str) -> ExamSession:
+    """The session of a valid, unused, unexpired exam link, without using the link (to ask for confirmation)."""
+    session = (ExamSession.objects.select_related("learner").filter(pk=_join_session_id(token),
+                                                                    join_token_used_at__isnull=True)
+               .exclude(status=SessionStatus.ENDED).first())
+    if session is None:
+        raise SessionError("This exam link was already used or the exam has ended.", code="link_used")
+    return session
+
+
+def session_join(*, token: str) -> ExamSession:
+    """The session of a valid, unused, unexpired exam link; marks the link used."""
+    session_id = _join_session_id(token)
     # Single use: only the first request flips join_token_used_at from NULL.
-    used = ExamSession.objects.filter(pk=data["session"], join_token_used_at__isnull=True).exclude(
+    used = ExamSession.objects.filter(pk=session_id, join_token_used_at__isnull=True).exclude(
         status=SessionStatus.ENDED).update(join_token_used_at=timezone.now())
     if not used:
         raise SessionError("This exam link was already used or the exam has ended.", code="link_used")
-    return ExamSession.objects.select_related("learner").get(pk=data["session"])
+    session = ExamSession.objects.select_related("learner").get(pk=session_id)
+    # Re-checked here too: an account may have become staff since the session was created.
+    try:
+        learner_check(user=session.learner)
+    except InvalidInput:
+        raise SessionError("This exam link cannot log in this account.", code="link_invalid") from None
+    return session
 
 
 @dataclass
@@ -108,7 +146,7 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
             return FrameRecord(log_id=stored, session=session, open_alerts=selectors.alerts_open(session=session))
     frame_time = timestamp_parse(value=result["timestamp"])
     log = engagement_log_build(result=result, frame_time=frame_time, session_id=str(session.id),
-                               user=session.learner, frame_id=frame_id)
+                               user=session.learner, frame_id=frame_id, source=LOG_SOURCE)
     log.save()
 
     open_alerts = {a.kind: a for a in selectors.alerts_open(session=session)}

@@ -12,9 +12,9 @@ from . import services, webhooks
 @worker_process_init.connect
 def _load_models(**kwargs):
     """Load the analysis models once per worker process, before its first frame."""
-    from engagement.engines import get_engine
+    from engagement.engines import warm_up
 
-    get_engine()
+    warm_up()
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)

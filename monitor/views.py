@@ -9,12 +9,23 @@ from . import selectors, services
 
 
 def join(request, token):
-    """Log the session's learner in from a signed one-time link and open the exam page."""
+    """Log the session's learner in from a signed one-time link, confined to that exam, and open the exam page.
+
+    Someone else's login in this browser is replaced only after they confirm (a POST from the page shown).
+    """
     try:
+        session = services.session_join_peek(token=token)
+        current = request.user if request.user.is_authenticated else None
+        if current is not None and current.pk != session.learner_id and request.method != "POST":
+            return render(request, "monitor/join_confirm.html", {"session": session, "current": current})
         session = services.session_join(token=token)
     except services.SessionError as exc:
         return render(request, "monitor/link_error.html", {"message": exc.message}, status=403)
-    login(request, session.learner, backend="django.contrib.auth.backends.ModelBackend")
+    if current is None or current.pk != session.learner_id or request.session.get(services.EXAM_LOGIN_KEY):
+        login(request, session.learner, backend="django.contrib.auth.backends.ModelBackend")
+        # The link's login opens this exam only, and only until the browser closes or the exam ends.
+        request.session[services.EXAM_LOGIN_KEY] = str(session.id)
+        request.session.set_expiry(0)
     return redirect("monitor:exam", session_id=session.id)
 
 

@@ -12,9 +12,17 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from django.conf import settings  # noqa: E402
+
+from engagement.engines import warm_up  # noqa: E402
 from monitor.middleware import TokenAuthMiddleware  # noqa: E402
 
 from .routing import websocket_urlpatterns  # noqa: E402
+
+if settings.ENGAGEMENT["WARM_UP"] and not settings.CELERY_BROKER_URL:
+    # Analysis runs in this process: load the models before the first learner's frame, and fail here if they
+    # are missing. (With Celery workers the models load in the workers instead.)
+    warm_up()
 
 application = ProtocolTypeRouter(
     {

@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "monitor.middleware.ExamLoginMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -191,6 +192,8 @@ ENGAGEMENT = {
         "age_gender": env_bool("ENGAGEMENT_AGE_GENDER", True),
         **{name: cast(os.environ[var]) for name, (var, cast) in _ENGINE_OPTIONS_FROM_ENV.items() if os.environ.get(var)},
     },
+    # Load the engine when the ASGI server (or a Celery worker) starts, not on the first frame.
+    "WARM_UP": env_bool("ENGAGEMENT_WARM_UP", True),
     "MAX_REQUEST_BYTES": env_int("ENGAGEMENT_MAX_REQUEST_BYTES", 10 * 1024 * 1024),
     "MAX_BATCH_REQUEST_BYTES": env_int("ENGAGEMENT_MAX_BATCH_REQUEST_BYTES", 64 * 1024 * 1024),
     "MAX_IMAGE_PIXELS": env_int("ENGAGEMENT_MAX_IMAGE_PIXELS", 4096 * 4096),

@@ -1,5 +1,7 @@
 """Analysis engines and the lazy, once-per-process loader chosen by the ENGAGEMENT setting."""
+import logging
 import threading
+import time
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -9,6 +11,7 @@ from .base import AnalysisEngine
 
 _engine: AnalysisEngine | None = None
 _lock = threading.Lock()
+logger = logging.getLogger(__name__)
 
 
 def get_engine() -> AnalysisEngine:
@@ -30,6 +33,22 @@ def build_engine(config: dict) -> AnalysisEngine:
     if not (isinstance(engine_class, type) and issubclass(engine_class, AnalysisEngine)):
         raise ImproperlyConfigured(f"{config['ENGINE']} is not an AnalysisEngine")
     return engine_class(**config.get("OPTIONS", {}))
+
+
+def warm_up() -> AnalysisEngine:
+    """Build the engine now (server or worker start), so that no learner's first frame waits for the models.
+
+    A missing or corrupt model file raises ImproperlyConfigured here, at start, instead of on a frame.
+    """
+    started = time.perf_counter()
+    engine = get_engine()
+    logger.info("analysis engine %s loaded in %.2f s", engine.name, time.perf_counter() - started)
+    return engine
+
+
+def engine_loaded() -> AnalysisEngine | None:
+    """The engine if this process has built it, without building it."""
+    return _engine
 
 
 def reset_engine() -> None:
