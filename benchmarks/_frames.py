@@ -45,40 +45,50 @@ def _fill(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(big[top:top + 480, left:left + 640])
 
 
-def _dev_photos(folder: str) -> list[np.ndarray]:
+def _dev_photos(folder: str, with_counts: bool = False) -> list:
+    import csv
+
     from engagement.images import decode_image
 
     directory = PHOTOS / folder
     if not directory.is_dir():
         return []
-    return [decode_image(p.read_bytes(), max_pixels=10**9) for p in sorted(directory.iterdir())
-            if p.suffix.lower() in {".jpg", ".jpeg", ".png"}]
+    with open(PHOTOS / "manifest.csv", newline="") as handle:
+        counts = {row["file"]: int(row["expected_human_faces"]) for row in csv.DictReader(handle)}
+    photos = [(decode_image(p.read_bytes(), max_pixels=10**9), counts.get(f"{folder}/{p.name}", 1))
+              for p in sorted(directory.iterdir()) if p.suffix.lower() in {".jpg", ".jpeg", ".png"}]
+    return photos if with_counts else [photo for photo, _ in photos]
 
 
 def frame_mix(use_dev_photos: bool = True) -> dict[str, list[np.ndarray]]:
     """Frames by kind (KINDS); the face boxes used to scale the photos come from BlazeFace at its best."""
+    return {kind: [frame for frame, _ in frames] for kind, frames in labelled_mix(use_dev_photos).items()}
+
+
+def labelled_mix(use_dev_photos: bool = True) -> dict[str, list[tuple[np.ndarray, int]]]:
+    """Frames by kind with the number of people in each (hand-counted for the photos, in their manifest)."""
     from skimage import data
 
     from engagement.engines.blazeface import BlazeFace
     from tests import images
 
     detector = BlazeFace(min_score=0.5)
-    mix: dict[str, list[np.ndarray]] = {kind: [] for kind in KINDS}
+    mix: dict[str, list[tuple[np.ndarray, int]]] = {kind: [] for kind in KINDS}
     portraits = [data.astronaut()] + (_dev_photos("faces") if use_dev_photos else [])
     for px in FACE_SIZES:
         for background in ("coffee", "rocket", "chelsea", "grey"):
-            mix[f"face {px} px"].append(images.composed_face(px, background, center=(320, 220)))
+            mix[f"face {px} px"].append((images.composed_face(px, background, center=(320, 220)), 1))
         for i, photo in enumerate(portraits[1:]):
             found = detector.detect(photo)
             if found:
                 room = _fill((data.coffee(), data.rocket(), data.chelsea())[i % 3])
-                mix[f"face {px} px"].append(_frame_around(photo, found[0].box, px, room))
-    mix["two faces"].append(images.two_faces())
-    for photo in _dev_photos("multiface") if use_dev_photos else []:
-        mix["two faces"].append(_fill(photo))
-    mix["turned head"].append(_fill(images.turned_head()))
+                mix[f"face {px} px"].append((_frame_around(photo, found[0].box, px, room), 1))
+    mix["two faces"].append((images.two_faces(), 2))
+    for photo, people in _dev_photos("multiface", with_counts=True) if use_dev_photos else []:
+        mix["two faces"].append((_fill(photo), people))
+    mix["turned head"].append((_fill(images.turned_head()), 1))
     empty = [data.coffee(), data.rocket(), data.chelsea(), np.stack([data.text()] * 3, axis=-1)]
-    mix["empty room"] = [_fill(p) for p in empty + (_dev_photos("noface") if use_dev_photos else [])]
+    mix["empty room"] = [(_fill(p), 0) for p in empty + (_dev_photos("noface") if use_dev_photos else [])]
     return mix
 
 

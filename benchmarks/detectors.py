@@ -1,4 +1,4 @@
-"""Compare the engine's face detectors (dlib HOG, OpenCV Haar) on real photos; score its emotion model on FER2013."""
+"""Compare the engine's face detectors (BlazeFace, dlib HOG, OpenCV Haar) on photos and webcam-like frames; FER2013."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from _common import cpu_model, percentile, setup_django  # benchmarks/ is on sys.path when a script runs
+from _frames import KINDS, labelled_mix
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -21,10 +22,11 @@ README_FER_ACCURACY = 63  # % measured when the data set was prepared (its READM
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Compare the engine's 'dlib' and 'opencv' detectors on labelled photos (exact face count, "
-        "false positives on photos with no face, misses, detection ms on each photo resized to a webcam-like long "
-        "side), and measure the emotion model's accuracy on 48x48 FER2013 faces with detector 'skip'. Data is "
-        "only read from the given directories, never copied. Prints plain text; never asserts on timings.",
+        description="Compare the engine's detectors on labelled photos (exact face count, false positives on "
+        "photos with no face, misses, detection ms on each photo resized to a webcam-like long side) and on the "
+        "realistic 640x480 frame mix of benchmarks/_frames.py (per kind: exact counts, false faces, detect ms), "
+        "and measure the emotion model's accuracy on 48x48 FER2013 faces with detector 'skip'. Data is only read "
+        "from the given directories, never copied. Prints plain text; never asserts on timings.",
     )
     parser.add_argument("--photos", type=Path, default=SHARED_DATA / "photos",
                         help="directory with manifest.csv (file,expected_human_faces,...) and the photos it lists "
@@ -32,7 +34,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--fer", type=Path, default=SHARED_DATA / "fer2013-dev",
                         help="directory with <emotion>/*.jpg FER2013 faces (default: ../shared/data/fer2013-dev "
                         "relative to the repository); pass an empty string to skip")
-    parser.add_argument("--detectors", default="dlib,opencv", help="comma-separated detectors (default dlib,opencv)")
+    parser.add_argument("--detectors", default="blazeface,dlib,opencv",
+                        help="comma-separated detectors (default blazeface,dlib,opencv)")
     parser.add_argument("--long-side", type=int, default=640,
                         help="each photo is resized so its long side is this many pixels (default 640)")
     parser.add_argument("--repeats", type=int, default=7,
@@ -146,6 +149,39 @@ def compare_detectors(engine, args: argparse.Namespace, detectors: list[str]) ->
           f"detect ms over {args.repeats} runs per photo, all photos)")
 
 
+def compare_on_frames(engine, args: argparse.Namespace, detectors: list[str]) -> None:
+    """Per kind of realistic webcam frame: exact face counts, false faces, misses and detect ms per detector."""
+    mix = labelled_mix(use_dev_photos=(args.photos / "manifest.csv").is_file())
+    print()
+    print("Webcam-like 640x480 frames (benchmarks/_frames.py): exact counts, faces found beyond / short of the "
+          f"people in view, median detect ms over {args.repeats} runs")
+    print(f"{'kind':<14}{'frames':>7}" + "".join(f"{d + ' exact':>17}{'extra':>6}{'missed':>7}{'ms':>7}"
+                                                for d in detectors))
+    totals = {d: [0, 0, 0, []] for d in detectors}
+    for kind in KINDS:
+        frames = mix[kind]
+        line = f"{kind:<14}{len(frames):>7}"
+        for d in detectors:
+            exact = extra = missed = 0
+            ms = []
+            for frame, people in frames:
+                engine.analyze(frame, detector=d)
+                for _ in range(args.repeats):
+                    result = engine.analyze(frame, detector=d)
+                    ms.append(result.timings["detect"])
+                exact += result.face_count == people
+                extra += max(0, result.face_count - people)
+                missed += max(0, people - result.face_count)
+            line += f"{f'{exact}/{len(frames)}':>17}{extra:>6}{missed:>7}{percentile(ms, 50):>7.1f}"
+            for i, value in enumerate((exact, extra, missed)):
+                totals[d][i] += value
+            totals[d][3].extend(ms)
+        print(line)
+    count = sum(len(f) for f in mix.values())
+    print(f"{'all':<14}{count:>7}" + "".join(f"{f'{t[0]}/{count}':>17}{t[1]:>6}{t[2]:>7}{percentile(t[3], 50):>7.1f}"
+                                             for t in totals.values()))
+
+
 def fer_accuracy(engine, fer_dir: Path) -> None:
     """Accuracy of the emotion model on <emotion>/*.jpg faces, overall, per class, and a confusion matrix."""
     import numpy as np
@@ -194,8 +230,8 @@ def main() -> None:
     """Run the detector comparison and the emotion accuracy, and print the tables."""
     args = parse_args()
     detectors = [d.strip() for d in args.detectors.split(",") if d.strip()]
-    if not detectors or set(detectors) - {"dlib", "opencv"}:
-        sys.exit(f"--detectors takes dlib and/or opencv, not {args.detectors!r}")
+    if not detectors or set(detectors) - {"blazeface", "dlib", "opencv"}:
+        sys.exit(f"--detectors takes blazeface, dlib and/or opencv, not {args.detectors!r}")
     print("command: " + shlex.join(["python", os.path.relpath(__file__, Path.cwd()), *sys.argv[1:]]))
     print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, "
           f"Python {platform.python_version()}")
@@ -210,6 +246,7 @@ def main() -> None:
         print(f"note: no manifest.csv in {args.photos}: detector comparison skipped")
     else:
         compare_detectors(engine, args, detectors)
+    compare_on_frames(engine, args, detectors)
     if str(args.fer) in ("", "."):
         pass
     elif not args.fer.is_dir():

@@ -92,7 +92,8 @@ def session_logs(*, session: ExamSession) -> QuerySet[EngagementLog]:
 def session_summary(*, session: ExamSession) -> dict:
     """Frames, average and smoothed score, seconds per status, emotion shares and alerts by kind."""
     logs = list(session_logs(session=session).values("frame_time", "success", "error", "engagement_score",
-                                                      "engagement_status", "emotions", "face_count"))
+                                                      "engagement_status", "emotions", "face_count",
+                                                      "looking_away"))
     analysed = [log for log in logs if log["success"]]
     seconds: dict[str, float] = defaultdict(float)
     max_gap = MAX_GAP_INTERVALS * session.frame_interval
@@ -109,6 +110,7 @@ def session_summary(*, session: ExamSession) -> dict:
         "frames": len(logs),
         "analyzed_frames": len(analysed),
         "no_face_frames": sum(1 for log in logs if log["face_count"] == 0),
+        "looking_away_frames": sum(1 for log in logs if log["looking_away"]),
         "average_score": round(sum(log["engagement_score"] for log in analysed) / len(analysed), 2)
         if analysed else None,
         "smoothed_score": session.smoothed_score,

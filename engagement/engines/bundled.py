@@ -31,8 +31,9 @@ FALLBACK_HOG_THRESHOLD = 0.1
 GENDERS = {"male": "Man", "female": "Woman"}  # DeepFace's words
 # BlazeFace sees the frame at 192 px: a face narrower than 1/14 of the frame's long side (46 px in a
 # 640x480 frame, 14 px at the model's input) scores unreliably there, real ones low and a logo sometimes
-# high. Such candidates, scoring at least SECOND_LOOK_SCORE, get a second look on an enlarged crop around
-# them, where real faces score high and look-alikes do not (benchmarks/detectors.py measures both).
+# high. Such small candidates, and any scoring between SECOND_LOOK_SCORE and face_score, get a second look
+# on an enlarged crop around them, where real faces score high and look-alikes do not
+# (benchmarks/detectors.py measures both).
 SMALL_FACE_SHARE = 1 / 14
 SECOND_LOOK_SCORE = 0.2
 SECOND_LOOKS = 3  # at most this many crops per frame, so that a busy empty room stays cheap
@@ -149,17 +150,19 @@ class BundledEngine(AnalysisEngine):
         return [FaceBox(round(x / scale), round(y / scale), round(w / scale), round(h / scale)) for x, y, w, h in rects]
 
     def _detect_blazeface(self, rgb: np.ndarray) -> list[FaceBox]:
-        """One BlazeFace pass; small candidates (few input pixels) are confirmed or dropped by a second look."""
+        """One BlazeFace pass; doubtful or small candidates are confirmed or dropped by a second look."""
         threshold = float(self.options["face_score"])
         height, width = rgb.shape[:2]
         small = max(height, width) * SMALL_FACE_SHARE
         with self._detectors.borrow() as models:
             found = models.blazeface.detect(rgb)
             faces = [_face_box(d) for d in found if d.score >= threshold and d.box[2] - d.box[0] >= small]
-            doubtful = [d for d in found if d.box[2] - d.box[0] < small][:SECOND_LOOKS]
+            doubtful = [d for d in found if d.score < threshold or d.box[2] - d.box[0] < small][:SECOND_LOOKS]
             for d in doubtful:
                 x0, y0, x1, y1 = d.box
                 side = SECOND_LOOK_CONTEXT * max(x1 - x0, y1 - y0)
+                if side >= 0.75 * max(height, width):
+                    continue  # the crop would be about the frame itself: nothing new to see
                 cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
                 left, top = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
                 crop = rgb[top:int(min(height, cy + side / 2)), left:int(min(width, cx + side / 2))]

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
 from engagement.models import EngagementLog
+from monitor import services
 from monitor.models import Alert, AlertKind, ExamSession, SessionStatus
 from tests.monitor.conftest import FACE, NO_FACE, TURNED, TWO_FACES, token_headers
 
@@ -100,6 +101,9 @@ async def test_a_turned_head_opens_looking_away_and_facing_the_screen_closes_it(
     stored = await rows(exam_session)
     assert [r.looking_away for r in stored] == [True, True, True, False] and stored[0].head_yaw > 35
     await ws.disconnect()
+    summary = await database_sync_to_async(lambda: services.session_end(
+        session=ExamSession.objects.get(pk=exam_session.pk)).summary)()
+    assert summary["looking_away_frames"] == 3 and summary["alerts_by_kind"] == {"looking_away": 1}
 
 
 async def test_two_faces_open_multiple_faces(connect, exam_session, learner):
