@@ -7,7 +7,7 @@ DEMO ?= 1
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser run test test-scaled run-scaled stop-scaled bench clean
+.PHONY: install browser run test test-scaled run-scaled stop-scaled bench train evaluate test-training clean
 
 install: $(STAMP)
 
@@ -47,5 +47,30 @@ stop-scaled:
 bench: install
 	$(BIN)/python benchmarks/analysis.py
 
+# The emotion model (training/README.md): a separate environment with PyTorch, data from ../shared/data/fer2013.
+TRAIN_VENV := .venv-training
+TRAIN_RUN ?= training/runs/default
+EMOTION_MODEL := engagement/engines/models/emotion_fer2013.onnx
+$(TRAIN_VENV)/.installed: training/requirements-training.txt
+	test -x $(TRAIN_VENV)/bin/python || $(PYTHON) -m venv $(TRAIN_VENV)
+	# torch==2.13.0 is the CPU build; pinned so that pip never picks a multi-GB CUDA build.
+	$(TRAIN_VENV)/bin/pip install -q --disable-pip-version-check -r training/requirements-training.txt \
+		pytest==9.2.0 scikit-image==0.26.0
+	touch $@
+
+# The training pipeline's own tests (one tiny epoch, resume, export, int8, evaluate), in its environment.
+test-training: $(TRAIN_VENV)/.installed
+	$(TRAIN_VENV)/bin/python -m pytest -p no:cacheprovider --noconftest -c /dev/null --rootdir . -q tests/training
+
+# Resumes from the run's last checkpoint; exports the best epoch (chosen on val.npz), then its int8 copy.
+train: $(TRAIN_VENV)/.installed
+	$(TRAIN_VENV)/bin/python -m training.train --out $(TRAIN_RUN) --export $(TRAIN_RUN)/emotion_float.onnx
+	$(TRAIN_VENV)/bin/python -m training.quantize --model $(TRAIN_RUN)/emotion_float.onnx --out $(TRAIN_RUN)/emotion_int8.onnx
+	@echo "Evaluate with: make evaluate MODEL=$(TRAIN_RUN)/emotion_int8.onnx; ship by copying it to $(EMOTION_MODEL)"
+
+MODEL ?= $(EMOTION_MODEL)
+evaluate: install
+	$(BIN)/python -m training.evaluate --model $(MODEL)
+
 clean:
-	rm -rf $(VENV) db.sqlite3 test-output
+	rm -rf $(VENV) $(TRAIN_VENV) db.sqlite3 test-output

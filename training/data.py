@@ -5,6 +5,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+# FER2013's label order, the same as the engine's EMOTIONS.
+CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "fer2013"
 
 
@@ -25,7 +27,6 @@ def load_npz(path, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
 
 def load_folder(path) -> tuple[np.ndarray, np.ndarray]:
     """Decode a folder of <emotion>/*.jpg (like fer2013-dev) to faces and labels."""
-    from .model import CLASSES
     faces, labels = [], []
     for label, name in enumerate(CLASSES):
         for file in sorted((Path(path) / name).glob("*")):

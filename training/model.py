@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+from .data import CLASSES
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:

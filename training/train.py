@@ -91,6 +91,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default=HERE / "runs" / "default", type=Path, help="checkpoints and log")
     ap.add_argument("--export", type=Path, help="ONNX file to write from the best epoch")
     ap.add_argument("--epochs", type=int, help="override the config's epoch count")
+    ap.add_argument("--stop-after", type=int, help="stop after this many epochs in this run (resume later)")
     ap.add_argument("--limit", type=int, help="use only the first N training and validation faces (smoke runs)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     args = ap.parse_args(argv)
@@ -126,7 +127,8 @@ def main(argv=None) -> None:
 
     tx = torch.from_numpy(train_x).float().unsqueeze(1)
     ty = torch.from_numpy(train_y)
-    for epoch in range(start_epoch, cfg["epochs"]):
+    stop = cfg["epochs"] if not args.stop_after else min(cfg["epochs"], start_epoch + args.stop_after)
+    for epoch in range(start_epoch, stop):
         t0 = time.time()
         gen = torch.Generator().manual_seed(cfg["seed"] * 1000 + epoch)  # the same batches after a resume
         order = torch.randperm(len(ty), generator=gen)
@@ -163,6 +165,9 @@ def main(argv=None) -> None:
                     "epoch": epoch, "best": best}, args.out / "tmp.pt")
         (args.out / "tmp.pt").replace(last)
 
+    if stop < cfg["epochs"]:
+        print(f"stopped after epoch {stop} of {cfg['epochs']}; run again to resume", flush=True)
+        return
     print(f"best epoch {best['epoch']}: val accuracy {best['val_acc']:.4f} (flip-averaged)", flush=True)
     if args.export:
         state = torch.load(args.out / "best.pt", map_location="cpu", weights_only=False)
