@@ -12,7 +12,7 @@ from django.utils import timezone
 from engagement.admin import EngagementLogAdmin
 from engagement.api import EngagementLog
 
-from . import reviews, selectors
+from . import reviews, selectors, webhooks
 from .models import Alert, AlertKind, CourseAssignment, ExamSession, Webhook, WebhookDelivery
 
 ALERT_FIELDS = ("kind", "severity", "message", "opened_at", "closed_at", "frame_count", "reviewed_by", "reviewed_at")
@@ -353,9 +353,29 @@ class DeliveryInline(admin.TabularInline):
         return False
 
 
+class WebhookAdminForm(forms.ModelForm):
+    """The webhook form: the same URL check as the API (no internal hosts, no credentials)."""
+
+    url = forms.URLField(max_length=500, assume_scheme="https")
+
+    class Meta:
+        model = Webhook
+        fields = "__all__"
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        try:
+            webhooks.webhook_url_check(url=url)
+        except webhooks.UnsafeWebhookUrl as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return url
+
+
 @admin.register(Webhook)
 class WebhookAdmin(admin.ModelAdmin):
     """LMS endpoints and what was sent to them."""
+
+    form = WebhookAdminForm
 
     list_display = ("url", "owner", "events", "active", "created_at")
     list_filter = ("active",)

@@ -1,6 +1,5 @@
 """Serializers and filters of the monitor REST API."""
 from datetime import timezone as dt_timezone
-from urllib.parse import urlparse
 
 import django_filters
 from django import forms
@@ -9,6 +8,7 @@ from rest_framework import serializers
 
 from engagement.api import EngagementLog
 
+from . import webhooks
 from .models import Alert, AlertKind, ExamSession, SessionStatus, Webhook, WebhookDelivery, WebhookEvent
 
 
@@ -99,10 +99,11 @@ class WebhookSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
     def validate_url(self, value):
-        """Only http(s) URLs with a host."""
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise serializers.ValidationError("Webhook URLs must be http:// or https:// URLs.")
+        """Only http(s) URLs to public hosts (or named internal ones), without credentials."""
+        try:
+            webhooks.webhook_url_check(url=value)
+        except webhooks.UnsafeWebhookUrl as exc:
+            raise serializers.ValidationError(str(exc)) from None
         return value
 
     def validate_events(self, value):

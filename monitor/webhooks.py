@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 import threading
 import time
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -51,6 +54,38 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=settings.WEBHOOKS["RETRY_BASE_SECONDS"] * 2 ** (attempts - 1))
 
 
+class UnsafeWebhookUrl(ValueError):
+    """A webhook URL that could reach the server's own network (SSRF): refused at save and at each send."""
+
+
+def webhook_url_check(*, url: str) -> None:
+    """Refuse credentials, non-http(s) schemes and hosts that resolve to non-public addresses.
+
+    Loopback, private, link-local, unique-local, multicast, reserved, unspecified and IPv4-mapped forms of
+    them are refused unless the host is named in WEBHOOKS["ALLOWED_INTERNAL_HOSTS"].
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeWebhookUrl("Webhook URLs must be http:// or https:// URLs with a host.")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeWebhookUrl("Webhook URLs must not carry credentials: the signature authenticates us.")
+    host = parts.hostname.lower()
+    if host in settings.WEBHOOKS["ALLOWED_INTERNAL_HOSTS"]:
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, ValueError, UnicodeError) as exc:
+        raise UnsafeWebhookUrl(f"The webhook host {host!r} cannot be resolved.") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if isinstance(address, ipaddress.IPv6Address):
+            address = address.ipv4_mapped or address.sixtofour or address
+        if not address.is_global or address.is_multicast:
+            raise UnsafeWebhookUrl(f"The webhook host {host!r} resolves to {address}, which is not a public address "
+                                   "(set WEBHOOK_ALLOWED_INTERNAL_HOSTS to allow a named internal host).")
+
+
 def delivery_attempt(*, delivery: WebhookDelivery) -> WebhookDelivery:
     """POST one delivery once and record the outcome; schedules a retry or gives up after MAX_ATTEMPTS."""
     body = json.dumps({**delivery.payload, "delivery_id": delivery.pk}, separators=(",", ":")).encode()
@@ -65,11 +100,18 @@ def delivery_attempt(*, delivery: WebhookDelivery) -> WebhookDelivery:
     }
     delivery.attempts += 1
     try:
+        # Again at each send: the host's DNS may point somewhere else since the webhook was saved.
+        webhook_url_check(url=delivery.webhook.url)
         response = requests.post(delivery.webhook.url, data=body, headers=headers,
-                                 timeout=settings.WEBHOOKS["TIMEOUT_SECONDS"], allow_redirects=False)
+                                 timeout=settings.WEBHOOKS["TIMEOUT_SECONDS"], allow_redirects=False, stream=True)
+        response.close()  # the answer's body is never read, stored or shown
         delivery.response_status = response.status_code
         ok = 200 <= response.status_code < 300
-        delivery.last_error = "" if ok else f"HTTP {response.status_code}: {response.text[:200]}"
+        delivery.last_error = "" if ok else f"HTTP {response.status_code}"
+    except UnsafeWebhookUrl as exc:
+        ok = False
+        delivery.response_status = None
+        delivery.last_error = str(exc)[:1000]
     except requests.RequestException as exc:
         ok = False
         delivery.response_status = None

@@ -229,6 +229,10 @@ WEBHOOKS = {
     "MAX_ATTEMPTS": env_int("WEBHOOK_MAX_ATTEMPTS", 6),
     "RETRY_BASE_SECONDS": float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "2")),  # 2, 4, 8, 16... s
     "BACKGROUND": env_bool("WEBHOOK_BACKGROUND", True),  # deliver from a thread of this process
+    # Host names (comma-separated) that may resolve to loopback or private addresses, for an LMS on the same
+    # network; every other webhook host must resolve to public addresses only (checked at save and at each send).
+    "ALLOWED_INTERNAL_HOSTS": [h.strip().lower() for h in os.environ.get("WEBHOOK_ALLOWED_INTERNAL_HOSTS", "").split(",")
+                               if h.strip()],
 }
 
 # Privacy: how long logs, alerts and session summaries are kept (manage.py purge_engagement_data).

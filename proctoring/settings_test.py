@@ -10,6 +10,8 @@ for name, value in {
     "WEBHOOK_TIMEOUT_SECONDS": "1",
     "WEBHOOK_MAX_ATTEMPTS": "3",
     "CELERY_VISIBILITY_TIMEOUT": "8",
+    # The webhook tests' receiver listens on loopback; tests of the refusal set this to nothing.
+    "WEBHOOK_ALLOWED_INTERNAL_HOSTS": "127.0.0.1",
 }.items():
     os.environ.setdefault(name, value)
 

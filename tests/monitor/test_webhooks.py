@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils.timezone import now as django_now
 
 from engagement import services as engagement_services
 from monitor import services, webhooks
@@ -204,3 +205,57 @@ def test_deliveries_are_visible_in_the_admin(session, receiver, client):
     delivery = WebhookDelivery.objects.get()
     detail = client.get(f"/admin/monitor/webhookdelivery/{delivery.pk}/change/").content.decode()
     assert ">2<" in detail  # two attempts
+
+
+# -- SSRF: webhooks reach public hosts only (or hosts an operator names) -----------------------------------------
+
+@pytest.fixture
+def lms_api(django_user_model):
+    from django.contrib.auth.models import Permission
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    account = django_user_model.objects.create_user("lms-hooks", password="x")
+    account.user_permissions.add(Permission.objects.get(codename="add_examsession"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=account).key}")
+    return client
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8000/hook", "http://localhost/hook", "http://0.0.0.0/hook", "http://[::1]/hook",
+    "http://[::ffff:127.0.0.1]/hook", "http://10.1.2.3/hook", "http://192.168.0.10/hook",
+    "http://169.254.169.254/latest/meta-data/", "http://[fd00::1]/hook", "http://[fe80::1]/hook",
+    "http://2130706433/hook", "http://user:pass@example.com/hook", "ftp://example.com/hook",
+    "http://no-such-host.invalid/hook",
+])
+def test_webhooks_to_internal_or_odd_urls_are_refused(lms_api, settings, url):
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "ALLOWED_INTERNAL_HOSTS": []}
+    response = lms_api.post("/api/v1/webhooks/", {"url": url, "secret": SECRET, "events": ["alert.opened"]},
+                            format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["success"] is False and "url" in response.content.decode()
+    assert not Webhook.objects.exists()
+
+
+def test_a_named_internal_host_is_allowed(lms_api, settings):
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "ALLOWED_INTERNAL_HOSTS": ["127.0.0.1"]}
+    response = lms_api.post("/api/v1/webhooks/", {"url": "http://127.0.0.1:9/hook", "secret": SECRET,
+                                                  "events": ["alert.opened"]}, format="json")
+    assert response.status_code == 201, response.content
+
+
+@pytest.mark.embedded_only  # the delivery runs in this process here
+def test_each_send_checks_the_address_again_and_no_answer_body_is_kept(receiver, settings):
+    endpoint = receiver([(500, 0)])
+    owner = get_user_model().objects.create_user("owner")
+    hook = Webhook.objects.create(owner=owner, url=endpoint.url, secret=SECRET, events=["alert.opened"])
+    delivery = WebhookDelivery.objects.create(webhook=hook, event="alert.opened", payload={"x": 1},
+                                              next_attempt_at=django_now())
+    first = webhooks.delivery_attempt(delivery=delivery)
+    assert first.response_status == 500 and first.last_error == "HTTP 500"  # "boom" is never stored
+    # The host no longer counts as allowed (as if its DNS now pointed inside): the next send is refused unsent.
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "ALLOWED_INTERNAL_HOSTS": []}
+    second = webhooks.delivery_attempt(delivery=first)
+    assert second.response_status is None and "not a public address" in second.last_error
+    assert len(endpoint.requests) == 1
