@@ -357,10 +357,21 @@ class WebhookAdminForm(forms.ModelForm):
     """The webhook form: the same URL check as the API (no internal hosts, no credentials)."""
 
     url = forms.URLField(max_length=500, assume_scheme="https")
+    # Never shown back: the form asks for a new secret and keeps the stored one when left empty.
+    secret = forms.CharField(widget=forms.PasswordInput(render_value=False), required=False, min_length=16,
+                             max_length=200, help_text="Shared signing secret. Leave empty to keep the current one.")
 
     class Meta:
         model = Webhook
         fields = "__all__"
+
+    def clean_secret(self):
+        secret = self.cleaned_data.get("secret")
+        if secret:
+            return secret
+        if self.instance.pk:
+            return self.instance.secret
+        raise forms.ValidationError("A new webhook needs a secret (16 characters at least).")
 
     def clean_url(self):
         url = self.cleaned_data["url"]

@@ -23,7 +23,8 @@ def retention_cutoff(*, days: int | None = None) -> datetime:
 def _purgeable(cutoff: datetime) -> dict[str, Any]:
     sessions = ExamSession.objects.filter(ended_at__lt=cutoff)
     return {
-        "logs": EngagementLog.objects.filter(frame_time__lt=cutoff),
+        # By the server's time of saving: a client's frame time can say anything (year 9999).
+        "logs": EngagementLog.objects.filter(created_at__lt=cutoff),
         "alerts": Alert.objects.filter(Q(opened_at__lt=cutoff) | Q(session__in=sessions)),
         "sessions": sessions,
         "webhook_deliveries": WebhookDelivery.objects.filter(created_at__lt=cutoff),
@@ -47,6 +48,24 @@ def data_purge(*, cutoff: datetime) -> dict[str, int]:
 def _learner_logs(user: Any):
     keys = [str(pk) for pk in ExamSession.objects.filter(learner=user).values_list("id", flat=True)]
     return EngagementLog.objects.filter(Q(user=user) | Q(source=LOG_SOURCE, session_key__in=keys))
+
+
+def _learner_deliveries(user: Any):
+    """Webhook deliveries whose payload names the learner or one of their sessions."""
+    keys = [str(pk) for pk in ExamSession.objects.filter(learner=user).values_list("id", flat=True)]
+    return WebhookDelivery.objects.filter(Q(payload__data__session__learner=user.get_username())
+                                          | Q(payload__data__session__id__in=keys))
+
+
+def _login_sessions(user: Any) -> list[str]:
+    """Keys of the Django login sessions of the user (read from the session store)."""
+    from django.contrib.sessions.models import Session
+
+    keys = []
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if str(session.get_decoded().get("_auth_user_id")) == str(user.pk):
+            keys.append(session.session_key)
+    return keys
 
 
 def learner_data_export(*, user: Any) -> dict:
@@ -73,16 +92,34 @@ def learner_data_export(*, user: Any) -> dict:
              "looking_away": log.looking_away, "age": log.age, "gender": log.gender}
             for log in _learner_logs(user).order_by("frame_time")
         ],
+        "webhook_deliveries": [
+            {"id": d.pk, "event": d.event, "status": d.status, "created_at": d.created_at.isoformat(),
+             "payload": d.payload}
+            for d in _learner_deliveries(user).order_by("created_at")
+        ],
     }
 
 
 @transaction.atomic
 def learner_data_erase(*, user: Any) -> dict[str, int]:
-    """Delete a learner's logs, sessions and alerts (right of erasure); the account itself stays."""
+    """Delete everything that names a learner (right of erasure); the account itself stays, logged out.
+
+    Logs, sessions, alerts, webhook deliveries naming them (pending ones are thereby never sent), API tokens
+    and login sessions.
+    """
+    from django.contrib.sessions.models import Session
+    from rest_framework.authtoken.models import Token
+
     logs = _learner_logs(user)
     sessions = ExamSession.objects.filter(learner=user)
+    deliveries = _learner_deliveries(user)
+    logins = _login_sessions(user)
     counts = {"logs": logs.count(), "alerts": Alert.objects.filter(session__in=sessions).count(),
-              "sessions": sessions.count()}
+              "sessions": sessions.count(), "webhook deliveries": deliveries.count(),
+              "tokens": Token.objects.filter(user=user).count(), "login sessions": len(logins)}
+    deliveries.delete()
     logs.delete()
     sessions.delete()  # alerts go with them (cascade)
+    Token.objects.filter(user=user).delete()
+    Session.objects.filter(session_key__in=logins).delete()
     return counts

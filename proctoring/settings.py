@@ -1,5 +1,6 @@
 """Project settings, read from the environment with safe defaults for one machine."""
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -27,8 +28,19 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not (DEBUG or env_bool("DEMO")):
         raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 / DEMO=1 for development).")
-    # Only for local development and demos: never used when a real key is configured.
-    SECRET_KEY = "dev-insecure-only-for-local-use"
+    # Local development and demos: a random key made once per install and kept in var/ (never committed), so
+    # that exam links and sessions cannot be forged with a key everyone knows.
+    _key_file = Path(os.environ.get("DJANGO_SECRET_KEY_FILE", BASE_DIR / "var" / "secret_key"))
+    if not _key_file.exists():
+        _key_file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(50))
+    SECRET_KEY = _key_file.read_text().strip()
 
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from engagement import services as engagement_services
 from engagement.models import EngagementLog
 from monitor import services
-from monitor.models import Alert, ExamSession
+from monitor.models import Alert, ExamSession, Webhook, WebhookDelivery
 from tests import images
 
 pytestmark = pytest.mark.django_db
@@ -34,11 +34,17 @@ def sit(learner, start, frames, course="c1"):
 @pytest.fixture
 def old_and_new(settings):
     settings.MONITOR = {**settings.MONITOR, "ABSENT_SECONDS": 5}
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "BACKGROUND": False}  # deliveries stay pending: nothing is sent
     lea = User.objects.create_user("lea", password="x" * 12)
     bob = User.objects.create_user("bob", password="x" * 12)
+    lms = User.objects.create_user("lms", password="x" * 12)
+    Webhook.objects.create(owner=lms, url="https://93.184.215.14/hook", secret="s" * 20,
+                           events=["alert.opened", "alert.closed", "session.ended"])
     old = sit(lea, timezone.now() - timedelta(days=400), [FACE, EMPTY, EMPTY, EMPTY])
     services.session_end(session=old)
     ExamSession.objects.filter(pk=old.pk).update(ended_at=timezone.now() - timedelta(days=399))
+    # As if saved then: the purge goes by the server's time, not by the frames' (client) times.
+    EngagementLog.objects.filter(session_key=str(old.pk)).update(created_at=timezone.now() - timedelta(days=400))
     new = sit(lea, timezone.now() - timedelta(minutes=5), [FACE, FACE])
     other = sit(bob, timezone.now() - timedelta(minutes=5), [FACE])
     return lea, bob, old, new, other
@@ -57,6 +63,19 @@ def test_purge_dry_run_then_purge(old_and_new, settings, capsys):
     assert EngagementLog.objects.count() == 3 and ExamSession.objects.count() == 2
 
 
+def test_a_frame_stamped_in_year_9999_is_purged_by_its_server_time(settings):
+    settings.RETENTION_DAYS = 365
+    lea = User.objects.create_user("lea", password="x" * 12)
+    result = engagement_services.frame_analyze(frame=engagement_services.Frame(image=FACE,
+                                                                               timestamp="9999-12-31T00:00:00Z"))
+    log = engagement_services.engagement_log_build(result=result, frame_time=timezone.now().replace(year=9999),
+                                                   session_id="s", user=lea)
+    log.save()
+    EngagementLog.objects.filter(pk=log.pk).update(created_at=timezone.now() - timedelta(days=366))
+    call_command("purge_engagement_data")
+    assert not EngagementLog.objects.exists()
+
+
 def test_export_learner_data(old_and_new, tmp_path):
     lea, bob, old, new, other = old_and_new
     target = tmp_path / "lea.json"
@@ -66,19 +85,28 @@ def test_export_learner_data(old_and_new, tmp_path):
     assert {s["id"] for s in data["sessions"]} == {str(old.id), str(new.id)}
     assert len(data["logs"]) == 6 and all(log["session_id"] != str(other.id) for log in data["logs"])
     assert [a["kind"] for s in data["sessions"] for a in s["alerts"]] == ["absent"]
+    assert [d["event"] for d in data["webhook_deliveries"]] == ["alert.opened", "alert.closed", "session.ended"]
     with pytest.raises(CommandError):
         call_command("export_learner_data", "nobody")
 
 
-def test_erase_learner_data(old_and_new, capsys):
+def test_erase_learner_data(old_and_new, capsys, client):
     lea, bob, old, new, other = old_and_new
     with pytest.raises(CommandError):
         call_command("erase_learner_data", "lea")  # needs --yes
     assert EngagementLog.objects.filter(user=lea).count() == 6
+    Token.objects.create(user=lea)
+    client.force_login(lea)
+    services.session_end(session=other)  # bob's delivery must stay
+    assert WebhookDelivery.objects.count() == 4
     call_command("erase_learner_data", "lea", "--yes")
-    assert "6 logs, 1 alerts, 2 sessions" in capsys.readouterr().out
+    assert ("6 logs, 1 alerts, 2 sessions, 3 webhook deliveries, 1 tokens, 1 login sessions"
+            in capsys.readouterr().out)
     assert not EngagementLog.objects.filter(user=lea).exists() and not ExamSession.objects.filter(learner=lea).exists()
     assert EngagementLog.objects.filter(user=bob).count() == 1 and User.objects.filter(username="lea").exists()
+    assert [p["data"]["session"]["learner"] for p in WebhookDelivery.objects.values_list("payload", flat=True)] == ["bob"]
+    assert WebhookDelivery.objects.count() == 1 and not Token.objects.filter(user=lea).exists()
+    assert client.get("/api/v1/sessions/").status_code in (401, 403)  # the login is gone
 
 
 @pytest.mark.embedded_only  # the switch is changed in this process's settings; workers read their own

@@ -188,3 +188,21 @@ async def test_socket_frames_are_the_exam_logs(connect, learner):
     rows = await sync_to_async(lambda: list(selectors.session_logs(session=session)))()
     assert len(rows) == 1 and rows[0].source == "monitor" and rows[0].user_id == learner.pk
     assert (await sync_to_async(ExamSession.objects.get)(pk=session.pk)).status == SessionStatus.ACTIVE
+
+
+@pytest.mark.django_db
+def test_the_webhook_admin_never_shows_the_secret(client):
+    from monitor.models import Webhook
+
+    root = User.objects.create_superuser("root", password="x")
+    hook = Webhook.objects.create(owner=root, url="https://93.184.215.14/hook", secret="a-very-secret-value-123",
+                                  events=["alert.opened"])
+    client.force_login(root)
+    page = client.get(f"/admin/monitor/webhook/{hook.pk}/change/").content.decode()
+    assert "a-very-secret-value-123" not in page
+    data = {"url": hook.url, "secret": "", "events": '["alert.opened"]', "active": "on", "owner": root.pk,
+            "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"}
+    response = client.post(f"/admin/monitor/webhook/{hook.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    hook.refresh_from_db()
+    assert hook.secret == "a-very-secret-value-123"  # left empty: kept

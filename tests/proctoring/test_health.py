@@ -23,3 +23,18 @@ def test_a_corrupt_model_stops_the_start_not_a_frame(fresh_engine, tmp_path, mon
     with pytest.raises(ImproperlyConfigured, match="cannot be loaded"):
         engines.warm_up()
     assert engines.engine_loaded() is None
+
+
+def test_demo_secret_key_is_random_per_install_and_kept(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    key_file = tmp_path / "secret_key"
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SECRET_KEY"}
+    env.update(DEMO="1", DJANGO_SECRET_KEY_FILE=str(key_file), DJANGO_SETTINGS_MODULE="proctoring.settings")
+    code = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"
+    keys = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            .stdout.strip() for _ in range(2)]
+    assert keys[0] == keys[1] == key_file.read_text().strip() and len(keys[0]) >= 50
+    assert keys[0] != "dev-insecure-only-for-local-use" and oct(key_file.stat().st_mode & 0o777) == "0o600"
