@@ -18,7 +18,10 @@ class EngagementLog(models.Model):
                               help_text="'api' for frames sent to the REST API, else the app that recorded it.")
     # Set by the caller for frames that may be delivered twice (a queue's redelivery): one row per frame.
     frame_id = models.UUIDField(null=True, blank=True, unique=True, editable=False)
-    frame_time = models.DateTimeField(db_index=True, help_text="When the frame was captured (client timestamp).")
+    frame_time = models.DateTimeField(db_index=True, help_text="When the frame was captured: the client's timestamp "
+                                      "for API frames, the server's receive time for an app's own sessions.")
+    client_time = models.DateTimeField(null=True, blank=True, help_text="The client's timestamp as reported, where "
+                                       "frame_time is the server's time.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     success = models.BooleanField(default=True)
     error = models.CharField(max_length=32, blank=True, help_text="no_face or face_too_small when not analysed.")

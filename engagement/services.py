@@ -234,11 +234,13 @@ def head_pose_limits() -> dict[str, float] | None:
 
 
 def engagement_log_build(*, result: dict, frame_time: datetime, session_id: str, user: Any = None,
-                         frame_id: Any = None, source: str = "api") -> EngagementLog:
+                         frame_id: Any = None, source: str = "api",
+                         client_time: datetime | None = None) -> EngagementLog:
     """An unsaved EngagementLog row for an analysed frame's result (never the image)."""
     return EngagementLog(
         frame_id=frame_id,
         source=source,
+        client_time=client_time,
         user=user if getattr(user, "is_authenticated", False) else None,
         session_key=session_id,
         frame_time=frame_time,

@@ -13,6 +13,7 @@ from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.utils import timezone
 
 from engagement.api import EngagementError, EngineUnavailable
 
@@ -38,6 +39,16 @@ def exam_login_of(scope) -> str | None:
         return session.get(services.EXAM_LOGIN_KEY) if session is not None else None
     except Exception:  # a session store that cannot be read: treat as no confinement, auth decides
         return None
+
+
+def server_now() -> str:
+    """The server's time as a frame arrives (ISO 8601): what the alert rules run on."""
+    return timezone.now().isoformat()
+
+
+def echo(value, limit: int = 64):
+    """A client field sent back in an answer: strings cut short, anything else dropped (bounded replies)."""
+    return value[:limit] if isinstance(value, str) else None
 
 
 def session_group(session_id: str) -> str:
@@ -142,11 +153,11 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
     async def frame_received(self, content: dict):
         """Analyse now, or keep only the newest frame while one is in analysis (older ones are dropped)."""
         if self._rate_limited():
-            await self.error("rate_limited", "Too many frames: slow down.", timestamp=content.get("timestamp"))
+            await self.error("rate_limited", "Too many frames: slow down.", timestamp=echo(content.get("timestamp")))
             return
         if self.worker is not None and not self.worker.done():
             if self.pending is not None:
-                await self.send_json({"type": "dropped", "timestamp": self.pending.get("timestamp"),
+                await self.send_json({"type": "dropped", "timestamp": echo(self.pending.get("timestamp")),
                                       "message": "A newer frame replaced this one."})
             self.pending = content
             return
@@ -159,7 +170,8 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
 
     async def _process(self, content: dict):
         frame = {"session_id": self.session_id, "user_id": self.user.pk, "frame_id": str(uuid.uuid4()),
-                 "image": content.get("image"), "timestamp": content.get("timestamp"), "received_at": time.time()}
+                 "image": content.get("image"), "timestamp": content.get("timestamp"), "received_at": time.time(),
+                 "server_time": server_now()}
         try:
             if settings.CELERY_BROKER_URL:
                 outcome = await self._on_worker(frame)
@@ -168,15 +180,17 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                                             executor=analysis_pool())(**frame)
         except EngagementError as exc:
             if exc.code == services.FrameStale.code:
-                await self.send_json({"type": "dropped", "timestamp": content.get("timestamp"), "message": exc.message})
+                await self.send_json({"type": "dropped", "timestamp": echo(content.get("timestamp")),
+                                      "message": exc.message})
                 return
-            await self.error(exc.code, exc.message, timestamp=content.get("timestamp"))
+            await self.error(exc.code, exc.message, timestamp=echo(content.get("timestamp")))
             if isinstance(exc, services.SessionError) or getattr(exc, "session_gone", False):
                 await self.close(code=4409)
             return
         except Exception:  # never let one frame kill the socket
             logger.exception("frame processing failed for session %s", self.session_id)
-            await self.error("server_error", "The frame could not be processed.", timestamp=content.get("timestamp"))
+            await self.error("server_error", "The frame could not be processed.",
+                             timestamp=echo(content.get("timestamp")))
             return
         await self.send_json(outcome["analysis"])
         for event in outcome["events"]:

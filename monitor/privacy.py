@@ -85,7 +85,8 @@ def learner_data_export(*, user: Any) -> dict:
             for s in sessions
         ],
         "logs": [
-            {"session_id": log.session_key, "frame_time": log.frame_time.isoformat(), "success": log.success,
+            {"session_id": log.session_key, "frame_time": log.frame_time.isoformat(),
+             "client_time": log.client_time.isoformat() if log.client_time else None, "success": log.success,
              "error": log.error, "dominant_emotion": log.dominant_emotion, "emotions": log.emotions,
              "engagement_score": log.engagement_score, "engagement_status": log.engagement_status,
              "face_count": log.face_count, "head_yaw": log.head_yaw, "head_pitch": log.head_pitch,

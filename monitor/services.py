@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -130,11 +131,14 @@ class FrameRecord:
 
 
 @transaction.atomic
-def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: Any = None) -> FrameRecord:
+def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: Any = None,
+                         received_at: datetime | None = None) -> FrameRecord:
     """Store an analysed frame's log row, update the rules' state and open or close alerts, atomically.
 
     `user` is the session's learner or its id. A frame_id already stored (a redelivered frame) changes
-    nothing and answers the stored row.
+    nothing and answers the stored row. The rules, alert times and the row's frame_time use `received_at`,
+    the server's receive time (the socket always gives it); the client's timestamp is kept as client_time.
+    Without `received_at` (imports, tests) the frame's own timestamp stands for it.
     """
     # The row lock serialises frames of one session across processes, so the rules see them in turn.
     session = ExamSession.objects.select_for_update().select_related("learner").filter(pk=session_id).first()
@@ -144,9 +148,11 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
         stored = EngagementLog.objects.filter(frame_id=frame_id).values_list("pk", flat=True).first()
         if stored is not None:
             return FrameRecord(log_id=stored, session=session, open_alerts=selectors.alerts_open(session=session))
-    frame_time = timestamp_parse(value=result["timestamp"])
+    client_time = timestamp_parse(value=result["timestamp"])
+    frame_time = received_at or client_time
     log = engagement_log_build(result=result, frame_time=frame_time, session_id=str(session.id),
-                               user=session.learner, frame_id=frame_id, source=LOG_SOURCE)
+                               user=session.learner, frame_id=frame_id, source=LOG_SOURCE,
+                               client_time=client_time if received_at else None)
     log.save()
 
     open_alerts = {a.kind: a for a in selectors.alerts_open(session=session)}
@@ -216,20 +222,36 @@ def session_end(*, session: ExamSession) -> ExamSession:
     return session
 
 
+def server_time_check(*, timestamp: Any, server_time: datetime) -> None:
+    """Refuse a client timestamp further than MONITOR_MAX_CLOCK_SKEW seconds from the server's receive time."""
+    if timestamp in (None, ""):
+        return
+    skew = abs((timestamp_parse(value=timestamp) - server_time).total_seconds())
+    if skew > settings.MONITOR["MAX_CLOCK_SKEW"]:
+        raise InvalidInput(f"'timestamp' is {skew:.0f} s away from the server's clock (at most "
+                           f"{settings.MONITOR['MAX_CLOCK_SKEW']} s): check the device's clock.",
+                           code="timestamp_skew")
+
+
 def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image: Any, timestamp: Any,
-                          received_at: float | None = None) -> dict:
+                          received_at: float | None = None, server_time: str | None = None) -> dict:
     """Analyse and record one socket frame; the outcome the sockets publish (JSON-ready). Idempotent per frame_id.
 
     Runs in a thread of the server (embedded) or in a Celery worker (scaled); raises EngagementError, FrameStale
     when the frame waited (since `received_at`, epoch seconds) longer than MONITOR_MAX_FRAME_WAIT.
+    `server_time` (ISO 8601) is when the server received the frame: the rules run on it, never on the client's
+    clock.
     """
     # Under overload a queue of old frames would make every answer late; skipping them lets the newest through.
     if received_at is not None and time.time() - received_at > settings.MONITOR["MAX_FRAME_WAIT"]:
         raise FrameStale("The server was too busy to analyse this frame in time.")
     close_old_connections()  # outside a request: drop connections a database restart broke
     try:
-        result = frame_analyze(frame=Frame(image=image, timestamp=timestamp))
-        record = session_frame_record(session_id=session_id, user=user_id, result=result, frame_id=frame_id)
+        received = timestamp_parse(value=server_time) if server_time else timezone.now()
+        server_time_check(timestamp=timestamp, server_time=received)
+        result = frame_analyze(frame=Frame(image=image, timestamp=timestamp or received))
+        record = session_frame_record(session_id=session_id, user=user_id, result=result, frame_id=frame_id,
+                                      received_at=received)
         return {
             "analysis": {"type": "analysis", **result, "frame_id": record.log_id,
                          "smoothed_score": record.session.smoothed_score,

@@ -19,7 +19,7 @@ def _load_models(**kwargs):
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def frame_process(self, *, session_id: str, user_id: int, frame_id: str, image: str, timestamp, reply_channel: str,
-                  received_at: float | None = None):
+                  received_at: float | None = None, server_time: str | None = None):
     """Analyse and record a socket frame, then send the outcome to the learner's consumer."""
     if (self.request.delivery_info or {}).get("redelivered"):
         received_at = None  # a frame whose worker died is analysed however late: it was never answered
@@ -27,7 +27,7 @@ def frame_process(self, *, session_id: str, user_id: int, frame_id: str, image: 
         message = {"type": "frame.outcome", "frame_id": frame_id,
                    "outcome": services.session_frame_process(session_id=session_id, user_id=user_id,
                                                              frame_id=frame_id, image=image, timestamp=timestamp,
-                                                             received_at=received_at)}
+                                                             received_at=received_at, server_time=server_time)}
     except EngagementError as exc:
         message = {"type": "frame.outcome", "frame_id": frame_id, "error": {**exc.as_dict(), "status": exc.status_code,
                                                                            "session_gone": isinstance(

@@ -233,6 +233,8 @@ MONITOR = {
     "ANALYSIS_THREADS": env_int("MONITOR_ANALYSIS_THREADS", 2),  # frames analysed at once per process
     "MAX_FRAME_WAIT": float(os.environ.get("MONITOR_MAX_FRAME_WAIT", "5")),  # older frames are dropped unanalysed
     "JOIN_LINK_MAX_AGE": env_int("MONITOR_JOIN_LINK_MAX_AGE", 600),  # seconds an exam link stays valid
+    # Socket frames whose timestamp is further than this (seconds) from the server's clock are refused.
+    "MAX_CLOCK_SKEW": env_int("MONITOR_MAX_CLOCK_SKEW", 300),
 }
 
 # Signed webhooks to the LMS: delivery runs in a background thread (or a Celery worker), never in a request.

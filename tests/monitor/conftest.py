@@ -13,6 +13,28 @@ TWO_FACES = images.data_url(images.two_faces())
 TURNED = images.data_url(images.turned_head())
 
 
+class ServerClock:
+    """The server's clock as the session socket reads it; `now` (ISO 8601) overrides it when set."""
+
+    now = None
+
+
+@pytest.fixture
+def server_clock(monkeypatch):
+    """Set the time at which the socket 'receives' each frame, so that timed alert rules run without waiting.
+
+    The consumer reads the clock and hands the time to the analysis (in-process or a Celery worker), so this
+    works on both set-ups.
+    """
+    from django.utils import timezone
+
+    from monitor import consumers
+
+    clock = ServerClock()
+    monkeypatch.setattr(consumers, "server_now", lambda: clock.now or timezone.now().isoformat())
+    return clock
+
+
 @pytest.fixture
 def learner(transactional_db):
     """A learner with an API token."""

@@ -16,6 +16,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
 
 
+CLOCK = None  # the server clock of the running test (server_clock fixture)
+
+
+@pytest.fixture(autouse=True)
+def _clock(server_clock):
+    global CLOCK
+    CLOCK = server_clock
+    yield
+    CLOCK = None
+
+
 def at(seconds):
     return (T0 + timedelta(seconds=seconds)).isoformat()
 
@@ -33,6 +44,8 @@ async def joined(connect, session, user):
 
 
 async def send_frame(ws, image, seconds):
+    """Send a frame stamped T0 + seconds, which the server also receives at T0 + seconds."""
+    CLOCK.now = at(seconds)
     await ws.send_json_to({"type": "frame", "image": image, "timestamp": at(seconds)})
     return await next_of(ws, "analysis", "error")
 
@@ -185,6 +198,7 @@ async def test_newer_frame_replaces_a_waiting_one(connect, exam_session, learner
     ws = await joined(connect, exam_session, learner)
     # The first frame has no face, which takes the slower detection pass: the next two arrive meanwhile.
     for seconds, image in ((0, NO_FACE), (1, FACE), (2, FACE)):
+        CLOCK.now = at(seconds)
         await ws.send_json_to({"type": "frame", "image": image, "timestamp": at(seconds)})
     messages = [await next_of(ws, "analysis", "dropped", "error") for _ in range(3)]
     messages.sort(key=lambda m: m["timestamp"])  # "dropped" is sent as soon as the third frame arrives
@@ -208,6 +222,7 @@ async def test_rate_limit_answers_excess_frames_with_an_error(connect, exam_sess
 
 async def test_disconnect_mid_analysis_still_stores_the_frame(connect, exam_session, learner):
     ws = await joined(connect, exam_session, learner)
+    CLOCK.now = at(0)
     await ws.send_json_to({"type": "frame", "image": FACE, "timestamp": at(0)})
     await asyncio.sleep(0.005)  # the frame is in analysis, not answered
     await ws.disconnect()
@@ -285,8 +300,44 @@ async def test_an_idle_socket_keeps_working(connect, exam_session, learner):
 async def test_frames_that_waited_too_long_are_dropped_not_analysed(connect, exam_session, learner, settings):
     settings.MONITOR = {**settings.MONITOR, "MAX_FRAME_WAIT": 0}  # every frame has waited "too long"
     ws = await joined(connect, exam_session, learner)
+    CLOCK.now = at(0)
     await ws.send_json_to({"type": "frame", "image": FACE, "timestamp": at(0)})
     answer = await next_of(ws, "analysis", "dropped", "error")
     assert answer["type"] == "dropped" and answer["timestamp"] == at(0) and "busy" in answer["message"]
     assert await rows(exam_session) == []
+    await ws.disconnect()
+
+
+async def test_the_rules_run_on_the_server_clock_not_the_client_timestamp(connect, exam_session, learner, settings):
+    """Six no-face frames all stamped with the same time, received 2 s apart: absence opens on the server's time."""
+    ws = await joined(connect, exam_session, learner)
+    answers = []
+    for seconds in (0, 2, 4, 6, 8, 10):
+        CLOCK.now = at(seconds)
+        await ws.send_json_to({"type": "frame", "image": NO_FACE, "timestamp": at(0)})
+        answers.append(await next_of(ws, "analysis", "error"))
+    assert [[x["kind"] for x in a["alerts"]] for a in answers][-1] == ["absent"]
+    stored = await rows(exam_session)
+    assert [r.frame_time.isoformat() for r in stored] == [at(s) for s in (0, 2, 4, 6, 8, 10)]
+    assert {r.client_time.isoformat() for r in stored} == {at(0)}  # the client's time, kept as reported
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-11-26T08:50:00Z"])
+async def test_timestamps_far_from_the_server_clock_are_refused_and_nothing_is_stored(connect, exam_session,
+                                                                                      learner, stamp):
+    ws = await joined(connect, exam_session, learner)
+    CLOCK.now = at(0)  # 09:00; the last stamp is 10 minutes off, past the 300 s default
+    await ws.send_json_to({"type": "frame", "image": FACE, "timestamp": stamp})
+    answer = await next_of(ws, "analysis", "error")
+    assert answer["type"] == "error" and answer["error"] == "timestamp_skew" and "clock" in answer["message"]
+    assert await rows(exam_session) == []
+    await ws.disconnect()
+
+
+async def test_a_huge_timestamp_is_not_echoed_back(connect, exam_session, learner):
+    ws = await joined(connect, exam_session, learner)
+    await ws.send_json_to({"type": "frame", "image": FACE, "timestamp": "x" * 100_000})
+    answer = await next_of(ws, "analysis", "error")
+    assert answer["error"] == "invalid_timestamp" and len(answer["timestamp"]) == 64
     await ws.disconnect()

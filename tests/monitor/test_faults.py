@@ -36,6 +36,11 @@ async def wait_until(predicate, timeout=30.0):
     return False
 
 
+@pytest.fixture(autouse=True)
+def _clock(server_clock):
+    server_clock.now = at(0)  # the frames here are stamped from at(0): the server receives them then
+
+
 @database_sync_to_async
 def frame_ids(session):
     return list(EngagementLog.objects.filter(session_key=str(session.id)).values_list("frame_id", flat=True))
