@@ -67,11 +67,15 @@ def timestamp_parse(*, value: Any) -> datetime:
 
 
 def detector_validate(*, detector_backend: Any) -> str | None:
-    """Check a client's detector_backend (DeepFace's names) and return it, or None for the default."""
+    """Check a client's detector_backend against the configured engine's and return it, or None for the default."""
     if detector_backend in (None, ""):
         return None
-    if detector_backend not in DETECTORS:
-        raise InvalidInput(f"'detector_backend' must be one of {', '.join(DETECTORS)}.", code="invalid_detector")
+    try:
+        allowed = import_string(settings.ENGAGEMENT["ENGINE"]).detectors
+    except (ImportError, AttributeError, KeyError):
+        allowed = DETECTORS  # a broken ENGINE setting is reported when the engine loads, not here
+    if detector_backend not in allowed:
+        raise InvalidInput(f"'detector_backend' must be one of {', '.join(allowed)}.", code="invalid_detector")
     return detector_backend
 
 

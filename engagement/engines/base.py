@@ -56,6 +56,8 @@ class AnalysisEngine(abc.ABC):
     """Turns an RGB image (H x W x 3 uint8) into a FrameAnalysis."""
 
     name: ClassVar[str] = "engine"
+    # The detector names a client may ask for per request (detector_backend).
+    detectors: ClassVar[tuple[str, ...]] = DETECTORS
     # Option names accepted in ENGAGEMENT["OPTIONS"], with their defaults.
     default_options: ClassVar[dict[str, Any]] = {}
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import DETECTORS, EMOTIONS, AnalysisEngine, EngineError, FaceBox, FrameAnalysis
+from .base import EMOTIONS, AnalysisEngine, EngineError, FaceBox, FrameAnalysis
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +37,12 @@ class DeepFaceEngine(AnalysisEngine):
     """DeepFace's emotion, age and gender models behind the engine contract; race is never asked for."""
 
     name = "deepface"
+    detectors = ("dlib", "opencv", "skip")  # DeepFace's names; BlazeFace is the bundled engine's own
     default_options: dict[str, Any] = {
         "detector": "opencv",  # a DeepFace detector_backend; clients may pick "dlib", "opencv" or "skip" per request
+        # Faces DeepFace reports with a lower face_confidence are dropped before counting and before choosing the
+        # largest (its dlib detector returns a shirt badge at 0.05); faces without a confidence are kept.
+        "face_confidence": 0.5,
         "min_face_size": 48,  # faces narrower than this (pixels) are "face_too_small", as in the bundled engine
         "age_gender": True,  # ask DeepFace for age and gender (privacy: off means never computed)
         "deepface_home": None,  # directory holding .deepface/weights; exported as DEEPFACE_HOME before import
@@ -92,7 +96,19 @@ class DeepFaceEngine(AnalysisEngine):
         h = min(height, y + int(raw.get("h", height))) - y
         return FaceBox(x, y, max(0, w), max(0, h))
 
+    def _confident(self, faces: list[dict[str, Any]], detector: str) -> list[dict[str, Any]]:
+        if detector == "skip":
+            return faces  # the whole image is the face, whatever DeepFace's confidence says
+        threshold = float(self.options["face_confidence"])
+        kept = []
+        for face in faces:
+            confidence = face.get("face_confidence")
+            if confidence is None or not math.isfinite(float(confidence)) or float(confidence) >= threshold:
+                kept.append(face)
+        return kept
+
     def _map(self, image: np.ndarray, faces: list[dict[str, Any]], detector: str) -> FrameAnalysis:
+        faces = self._confident(faces, detector)
         result = FrameAnalysis(face_count=len(faces))
         if not faces:
             result.error = "no_face"
@@ -114,8 +130,8 @@ class DeepFaceEngine(AnalysisEngine):
     def analyze(self, image: np.ndarray, *, detector: str | None = None) -> FrameAnalysis:
         """Analyse one RGB frame with DeepFace; the largest face is the one reported."""
         detector = detector or self.options["detector"]
-        if detector not in DETECTORS and detector != self.options["detector"]:
-            raise ValueError(f"detector_backend must be one of {DETECTORS}")
+        if detector not in self.detectors and detector != self.options["detector"]:
+            raise ValueError(f"detector_backend must be one of {self.detectors}")
         bgr = np.ascontiguousarray(image[..., ::-1])  # DeepFace takes arrays in OpenCV's BGR order
         started = time.perf_counter()
         try:

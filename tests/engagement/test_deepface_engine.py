@@ -224,7 +224,7 @@ def test_age_gender_off_asks_only_for_emotion_and_reports_none(fake_deepface):
     assert_percentages(result.emotions)
 
 
-@pytest.mark.parametrize("detector", DETECTORS)
+@pytest.mark.parametrize("detector", DeepFaceEngine.detectors)
 def test_request_detector_is_passed_through(fake_deepface, detector):
     fake = fake_deepface([SMILING_FACE])
     DeepFaceEngine().analyze(frame(), detector=detector)
@@ -252,9 +252,33 @@ def test_skip_takes_the_whole_image_even_when_small(fake_deepface):
 
 def test_unknown_request_detector_is_refused(fake_deepface):
     fake = fake_deepface([SMILING_FACE])
-    with pytest.raises(ValueError):
-        DeepFaceEngine().analyze(frame(), detector="mtcnn")
+    for detector in ("mtcnn", "blazeface"):  # BlazeFace is the bundled engine's, not DeepFace's
+        with pytest.raises(ValueError):
+            DeepFaceEngine().analyze(frame(), detector=detector)
     assert fake.calls == []
+    assert set(DeepFaceEngine.detectors) < set(DETECTORS)
+
+
+def test_faces_under_the_confidence_threshold_are_not_counted_nor_chosen(fake_deepface):
+    badge = copy.deepcopy(SAD_FACE)  # larger than the smiling face, as the shirt badge was
+    badge["face_confidence"] = 0.05
+    fake_deepface([SMILING_FACE, badge])
+    result = DeepFaceEngine().analyze(frame())
+    assert result.face_count == 1 and result.face == FaceBox(177, 66, 95, 95)
+    assert max(result.emotions, key=result.emotions.get) == "happy"
+    result = DeepFaceEngine(face_confidence=0.01).analyze(frame())
+    assert result.face_count == 2 and result.face == FaceBox(400, 120, 160, 170)
+
+
+def test_skip_and_faces_without_a_confidence_are_kept(fake_deepface):
+    whole = copy.deepcopy(SMILING_FACE)
+    whole["face_confidence"] = 0  # DeepFace's answer for detector "skip"
+    fake_deepface([whole])
+    assert DeepFaceEngine().analyze(frame(), detector="skip").face_count == 1
+    unknown = copy.deepcopy(SMILING_FACE)
+    del unknown["face_confidence"]
+    fake_deepface([unknown])
+    assert DeepFaceEngine().analyze(frame()).face_count == 1
 
 
 def test_analyze_many_keeps_one_result_per_frame(fake_deepface):
@@ -387,3 +411,14 @@ def test_real_deepface_on_the_astronaut():
     assert max(result.emotions, key=result.emotions.get) == "happy"
     assert type(result.age) is int and 15 <= result.age <= 70
     assert result.gender in ("Man", "Woman")
+
+
+def test_the_api_refuses_a_detector_the_configured_engine_lacks(settings):
+    from engagement.exceptions import InvalidInput
+    from engagement.services import detector_validate
+
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "ENGINE": ENGINE_PATH}
+    with pytest.raises(InvalidInput) as refused:
+        detector_validate(detector_backend="blazeface")
+    assert refused.value.code == "invalid_detector" and "dlib, opencv, skip" in refused.value.message
+    assert detector_validate(detector_backend="opencv") == "opencv"
