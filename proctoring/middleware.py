@@ -1,4 +1,4 @@
-"""Answer 503 (JSON for the API) while the database is unreachable, instead of a 500 page."""
+"""Project middleware: 503 while the database is unreachable; security headers on every answer."""
 import logging
 
 from django.db import InterfaceError, OperationalError
@@ -6,6 +6,27 @@ from django.http import HttpResponse, JsonResponse
 
 logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = "5"
+# Everything is served from this origin (no CDN); sockets are same-origin; camera frames are blob/data URLs.
+# Inline styles stay allowed: the admin report's bars and matplotlib's SVG charts use them. No inline scripts.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                           "img-src 'self' data: blob:; media-src 'self' blob: mediastream:; "
+                           "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+                           "frame-ancestors 'none'")
+PERMISSIONS_POLICY = "camera=(self), microphone=(), geolocation=(), payment=(), usb=()"
+
+
+class SecurityHeadersMiddleware:
+    """A Content-Security-Policy and a Permissions-Policy (the camera for this origin only) on every answer."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        return response
+
 
 
 class DatabaseUnavailableMiddleware:

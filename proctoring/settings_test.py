@@ -4,6 +4,7 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
 # Short thresholds, read from the environment so that Celery workers started by the tests share them.
 for name, value in {
+    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",  # Django's test client's host
     "MONITOR_ABSENT_SECONDS": "6",
     "MONITOR_LOOKING_AWAY_SECONDS": "6",
     "WEBHOOK_RETRY_BASE_SECONDS": "0.2",

@@ -2,7 +2,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from engagement.urls import api_urlpatterns, page_urlpatterns
 from monitor.urls import api_urlpatterns as monitor_api
@@ -22,7 +22,8 @@ urlpatterns = [
     path("api/v1/", include((monitor_api, "monitor-api"))),
     path("monitor/", include("monitor.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # The split view serves Swagger UI's start-up script as a file, so the page needs no inline script (CSP).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
 ]
 
 handler404 = "proctoring.views.not_found"

@@ -38,3 +38,26 @@ def test_demo_secret_key_is_random_per_install_and_kept(tmp_path):
             .stdout.strip() for _ in range(2)]
     assert keys[0] == keys[1] == key_file.read_text().strip() and len(keys[0]) >= 50
     assert keys[0] != "dev-insecure-only-for-local-use" and oct(key_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_check_deploy_passes_with_the_documented_production_environment():
+    import os
+    import secrets
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DEMO"))}
+    env.update(DJANGO_SETTINGS_MODULE="proctoring.settings", DEMO="0", DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+               DJANGO_HTTPS="1", DJANGO_BEHIND_PROXY="1", DJANGO_ALLOWED_HOSTS="exams.example.org")
+    run = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "no issues" in run.stdout
+
+
+@pytest.mark.django_db
+def test_every_answer_has_a_csp_and_the_camera_only_for_this_origin(client):
+    for path in ("/", "/healthz", "/api/docs/", "/api/v1/sessions/"):
+        response = client.get(path)
+        assert "script-src 'self'" in response["Content-Security-Policy"]
+        assert "camera=(self)" in response["Permissions-Policy"]
