@@ -130,3 +130,24 @@ def test_live_view_is_staff_only(client, learner):
     services.session_create(learner=learner, course_id="c1", exam_id="e1")
     page = client.get("/monitor/live/")
     assert page.status_code == 200 and "lea" in page.content.decode()
+
+
+def test_age_and_gender_change_no_alert(learner, settings):
+    """The rules never read age or gender: the same frames with other ages and genders give the same alerts."""
+    settings.MONITOR = {**settings.MONITOR, "ABSENT_SECONDS": 5, "MULTIPLE_FACES_FRAMES": 2, "STRUGGLING_SECONDS": 5}
+    face = engagement_services.frame_analyze(frame=engagement_services.Frame(image=images.encode(images.two_faces())))
+    empty = engagement_services.frame_analyze(
+        frame=engagement_services.Frame(image=images.encode(images.no_face_images()["coffee"])))
+    start = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+    outcomes = []
+    for age, gender in ((25, "Woman"), (70, "Man")):
+        session = services.session_create(learner=learner, course_id="c", exam_id=f"e-{age}")
+        for i, result in enumerate([face, face, empty, empty, empty, face]):
+            changed = {**result, "timestamp": (start + timedelta(seconds=5 * i)).isoformat()}
+            if changed["success"]:
+                changed.update(age=age, gender=gender)
+            services.session_frame_record(session_id=session.id, user=learner, result=changed)
+        session.refresh_from_db()
+        alerts = [(a.kind, a.opened_at, a.closed_at, a.message) for a in session.alerts.order_by("opened_at", "kind")]
+        outcomes.append((alerts, session.rule_state, session.smoothed_score))
+    assert outcomes[0] == outcomes[1] and outcomes[0][0]  # the same alerts, and there were some

@@ -1,0 +1,150 @@
+"""Per-group figures: detection, face_too_small, gender accuracy and age error by race group, gender and age band.
+
+Runs the engine over a labelled folder (default ../shared/data/utkface-dev: aligned 200x200 face chips and a
+manifest.csv with file, age, gender (0 male, 1 female), race_name), as chips and framed in a 640x480 frame at
+several face widths. Prints counts and 95% confidence intervals (Wilson for rates, normal for means), and the
+worst-to-best gap of each figure. Data is only read, never copied. Never asserts.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import shlex
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from _common import cpu_model, setup_django  # benchmarks/ is on sys.path when a script runs
+
+ROOT = Path(__file__).resolve().parent.parent
+BANDS = ((16, 25), (26, 40), (41, 55), (56, 70))
+# BlazeFace's box on a UTKFace chip (set on a grey border) is about the chip's width: median 0.99, 10th-90th
+# percentile 0.94-1.06 on utkface-dev. A chip is scaled by face_px / (FACE_SHARE * its width).
+FACE_SHARE = 1.0
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "utkface-dev")
+    parser.add_argument("--sizes", default="80,120,200", help="face widths (px) in the 640x480 frame")
+    parser.add_argument("--detectors", default="blazeface,dlib,opencv")
+    parser.add_argument("--engine", default="engagement.engines.bundled.BundledEngine")
+    parser.add_argument("--limit", type=int, help="use the first N rows (quick runs)")
+    return parser.parse_args()
+
+
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """95% Wilson interval of a proportion."""
+    if n == 0:
+        return float("nan"), float("nan")
+    z, p = 1.96, k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mean_ci(values: list[float]) -> tuple[float, float, float]:
+    """Mean and its 95% normal interval."""
+    n = len(values)
+    if n == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    half = 1.96 * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def band(age: int) -> str:
+    """The age band label of an age."""
+    for low, high in BANDS:
+        if low <= age <= high:
+            return f"{low}-{high}"
+    return "other"
+
+
+def framed(chip, face_px: int, background):
+    """The chip scaled so that its face is about face_px wide, in the middle of a 640x480 background."""
+    import cv2
+
+    scale = face_px / (FACE_SHARE * chip.shape[1])
+    small = cv2.resize(chip, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    frame = background.copy()
+    h, w = min(small.shape[0], 480), min(small.shape[1], 640)
+    top, left = (480 - h) // 2, (640 - w) // 2
+    frame[top:top + h, left:left + w] = small[:h, :w]
+    return frame
+
+
+def report(title: str, rows: list[dict]) -> None:
+    """One table per grouping, then the worst-to-best gaps."""
+    print()
+    print(f"== {title}: {len(rows)} faces ==")
+    gaps: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for grouping in ("race", "gender", "band"):
+        groups: dict[str, list[dict]] = defaultdict(list)
+        for row in rows:
+            groups[row[grouping]].append(row)
+        print(f"{grouping:<10}{'n':>5}{'detected':>22}{'too small':>20}{'gender acc':>22}{'age MAE':>20}"
+              f"{'age bias':>22}")
+        for name in sorted(groups):
+            members = groups[name]
+            n = len(members)
+            found = sum(r["found"] for r in members)
+            small = sum(r["error"] == "face_too_small" for r in members)
+            analysed = [r for r in members if r["age"] is not None]
+            right = sum(r["gender_ok"] for r in analysed)
+            mae = mean_ci([abs(r["age"] - r["true_age"]) for r in analysed])
+            bias = mean_ci([r["age"] - r["true_age"] for r in analysed])
+            det_ci, small_ci, gen_ci = wilson(found, n), wilson(small, n), wilson(right, len(analysed))
+            print(f"{name:<10}{n:>5}{found / n:>8.1%} [{det_ci[0]:.0%}-{det_ci[1]:.0%}]"
+                  f"{small / n:>8.1%} [{small_ci[0]:.0%}-{small_ci[1]:.0%}]"
+                  + (f"{right / len(analysed):>8.1%} [{gen_ci[0]:.0%}-{gen_ci[1]:.0%}]"
+                     f"{mae[0]:>8.1f} [{mae[1]:.1f}-{mae[2]:.1f}]{bias[0]:>+9.1f} [{bias[1]:+.1f}-{bias[2]:+.1f}]"
+                     if analysed else f"{'-':>22}{'-':>20}{'-':>22}"))
+            gaps[f"{grouping} detected"].append((name, found / n))
+            if analysed:
+                gaps[f"{grouping} gender acc"].append((name, right / len(analysed)))
+                gaps[f"{grouping} age MAE"].append((name, mae[0]))
+    print("worst-to-best gaps: " + "; ".join(
+        f"{figure} {max(v for _, v in values) - min(v for _, v in values):.3g} "
+        f"({min(values, key=lambda x: x[1])[0]} {min(v for _, v in values):.3g} vs "
+        f"{max(values, key=lambda x: x[1])[0]} {max(v for _, v in values):.3g})"
+        for figure, values in gaps.items() if len(values) > 1))
+
+
+def main() -> None:
+    """Analyse every chip as a chip and framed at each size, with each detector."""
+    args = parse_args()
+    print("command: " + shlex.join(["python", os.path.relpath(__file__, Path.cwd()), *sys.argv[1:]]))
+    print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs")
+    setup_django()
+    import cv2
+    import numpy as np
+    from skimage import data
+
+    from engagement.engines import build_engine
+
+    with open(args.data / "manifest.csv", newline="") as handle:
+        manifest = list(csv.DictReader(handle))[:args.limit]
+    chips = [cv2.cvtColor(cv2.imread(str(args.data / row["file"])), cv2.COLOR_BGR2RGB) for row in manifest]
+    backgrounds = [cv2.resize(np.asarray(img), (640, 480)) for img in (data.coffee(), data.rocket(), data.chelsea())]
+    engine = build_engine({"ENGINE": args.engine, "OPTIONS": {"threads": 1}})
+    print(f"engine {args.engine}, options {engine.options}; data {args.data} ({len(manifest)} chips)")
+    for detector in [d.strip() for d in args.detectors.split(",") if d.strip()]:
+        cases = [("chip (200x200)", None)] + [(f"framed at {px} px", int(px)) for px in args.sizes.split(",")]
+        for title, px in cases:
+            rows = []
+            for i, (row, chip) in enumerate(zip(manifest, chips)):
+                image = chip if px is None else framed(chip, px, backgrounds[i % len(backgrounds)])
+                result = engine.analyze(np.ascontiguousarray(image), detector=detector)
+                true_gender = "Woman" if row["gender"] == "1" else "Man"
+                rows.append({"race": row["race_name"], "gender": true_gender, "band": band(int(row["age"])),
+                             "true_age": int(row["age"]), "found": result.face_count > 0, "error": result.error,
+                             "age": result.age, "gender_ok": result.gender == true_gender})
+            report(f"{detector}, {title}", rows)
+
+
+if __name__ == "__main__":
+    main()
