@@ -1,4 +1,4 @@
-"""Measure the bundled engine on realistic webcam frames, per kind: stage latencies, memory, model load, batch throughput."""
+"""Measure the bundled engine on realistic webcam frames, per kind: stage latencies, memory, load, batch throughput."""
 from __future__ import annotations
 
 import argparse

@@ -6,13 +6,13 @@ import json
 import logging
 import time
 import uuid
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from engagement.api import EngagementError, EngineUnavailable
@@ -21,6 +21,8 @@ from . import selectors, services
 
 logger = logging.getLogger(__name__)
 INSTRUCTORS_GROUP = "monitor.instructors"
+# A socket count left by a server that died unclean expires after this many seconds.
+SOCKET_COUNT_TTL = 6 * 3600
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -81,10 +83,13 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4403)
             return
         self.session_id = str(self.session.id)
+        if not await self._socket_slot_taken():
+            self.session = None
+            await self.close(code=4429)
+            return
         self.user = self.scope["user"]
         self.pending: dict | None = None  # the newest frame waiting while another is analysed
         self.worker: asyncio.Task | None = None
-        self.recent: deque[float] = deque()  # arrival times, for the rate limit
         self.waiting: dict[str, asyncio.Future] = {}  # frames queued for a worker, by frame id
         await self.channel_layer.group_add(session_group(self.session_id), self.channel_name)
         await self.accept()
@@ -101,6 +106,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         self.gone = True
         if getattr(self, "session", None) is None:
             return
+        await self._socket_slot_release()
         self.pending = None
         if self.worker is not None:
             if settings.CELERY_BROKER_URL:
@@ -140,19 +146,40 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         else:
             await self.error("unknown_type", "Unknown message type: send {\"type\": \"frame\", \"image\", \"timestamp\"}.")
 
-    def _rate_limited(self) -> bool:
-        now = time.monotonic()
+    # Sockets and frames are counted per session in Django's cache (per process when embedded, Redis when scaled),
+    # so that opening more sockets on one session buys no more frames.
+    async def _socket_slot_taken(self) -> bool:
+        """Count this socket against MONITOR_MAX_SOCKETS_PER_SESSION; False when the session has no slot left."""
+        key = f"monitor.sockets.{self.session_id}"
+        await cache.aadd(key, 0, timeout=SOCKET_COUNT_TTL)
+        if await cache.aincr(key) > settings.MONITOR["MAX_SOCKETS_PER_SESSION"]:
+            await cache.adecr(key)
+            return False
+        self.slot_taken = True
+        return True
+
+    async def _socket_slot_release(self) -> None:
+        if getattr(self, "slot_taken", False):
+            self.slot_taken = False
+            try:
+                await cache.adecr(f"monitor.sockets.{self.session_id}")
+            except ValueError:
+                pass  # the count expired meanwhile
+
+    async def _rate_limited(self) -> bool:
+        """Whether the session (all its sockets together) sent its MONITOR_RATE_LIMIT_FRAMES in the window."""
         window = settings.MONITOR["RATE_LIMIT_SECONDS"]
-        while self.recent and now - self.recent[0] > window:
-            self.recent.popleft()
-        if len(self.recent) >= settings.MONITOR["RATE_LIMIT_FRAMES"]:
+        now = time.time()
+        key = f"monitor.rate.{self.session_id}"
+        recent = [t for t in await cache.aget(key, []) if now - t <= window]
+        if len(recent) >= settings.MONITOR["RATE_LIMIT_FRAMES"]:
             return True
-        self.recent.append(now)
+        await cache.aset(key, [*recent, now], timeout=int(window) + 1)
         return False
 
     async def frame_received(self, content: dict):
         """Analyse now, or keep only the newest frame while one is in analysis (older ones are dropped)."""
-        if self._rate_limited():
+        if await self._rate_limited():
             await self.error("rate_limited", "Too many frames: slow down.", timestamp=echo(content.get("timestamp")))
             return
         if self.worker is not None and not self.worker.done():

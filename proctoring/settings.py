@@ -217,7 +217,8 @@ ENGAGEMENT = {
     "ENGINE": os.environ.get("ENGAGEMENT_ENGINE", "engagement.engines.bundled.BundledEngine"),
     "OPTIONS": {
         "age_gender": env_bool("ENGAGEMENT_AGE_GENDER", True),
-        **{name: cast(os.environ[var]) for name, (var, cast) in _ENGINE_OPTIONS_FROM_ENV.items() if os.environ.get(var)},
+        **{name: cast(os.environ[var]) for name, (var, cast) in _ENGINE_OPTIONS_FROM_ENV.items()
+           if os.environ.get(var)},
     },
     # Load the engine when the ASGI server (or a Celery worker) starts, not on the first frame.
     "WARM_UP": env_bool("ENGAGEMENT_WARM_UP", True),
@@ -244,7 +245,8 @@ MONITOR = {
     "EMA_ALPHA": float(os.environ.get("MONITOR_EMA_ALPHA", "0.3")),  # weight of the newest score
     "FRAME_INTERVAL": float(os.environ.get("MONITOR_FRAME_INTERVAL", "5")),  # default seconds between frames
     "RATE_LIMIT_FRAMES": env_int("MONITOR_RATE_LIMIT_FRAMES", 10),  # at most this many frames...
-    "RATE_LIMIT_SECONDS": env_int("MONITOR_RATE_LIMIT_SECONDS", 10),  # ...per this many seconds per socket
+    "RATE_LIMIT_SECONDS": env_int("MONITOR_RATE_LIMIT_SECONDS", 10),  # ...per this many seconds per session
+    "MAX_SOCKETS_PER_SESSION": env_int("MONITOR_MAX_SOCKETS_PER_SESSION", 2),  # more are refused (4429)
     "ANALYSIS_THREADS": env_int("MONITOR_ANALYSIS_THREADS", 2),  # frames analysed at once per process
     "MAX_FRAME_WAIT": float(os.environ.get("MONITOR_MAX_FRAME_WAIT", "5")),  # older frames are dropped unanalysed
     "JOIN_LINK_MAX_AGE": env_int("MONITOR_JOIN_LINK_MAX_AGE", 600),  # seconds an exam link stays valid
@@ -260,8 +262,9 @@ WEBHOOKS = {
     "BACKGROUND": env_bool("WEBHOOK_BACKGROUND", True),  # deliver from a thread of this process
     # Host names (comma-separated) that may resolve to loopback or private addresses, for an LMS on the same
     # network; every other webhook host must resolve to public addresses only (checked at save and at each send).
-    "ALLOWED_INTERNAL_HOSTS": [h.strip().lower() for h in os.environ.get("WEBHOOK_ALLOWED_INTERNAL_HOSTS", "").split(",")
-                               if h.strip()],
+    "ALLOWED_INTERNAL_HOSTS": [host.strip().lower()
+                               for host in os.environ.get("WEBHOOK_ALLOWED_INTERNAL_HOSTS", "").split(",")
+                               if host.strip()],
 }
 
 # Privacy: how long logs, alerts and session summaries are kept (manage.py purge_engagement_data).

@@ -1,4 +1,4 @@
-"""Mark the log rows recorded for exam sessions as monitor's (rows a REST client wrote under an exam's id stay 'api')."""
+"""Mark the rows recorded for exam sessions as monitor's (rows a REST client wrote under an exam's id stay 'api')."""
 from django.db import migrations
 
 

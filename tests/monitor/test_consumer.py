@@ -341,3 +341,29 @@ async def test_a_huge_timestamp_is_not_echoed_back(connect, exam_session, learne
     answer = await next_of(ws, "analysis", "error")
     assert answer["error"] == "invalid_timestamp" and len(answer["timestamp"]) == 64
     await ws.disconnect()
+
+
+async def test_sockets_per_session_are_capped_and_a_closed_one_frees_its_place(connect, exam_session, learner,
+                                                                               settings):
+    assert settings.MONITOR["MAX_SOCKETS_PER_SESSION"] == 2
+    first = await joined(connect, exam_session, learner)
+    second = await joined(connect, exam_session, learner)
+    _, connected, code = await connect(path(exam_session), token_headers(learner))
+    assert not connected and code == 4429
+    await second.disconnect()
+    third = await joined(connect, exam_session, learner)
+    await third.disconnect()
+    await first.disconnect()
+
+
+async def test_the_rate_limit_is_per_session_not_per_socket(connect, exam_session, learner, settings):
+    settings.MONITOR = {**settings.MONITOR, "RATE_LIMIT_FRAMES": 2, "RATE_LIMIT_SECONDS": 60}
+    one = await joined(connect, exam_session, learner)
+    two = await joined(connect, exam_session, learner)
+    assert (await send_frame(one, FACE, 0))["type"] == "analysis"
+    assert (await send_frame(two, FACE, 1))["type"] == "analysis"
+    refused = await send_frame(one, FACE, 2)  # a third frame within the minute, whichever socket sends it
+    assert refused["type"] == "error" and refused["error"] == "rate_limited"
+    assert len(await rows(exam_session)) == 2
+    await one.disconnect()
+    await two.disconnect()

@@ -104,7 +104,8 @@ def test_erase_learner_data(old_and_new, capsys, client):
             in capsys.readouterr().out)
     assert not EngagementLog.objects.filter(user=lea).exists() and not ExamSession.objects.filter(learner=lea).exists()
     assert EngagementLog.objects.filter(user=bob).count() == 1 and User.objects.filter(username="lea").exists()
-    assert [p["data"]["session"]["learner"] for p in WebhookDelivery.objects.values_list("payload", flat=True)] == ["bob"]
+    payloads = WebhookDelivery.objects.values_list("payload", flat=True)
+    assert [p["data"]["session"]["learner"] for p in payloads] == ["bob"]
     assert WebhookDelivery.objects.count() == 1 and not Token.objects.filter(user=lea).exists()
     assert client.get("/api/v1/sessions/").status_code in (401, 403)  # the login is gone
 
