@@ -253,6 +253,16 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=4000)
 
 
+def watch_rights(*, user_id: int) -> tuple[bool, set[str] | None]:
+    """Whether the user may still watch, and which courses (None: all), read afresh from the database."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not selectors.user_can_watch(user=user):
+        return False, set()
+    return True, selectors.courses_watched(user=user)
+
+
 class InstructorConsumer(AsyncJsonWebsocketConsumer):
     """The instructors' live feed: one message per analysed frame of any session."""
 
@@ -263,6 +273,7 @@ class InstructorConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4403)
             return
         self.courses = await database_sync_to_async(selectors.courses_watched)(user=self.scope["user"])
+        self.checked_at = time.monotonic()
         await self.channel_layer.group_add(INSTRUCTORS_GROUP, self.channel_name)
         await self.accept()
         rows = await database_sync_to_async(selectors.sessions_live)(courses=self.courses)
@@ -276,8 +287,19 @@ class InstructorConsumer(AsyncJsonWebsocketConsumer):
         """Instructors only listen."""
         await self.send_json({"type": "error", "error": "read_only", "message": "This feed is read-only."})
 
+    async def _still_allowed(self) -> bool:
+        """Re-read the instructor's rights at most every MONITOR_RIGHTS_RECHECK_SECONDS: staff flag, courses."""
+        if time.monotonic() - self.checked_at < settings.MONITOR["RIGHTS_RECHECK_SECONDS"]:
+            return True
+        self.checked_at = time.monotonic()
+        allowed, self.courses = await database_sync_to_async(watch_rights)(user_id=self.scope["user"].pk)
+        return allowed
+
     async def session_update(self, event):
-        """Forward a session's new state, if it is of a course this instructor watches."""
+        """Forward a session's new state, if it is of a course this instructor (still) watches."""
+        if not await self._still_allowed():
+            await self.close(code=4403)
+            return
         if self.courses is None or event["session"]["course_id"] in self.courses:
             await self.send_json({"type": "session", "session": event["session"]})
 

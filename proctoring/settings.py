@@ -247,6 +247,8 @@ MONITOR = {
     "RATE_LIMIT_FRAMES": env_int("MONITOR_RATE_LIMIT_FRAMES", 10),  # at most this many frames...
     "RATE_LIMIT_SECONDS": env_int("MONITOR_RATE_LIMIT_SECONDS", 10),  # ...per this many seconds per session
     "MAX_SOCKETS_PER_SESSION": env_int("MONITOR_MAX_SOCKETS_PER_SESSION", 2),  # more are refused (4429)
+    # An instructor's open live feed re-reads their rights this often (seconds) and closes if they were removed.
+    "RIGHTS_RECHECK_SECONDS": float(os.environ.get("MONITOR_RIGHTS_RECHECK_SECONDS", "10")),
     "ANALYSIS_THREADS": env_int("MONITOR_ANALYSIS_THREADS", 2),  # frames analysed at once per process
     "MAX_FRAME_WAIT": float(os.environ.get("MONITOR_MAX_FRAME_WAIT", "5")),  # older frames are dropped unanalysed
     "JOIN_LINK_MAX_AGE": env_int("MONITOR_JOIN_LINK_MAX_AGE", 600),  # seconds an exam link stays valid

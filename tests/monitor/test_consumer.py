@@ -367,3 +367,36 @@ async def test_the_rate_limit_is_per_session_not_per_socket(connect, exam_sessio
     assert len(await rows(exam_session)) == 2
     await one.disconnect()
     await two.disconnect()
+
+
+async def test_an_instructor_whose_rights_are_removed_stops_receiving(connect, exam_session, learner, settings):
+    from django.contrib.auth.models import Group, Permission
+
+    from monitor.models import CourseAssignment
+
+    settings.MONITOR = {**settings.MONITOR, "RIGHTS_RECHECK_SECONDS": 0}  # re-read on every message
+
+    @database_sync_to_async
+    def make_instructor():
+        user = get_user_model().objects.create_user("ines", password="x" * 12, is_staff=True)
+        group, _ = Group.objects.get_or_create(name="Instructors")
+        group.permissions.add(Permission.objects.get(codename="monitor_sessions"))
+        user.groups.add(group)
+        CourseAssignment.objects.create(instructor=user, course_id="c1")
+        Token.objects.create(user=user)
+        return user
+
+    ines = await make_instructor()
+    feed, connected, _ = await connect("/ws/monitor/instructors/", token_headers(ines))
+    assert connected and (await feed.receive_json_from(timeout=10))["type"] == "sessions"
+    ws = await joined(connect, exam_session, learner)
+    await send_frame(ws, FACE, 0)
+    assert (await feed.receive_json_from(timeout=10))["type"] == "session"
+    await database_sync_to_async(CourseAssignment.objects.filter(instructor=ines).delete)()
+    await send_frame(ws, FACE, 5)
+    assert await feed.receive_nothing(timeout=0.5)  # no longer their course
+    await database_sync_to_async(get_user_model().objects.filter(pk=ines.pk).update)(is_staff=False)
+    await send_frame(ws, FACE, 10)
+    closed = await feed.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4403}
+    await ws.disconnect()
