@@ -9,13 +9,14 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from django.conf import settings  # noqa: E402
 
 from engagement.engines import warm_up  # noqa: E402
 from monitor.middleware import TokenAuthMiddleware  # noqa: E402
+
+from .middleware import SameOriginValidator  # noqa: E402
 
 from .routing import websocket_urlpatterns  # noqa: E402
 
@@ -28,6 +29,7 @@ application = ProtocolTypeRouter(
     {
         # Static files are served by the app itself so that one process runs the whole product offline.
         "http": ASGIStaticFilesHandler(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
+        # Full origin (scheme, host, port), not only the host as AllowedHostsOriginValidator checks.
+        "websocket": SameOriginValidator(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
     }
 )

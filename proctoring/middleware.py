@@ -59,3 +59,51 @@ class DatabaseUnavailableMiddleware:
             response = HttpResponse(message, status=503, content_type="text/plain")
         response["Retry-After"] = RETRY_AFTER_SECONDS
         return response
+
+
+def same_origin(scope) -> bool:
+    """A socket handshake's Origin is this site: scheme, host and port as the client reached us, or a trusted one.
+
+    The host must also be in ALLOWED_HOSTS; CSRF_TRUSTED_ORIGINS lists other origins that may open sockets.
+    """
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+    from django.http.request import validate_host
+
+    headers = dict(scope.get("headers", []))
+    try:
+        origin = urlsplit(headers.get(b"origin", b"").decode("latin1"))
+        host = urlsplit("//" + headers.get(b"host", b"").decode("latin1"))
+        origin_port, host_port = origin.port, host.port
+    except (UnicodeDecodeError, ValueError):
+        return False
+    if not origin.scheme or not origin.hostname:
+        return False
+    if f"{origin.scheme}://{origin.netloc}" in settings.CSRF_TRUSTED_ORIGINS:
+        return True
+    if origin.scheme not in ("http", "https") or not validate_host(origin.hostname, settings.ALLOWED_HOSTS):
+        return False
+    proxy = settings.SECURE_PROXY_SSL_HEADER
+    forwarded = headers.get(b"x-forwarded-proto", b"").decode("latin1").lower() if proxy else ""
+    scheme = "https" if scope.get("scheme") == "wss" or forwarded == "https" else "http"
+    default = {"http": 80, "https": 443}
+    if origin.scheme != scheme:
+        return False
+    if not host.hostname:
+        return True  # no Host header (in-process test clients): the host check above is all there is
+    return origin.hostname == host.hostname and (origin_port or default[scheme]) == (host_port or default[scheme])
+
+
+class SameOriginValidator:
+    """Accept a WebSocket only from this site's own origin (see same_origin); deny it otherwise."""
+
+    def __init__(self, application):
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        if same_origin(scope):
+            return await self.application(scope, receive, send)
+        from channels.security.websocket import WebsocketDenier
+
+        return await WebsocketDenier()(scope, receive, send)

@@ -51,7 +51,8 @@ def exam_session(learner):
 
 def token_headers(user):
     """Handshake headers of a programmatic client: an allowed Origin and the user's token."""
-    return [(b"origin", b"http://testserver"), (b"authorization", f"Token {user.auth_token.key}".encode())]
+    return [(b"host", b"testserver"), (b"origin", b"http://testserver"),
+            (b"authorization", f"Token {user.auth_token.key}".encode())]
 
 
 @pytest.fixture

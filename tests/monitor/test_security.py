@@ -206,3 +206,21 @@ def test_the_webhook_admin_never_shows_the_secret(client):
     assert response.status_code == 302, response.content.decode()[:2000]
     hook.refresh_from_db()
     assert hook.secret == "a-very-secret-value-123"  # left empty: kept
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("origin, accepted", [
+    (b"http://testserver", True),
+    (b"http://testserver:8443", False),  # another port of the same host
+    (b"https://testserver", False),  # another scheme
+    (b"http://evil.example", False),
+    (b"null", False),
+])
+async def test_the_socket_origin_must_be_this_site_with_its_scheme_and_port(connect, learner, origin, accepted):
+    from asgiref.sync import sync_to_async
+
+    session = await sync_to_async(services.session_create)(learner=learner, course_id="c", exam_id="e")
+    headers = [(b"host", b"testserver"), (b"origin", origin),
+               (b"authorization", f"Token {learner.auth_token.key}".encode())]
+    _, connected, _ = await connect(f"/ws/monitor/sessions/{session.id}/", headers)
+    assert connected is accepted
