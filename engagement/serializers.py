@@ -123,6 +123,7 @@ class AnalysisResult(drf.Serializer):
     engine = drf.CharField(required=False)
     processing_ms = drf.FloatField(required=False)
     timings_ms = drf.DictField(child=drf.FloatField(), required=False)
+    index = drf.IntegerField(required=False, help_text="In a batch: the position of the frame this answers.")
 
 
 class BatchFrame(drf.Serializer):

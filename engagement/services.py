@@ -218,6 +218,8 @@ def frames_analyze(*, frames: list[Frame | Any], detector_backend: str | None = 
         (_, frame_time, decode_ms), analysis = next(analysed)
         result = result_build(analysis=analysis, frame_time=frame_time, engine_name=engine_name,
                               timings={"decode": decode_ms, **analysis.timings})
+        if fail_alone:  # a batch: every result says which frame it answers, analysed or not
+            result["index"] = index
         results.append(result)
         if session_id:
             logs.append(engagement_log_build(result=result, frame_time=frame_time, session_id=session_id, user=user))

@@ -193,6 +193,7 @@ def test_batch_summary_and_order(api, user):
     assert [r.get("error") for r in results] == [None, "invalid_base64", "no_face", None, "invalid_frame",
                                                  "invalid_timestamp"]
     assert results[3]["face_count"] == 2
+    assert [r["index"] for r in results] == [0, 1, 2, 3, 4, 5]  # no_face and analysed results too
     summary = body["summary"]
     assert (summary["total_frames"], summary["analyzed_frames"], summary["failed_frames"]) == (6, 2, 4)
     scores = [results[0]["engagement_score"], results[3]["engagement_score"]]
