@@ -152,7 +152,12 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         """Count this socket against MONITOR_MAX_SOCKETS_PER_SESSION; False when the session has no slot left."""
         key = f"monitor.sockets.{self.session_id}"
         await cache.aadd(key, 0, timeout=SOCKET_COUNT_TTL)
-        if await cache.aincr(key) > settings.MONITOR["MAX_SOCKETS_PER_SESSION"]:
+        try:
+            count = await cache.aincr(key)
+        except ValueError:  # evicted between add and incr (a full cache): count this socket afresh
+            await cache.aset(key, 1, timeout=SOCKET_COUNT_TTL)
+            count = 1
+        if count > settings.MONITOR["MAX_SOCKETS_PER_SESSION"]:
             await cache.adecr(key)
             return False
         self.slot_taken = True

@@ -135,6 +135,10 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # The sockets' per-session counts live here: LocMemCache's default of 300 entries would cull them under
+    # a few hundred learners.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                          "OPTIONS": {"MAX_ENTRIES": 100_000}}}
 
 # Celery, when CELERY_BROKER_URL is set: frames and batches are analysed by worker processes.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

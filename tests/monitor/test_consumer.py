@@ -400,3 +400,19 @@ async def test_an_instructor_whose_rights_are_removed_stops_receiving(connect, e
     closed = await feed.receive_output(timeout=5)
     assert closed == {"type": "websocket.close", "code": 4403}
     await ws.disconnect()
+
+
+@pytest.mark.embedded_only  # the cache of this process; the scaled set-up counts in Redis
+async def test_sockets_still_open_when_the_cache_evicts_the_counts(connect, learner, settings):
+    """Found with 300 learners: LocMemCache culled the per-session counts between add and incr (HTTP 500)."""
+    from monitor.services import session_create
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "OPTIONS": {"MAX_ENTRIES": 2, "CULL_FREQUENCY": 1}}}
+    sessions = [await database_sync_to_async(session_create)(learner=learner, course_id="c", exam_id=f"e{i}")
+                for i in range(40)]
+    # All at once, as a class starting an exam: other sessions' counts are added between one's add and incr.
+    opened = await asyncio.gather(*(connect(path(session), token_headers(learner)) for session in sessions))
+    assert [(connected, code) for _, connected, code in opened] == [(True, None)] * len(sessions)
+    for ws, _, _ in opened:
+        await ws.disconnect()
