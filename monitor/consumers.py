@@ -21,8 +21,9 @@ from . import selectors, services
 
 logger = logging.getLogger(__name__)
 INSTRUCTORS_GROUP = "monitor.instructors"
-# A socket count left by a server that died unclean expires after this many seconds.
-SOCKET_COUNT_TTL = 6 * 3600
+# A session's socket count lives this many seconds after its last frame or ping, so that a count left by a
+# server that died without closing its sockets cannot lock the learner out for longer.
+SOCKET_COUNT_TTL = 120
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -91,7 +92,13 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         self.pending: dict | None = None  # the newest frame waiting while another is analysed
         self.worker: asyncio.Task | None = None
         self.waiting: dict[str, asyncio.Future] = {}  # frames queued for a worker, by frame id
-        await self.channel_layer.group_add(session_group(self.session_id), self.channel_name)
+        try:
+            await self.channel_layer.group_add(session_group(self.session_id), self.channel_name)
+        except BaseException:
+            # A handshake that fails (the channel layer down) gets no disconnect: give the place back now, or
+            # the learner's retries would use up the session's sockets.
+            await self._socket_slot_release()
+            raise
         await self.accept()
         await self.send_json({"type": "connected", "session_id": self.session_id,
                               "frame_interval": self.session.frame_interval})
@@ -142,15 +149,20 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         if kind == "frame":
             await self.frame_received(content)
         elif kind == "ping":
+            await cache.atouch(self._count_key, SOCKET_COUNT_TTL)
             await self.send_json({"type": "pong"})
         else:
             await self.error("unknown_type", "Unknown message type: send {\"type\": \"frame\", \"image\", \"timestamp\"}.")
 
     # Sockets and frames are counted per session in Django's cache (per process when embedded, Redis when scaled),
     # so that opening more sockets on one session buys no more frames.
+    @property
+    def _count_key(self) -> str:
+        return f"monitor.sockets.{self.session_id}"
+
     async def _socket_slot_taken(self) -> bool:
         """Count this socket against MONITOR_MAX_SOCKETS_PER_SESSION; False when the session has no slot left."""
-        key = f"monitor.sockets.{self.session_id}"
+        key = self._count_key
         await cache.aadd(key, 0, timeout=SOCKET_COUNT_TTL)
         try:
             count = await cache.aincr(key)
@@ -167,7 +179,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "slot_taken", False):
             self.slot_taken = False
             try:
-                await cache.adecr(f"monitor.sockets.{self.session_id}")
+                await cache.adecr(self._count_key)
             except ValueError:
                 pass  # the count expired meanwhile
 
@@ -184,6 +196,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
 
     async def frame_received(self, content: dict):
         """Analyse now, or keep only the newest frame while one is in analysis (older ones are dropped)."""
+        await cache.atouch(self._count_key, SOCKET_COUNT_TTL)
         if await self._rate_limited():
             await self.error("rate_limited", "Too many frames: slow down.", timestamp=echo(content.get("timestamp")))
             return

@@ -416,3 +416,32 @@ async def test_sockets_still_open_when_the_cache_evicts_the_counts(connect, lear
     assert [(connected, code) for _, connected, code in opened] == [(True, None)] * len(sessions)
     for ws, _, _ in opened:
         await ws.disconnect()
+
+
+async def test_a_failed_handshake_gives_its_socket_place_back(connect, exam_session, learner, monkeypatch):
+    """Found when Redis restarted: each failed retry kept a place, and the learner was soon refused (4429)."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    real = layer.group_add
+    failures = []
+
+    async def flaky(group, channel):
+        if len(failures) < 3:
+            failures.append(group)
+            raise ConnectionError("channel layer down")
+        return await real(group, channel)
+
+    monkeypatch.setattr(layer, "group_add", flaky)
+    from channels.testing import WebsocketCommunicator
+
+    from proctoring.asgi import application
+
+    for _ in range(3):
+        attempt = WebsocketCommunicator(application, path(exam_session), headers=token_headers(learner))
+        with pytest.raises(ConnectionError):
+            await attempt.connect(timeout=1)
+    first = await joined(connect, exam_session, learner)  # the failures used up none of the two places
+    second = await joined(connect, exam_session, learner)
+    await first.disconnect()
+    await second.disconnect()
