@@ -148,7 +148,8 @@ async def test_anonymous_is_refused(connect, exam_session, headers):
 
 
 async def test_foreign_origin_is_refused(connect, exam_session, learner):
-    headers = [(b"origin", b"http://evil.example"), token_headers(learner)[1]]
+    headers = [(b"host", b"testserver"), (b"origin", b"http://evil.example"),
+               (b"authorization", f"Token {learner.auth_token.key}".encode())]
     ws, connected, code = await connect(path(exam_session), headers)
     assert not connected
 
