@@ -1,4 +1,6 @@
 """Fixtures for monitor: a learner with a token, sessions, and socket clients on the real ASGI app."""
+import contextlib
+
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
@@ -56,16 +58,24 @@ def token_headers(user):
 
 
 @pytest.fixture
-def connect():
-    """Open sockets on the real ASGI application; all are closed at the end of the test."""
+async def connect():
+    """Open sockets on the real ASGI application; all are closed at the end of the test.
+
+    Closing matters: a consumer left running (a refused socket's, too) still listens on the channel layer, and
+    cancelling it when the test's event loop closes can hang on Redis.
+    """
     from proctoring.asgi import application
 
     opened = []
 
     async def _connect(path, headers):
         communicator = WebsocketCommunicator(application, path, headers=headers)
-        connected, code = await communicator.connect(timeout=10)
         opened.append(communicator)
+        connected, code = await communicator.connect(timeout=10)
         return communicator, connected, code
 
     yield _connect
+    for communicator in opened:
+        # A no-op for a socket the test closed; an application that failed re-raises here what the test saw.
+        with contextlib.suppress(Exception):
+            await communicator.disconnect(timeout=10)
