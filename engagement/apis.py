@@ -5,18 +5,19 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import serializers, services
+from . import limits, serializers, services
 
 
 class AnalyzeMoodApi(APIView):
     """Analyse one frame: JSON {image, timestamp?, detector_backend?, session_id?} or a multipart upload."""
 
     parser_classes = [JSONParser, MultiPartParser]
+    throttle_scope = "analyze"
 
     @extend_schema(
         request={"application/json": serializers.AnalyzeMoodRequest, "multipart/form-data": serializers.AnalyzeMoodUpload},
         responses={200: serializers.AnalysisResult, 400: serializers.ErrorResponse, 413: serializers.ErrorResponse,
-                   415: serializers.ErrorResponse, 503: serializers.ErrorResponse},
+                   415: serializers.ErrorResponse, 429: serializers.ErrorResponse, 503: serializers.ErrorResponse},
     )
     def post(self, request):
         """Answer the prototype's JSON for the frame."""
@@ -37,21 +38,20 @@ class BatchAnalyzeMoodApi(APIView):
     """Analyse up to BATCH_MAX_FRAMES frames: {frames: [{image, timestamp}], detector_backend?, session_id?}."""
 
     parser_classes = [JSONParser]
+    throttle_scope = "batch"
 
     @extend_schema(request=serializers.BatchRequest,
                    responses={200: serializers.BatchResult, 400: serializers.ErrorResponse,
                               413: serializers.ErrorResponse, 415: serializers.ErrorResponse,
-                              503: serializers.ErrorResponse})
+                              429: serializers.ErrorResponse, 503: serializers.ErrorResponse})
     def post(self, request):
         """Answer a summary and one result per frame, in order."""
         serializers.body_size_check(request=request, limit=settings.ENGAGEMENT["MAX_BATCH_REQUEST_BYTES"])
         frames = serializers.frames_from_request(request=request)
         data = request.data
-        results = services.api_frames_analyze(
-            frames=frames,
-            detector_backend=data.get("detector_backend"),
-            session_id=serializers.session_id_parse(data.get("session_id")),
-            user=request.user,
-        )
+        session_id = serializers.session_id_parse(data.get("session_id"))
+        with limits.batch_slot(user=request.user):
+            results = services.api_frames_analyze(frames=frames, detector_backend=data.get("detector_backend"),
+                                                  session_id=session_id, user=request.user)
         summary = services.batch_summarize(results=results)
         return Response({"success": summary["analyzed_frames"] > 0, "summary": summary, "results": results})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
@@ -49,6 +50,17 @@ class PayloadTooLarge(EngagementError):
     code = "payload_too_large"
 
 
+class TooManyRequests(EngagementError):
+    """Too many requests in analysis at once: 429, with the seconds to wait in Retry-After."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
 class EngineUnavailable(EngagementError):
     """The analysis engine failed; the client may retry later."""
 
@@ -63,7 +75,9 @@ def api_exception_handler(exc, context):
     if isinstance(exc, EngagementError):
         if exc.status_code >= 500:
             logger.error("engagement API error: %s", exc.message)
-        return Response(exc.as_dict(), status=exc.status_code)
+        retry_after = getattr(exc, "retry_after", None)
+        return Response(exc.as_dict(), status=exc.status_code,
+                        headers={"Retry-After": str(retry_after)} if retry_after else None)
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     if isinstance(exc, drf_exceptions.APIException):
@@ -71,7 +85,7 @@ def api_exception_handler(exc, context):
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header
         if getattr(exc, "wait", None):
-            headers["Retry-After"] = str(int(exc.wait))
+            headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
         detail = exc.detail
         message = detail if isinstance(detail, str) else "Invalid request."
         body = {"success": False, "error": exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid",

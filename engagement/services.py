@@ -24,6 +24,8 @@ from .models import EngagementLog
 
 logger = logging.getLogger(__name__)
 _decoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="engagement-decode")
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 MESSAGES = {
     "no_face": "No face detected in the image.",
     "face_too_small": "The face is too small to analyse: move closer to the camera.",
@@ -168,7 +170,7 @@ def api_frames_analyze(*, frames: list, detector_backend: Any = None, session_id
     detector = detector_validate(detector_backend=detector_backend)
     if not settings.CELERY_BROKER_URL:
         return frames_analyze(frames=frames_from_json(frames), detector_backend=detector, session_id=session_id,
-                              user=user, fail_alone=fail_alone)
+                              user=user, fail_alone=fail_alone, shared_pool=True)
     from .tasks import frames_analyze as task
 
     user_id = user.pk if getattr(user, "is_authenticated", False) else None
@@ -192,12 +194,23 @@ def _prepare(frame: Any, budget: PixelBudget | None = None) -> tuple[Any, dateti
     return image, frame_time, (time.perf_counter() - started) * 1000
 
 
-def frames_analyze(*, frames: list[Frame | Any], detector_backend: str | None = None, session_id: str | None = None,
-                   user: Any = None, fail_alone: bool = True) -> list[dict]:
-    """Analyse frames in order: decode in parallel, one engine batch; a bad frame fails alone."""
-    detector = detector_validate(detector_backend=detector_backend)
+def analysis_pool() -> ThreadPoolExecutor:
+    """The process's analysis threads, apart from the event loop and the request threads.
+
+    Live socket frames and API frames queue here in arrival order; an API batch enters in chunks of
+    ENGAGEMENT_BATCH_CHUNK_FRAMES, so that a live frame waits for at most one chunk, never for a whole batch.
+    """
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_limits()["ANALYSIS_THREADS"], thread_name_prefix="analysis")
+        return _pool
+
+
+def _frames_results(frames: list, detector: str | None, fail_alone: bool, budget: PixelBudget | None,
+                    first_index: int) -> list[tuple[dict, datetime | None]]:
+    """Each frame's result (and capture time when analysed): decode in parallel, then one engine batch."""
     prepared: list[Any] = []
-    budget = PixelBudget(_limits()["BATCH_MAX_PIXELS"]) if len(frames) > 1 else None
     futures = [_decoder.submit(_prepare, frame, budget) for frame in frames]
     for future in futures:
         try:
@@ -208,24 +221,43 @@ def frames_analyze(*, frames: list[Frame | Any], detector_backend: str | None = 
             prepared.append(exc)
     good = [p for p in prepared if not isinstance(p, EngagementError)]
     analyses, engine_name = _engine_run([p[0] for p in good], detector) if good else ([], "")
-    results: list[dict] = []
-    logs: list[EngagementLog] = []
+    results: list[tuple[dict, datetime | None]] = []
     analysed = iter(zip(good, analyses))
-    for index, item in enumerate(prepared):
+    for index, item in enumerate(prepared, start=first_index):
         if isinstance(item, EngagementError):
-            results.append({**item.as_dict(), "index": index})
+            results.append(({**item.as_dict(), "index": index}, None))
             continue
         (_, frame_time, decode_ms), analysis = next(analysed)
         result = result_build(analysis=analysis, frame_time=frame_time, engine_name=engine_name,
                               timings={"decode": decode_ms, **analysis.timings})
         if fail_alone:  # a batch: every result says which frame it answers, analysed or not
             result["index"] = index
-        results.append(result)
-        if session_id:
-            logs.append(engagement_log_build(result=result, frame_time=frame_time, session_id=session_id, user=user))
-    if logs:
-        EngagementLog.objects.bulk_create(logs)
+        results.append((result, frame_time))
     return results
+
+
+def frames_analyze(*, frames: list[Frame | Any], detector_backend: str | None = None, session_id: str | None = None,
+                   user: Any = None, fail_alone: bool = True, shared_pool: bool = False) -> list[dict]:
+    """Analyse frames in order (a bad frame fails alone); log them when a session id is given.
+
+    `shared_pool` runs the analysis on `analysis_pool()` in chunks (the API in a server process); otherwise it
+    runs in the calling thread (a socket frame already on the pool, a Celery worker, the benchmarks).
+    """
+    detector = detector_validate(detector_backend=detector_backend)
+    budget = PixelBudget(_limits()["BATCH_MAX_PIXELS"]) if len(frames) > 1 else None
+    if shared_pool:
+        chunk = max(1, _limits()["BATCH_CHUNK_FRAMES"])
+        analysed = []
+        for start in range(0, len(frames), chunk):
+            analysed += analysis_pool().submit(_frames_results, frames[start:start + chunk], detector, fail_alone,
+                                               budget, start).result()
+    else:
+        analysed = _frames_results(frames, detector, fail_alone, budget, 0)
+    if session_id:
+        EngagementLog.objects.bulk_create(
+            engagement_log_build(result=result, frame_time=frame_time, session_id=session_id, user=user)
+            for result, frame_time in analysed if frame_time is not None)
+    return [result for result, _ in analysed]
 
 
 def head_pose_limits() -> dict[str, float] | None:

@@ -6,7 +6,6 @@ import json
 import logging
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
@@ -15,7 +14,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from engagement.api import EngagementError, EngineUnavailable
+from engagement.api import EngagementError, EngineUnavailable, analysis_pool
 
 from . import selectors, services
 
@@ -24,15 +23,6 @@ INSTRUCTORS_GROUP = "monitor.instructors"
 # A session's socket count lives this many seconds after its last frame or ping, so that a count left by a
 # server that died without closing its sockets cannot lock the learner out for longer.
 SOCKET_COUNT_TTL = 120
-_pool: ThreadPoolExecutor | None = None
-
-
-def analysis_pool() -> ThreadPoolExecutor:
-    """The process's threads for frame analysis, apart from the event loop and the database thread."""
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=settings.MONITOR["ANALYSIS_THREADS"], thread_name_prefix="monitor")
-    return _pool
 
 
 def exam_login_of(scope) -> str | None:

@@ -16,7 +16,7 @@ from django.conf import settings  # noqa: E402
 from engagement.engines import warm_up  # noqa: E402
 from monitor.middleware import TokenAuthMiddleware  # noqa: E402
 
-from .middleware import SameOriginValidator  # noqa: E402
+from .middleware import RequestBodyGuard, SameOriginValidator  # noqa: E402
 
 from .routing import websocket_urlpatterns  # noqa: E402
 
@@ -28,7 +28,7 @@ if settings.ENGAGEMENT["WARM_UP"] and not settings.CELERY_BROKER_URL:
 application = ProtocolTypeRouter(
     {
         # Static files are served by the app itself so that one process runs the whole product offline.
-        "http": ASGIStaticFilesHandler(django_asgi_app),
+        "http": RequestBodyGuard(ASGIStaticFilesHandler(django_asgi_app)),
         # Full origin (scheme, host, port), not only the host as AllowedHostsOriginValidator checks.
         "websocket": SameOriginValidator(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
     }

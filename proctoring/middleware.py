@@ -1,4 +1,4 @@
-"""Project middleware: 503 while the database is unreachable; security headers on every answer."""
+"""Project middleware: 503 while the database is unreachable, security headers, socket origins, request bodies."""
 import logging
 
 from django.db import InterfaceError, OperationalError
@@ -107,3 +107,77 @@ class SameOriginValidator:
         from channels.security.websocket import WebsocketDenier
 
         return await WebsocketDenier()(scope, receive, send)
+
+
+LARGE_BODY_BYTES = 1024 * 1024  # a body above this (or of unknown length) counts against MAX_CONCURRENT_BODIES
+
+
+class RequestBodyGuard:
+    """ASGI: bounds what request bodies may cost before Django reads them.
+
+    A declared Content-Length over ENGAGEMENT_MAX_BATCH_REQUEST_BYTES (the largest body any view accepts) is
+    answered 413 unread; a body without one is cut there (413 as well); at most ENGAGEMENT_MAX_CONCURRENT_BODIES
+    large bodies are in a process at once (429 with Retry-After), so that parallel uploads cannot exhaust its
+    memory. Django keeps accepted bodies in memory (FILE_UPLOAD_MAX_MEMORY_SIZE): frames never reach the disk.
+    """
+
+    def __init__(self, application):
+        self.application = application
+        self.large_in_flight = 0  # one event loop per process: no lock needed
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.application(scope, receive, send)
+        from django.conf import settings
+
+        limit = settings.ENGAGEMENT["MAX_BATCH_REQUEST_BYTES"]
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        try:
+            length = int(length) if length is not None else None
+        except ValueError:
+            return await _refuse(send, 400, "invalid_request", "Invalid Content-Length header.")
+        if length is not None and length > limit:
+            return await _refuse(send, 413, "payload_too_large",
+                                 f"The request body is {length} bytes; the limit is {limit}.")
+        large = length is None or length > LARGE_BODY_BYTES
+        if large and self.large_in_flight >= settings.ENGAGEMENT["MAX_CONCURRENT_BODIES"]:
+            return await _refuse(send, 429, "server_busy", "The server is reading other large requests: retry "
+                                 "shortly.", retry_after=RETRY_AFTER_SECONDS)
+        received, cut, answered = 0, False, False
+
+        async def bounded_receive():
+            nonlocal received, cut
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:  # only a body of undeclared length gets here
+                    cut = True
+                    return {"type": "http.disconnect"}  # Django stops reading and answers nothing
+            return message
+
+        async def watched_send(message):
+            nonlocal answered
+            answered = True
+            await send(message)
+
+        if large:
+            self.large_in_flight += 1
+        try:
+            await self.application(scope, bounded_receive, watched_send)
+        finally:
+            if large:
+                self.large_in_flight -= 1
+        if cut and not answered:
+            await _refuse(send, 413, "payload_too_large", f"The request body is over the limit of {limit} bytes.")
+
+
+async def _refuse(send, status: int, code: str, message: str, retry_after: str | None = None) -> None:
+    """A JSON error answer sent straight from the ASGI layer (the request body stays unread)."""
+    import json
+
+    headers = [(b"content-type", b"application/json"), (b"content-security-policy", CONTENT_SECURITY_POLICY.encode())]
+    if retry_after:
+        headers.append((b"retry-after", retry_after.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body",
+                "body": json.dumps({"success": False, "error": code, "message": message}).encode()})

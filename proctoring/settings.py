@@ -188,6 +188,15 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per user over the whole API, and per user and scope on the analysis endpoints (rates below): 429 with
+    # Retry-After. Counted in Django's cache (per process when embedded, shared through Redis when scaled).
+    "DEFAULT_THROTTLE_CLASSES": ["engagement.limits.UserThrottle", "engagement.limits.ScopeThrottle"],
+}
+# "N/second|minute|hour|day"; an empty value turns that throttle off.
+API_THROTTLE_RATES = {
+    "user": os.environ.get("API_THROTTLE_USER", "3000/minute") or None,
+    "analyze": os.environ.get("API_THROTTLE_ANALYZE", "600/minute") or None,
+    "batch": os.environ.get("API_THROTTLE_BATCH", "30/minute") or None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Engagement API",
@@ -230,6 +239,14 @@ ENGAGEMENT = {
     "MAX_BATCH_REQUEST_BYTES": env_int("ENGAGEMENT_MAX_BATCH_REQUEST_BYTES", 64 * 1024 * 1024),
     "MAX_IMAGE_PIXELS": env_int("ENGAGEMENT_MAX_IMAGE_PIXELS", 4096 * 4096),
     "BATCH_MAX_FRAMES": env_int("ENGAGEMENT_BATCH_MAX_FRAMES", 100),
+    # Frames analysed at once per server process (live frames and API frames share these threads), and the
+    # chunk in which an API batch takes its turn (a live frame waits for one chunk at most, not a whole batch).
+    "ANALYSIS_THREADS": env_int("ENGAGEMENT_ANALYSIS_THREADS", env_int("MONITOR_ANALYSIS_THREADS", 2)),
+    "BATCH_CHUNK_FRAMES": env_int("ENGAGEMENT_BATCH_CHUNK_FRAMES", 8),
+    # Batches one user may have in analysis at once, and API analysis bodies one process reads at once: more
+    # are answered 429 with Retry-After (before their body is read, for the second).
+    "MAX_CONCURRENT_BATCHES_PER_USER": env_int("ENGAGEMENT_MAX_CONCURRENT_BATCHES_PER_USER", 1),
+    "MAX_CONCURRENT_BODIES": env_int("ENGAGEMENT_MAX_CONCURRENT_BODIES", 4),
     # Scaled set-up: seconds to wait for a Celery worker's answer (above CELERY_VISIBILITY_TIMEOUT, so that a
     # frame whose worker died can still be answered by another one).
     "WORKER_TIMEOUT": env_int("ENGAGEMENT_WORKER_TIMEOUT", 120),
@@ -253,7 +270,6 @@ MONITOR = {
     "MAX_SOCKETS_PER_SESSION": env_int("MONITOR_MAX_SOCKETS_PER_SESSION", 2),  # more are refused (4429)
     # An instructor's open live feed re-reads their rights this often (seconds) and closes if they were removed.
     "RIGHTS_RECHECK_SECONDS": float(os.environ.get("MONITOR_RIGHTS_RECHECK_SECONDS", "10")),
-    "ANALYSIS_THREADS": env_int("MONITOR_ANALYSIS_THREADS", 2),  # frames analysed at once per process
     "MAX_FRAME_WAIT": float(os.environ.get("MONITOR_MAX_FRAME_WAIT", "5")),  # older frames are dropped unanalysed
     "JOIN_LINK_MAX_AGE": env_int("MONITOR_JOIN_LINK_MAX_AGE", 600),  # seconds an exam link stays valid
     # Socket frames whose timestamp is further than this (seconds) from the server's clock are refused.
@@ -278,7 +294,9 @@ RETENTION_DAYS = env_int("ENGAGEMENT_RETENTION_DAYS", 365)
 
 # Django must let the API read a body up to the batch limit; the API itself enforces the limits.
 DATA_UPLOAD_MAX_MEMORY_SIZE = ENGAGEMENT["MAX_BATCH_REQUEST_BYTES"]
-FILE_UPLOAD_MAX_MEMORY_SIZE = ENGAGEMENT["MAX_REQUEST_BYTES"]
+# Bodies up to that limit stay in memory (Django would spool bigger ones to a temporary file): raw frames never
+# reach the disk. Larger bodies are refused before they are read (proctoring.middleware.RequestBodyGuard).
+FILE_UPLOAD_MAX_MEMORY_SIZE = ENGAGEMENT["MAX_BATCH_REQUEST_BYTES"]
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,196 @@
+"""Limits of the analysis API: throttles, concurrent batches, request bodies, and the analysis pool's turns."""
+import json
+import tempfile
+
+import numpy as np
+import pytest
+from channels.testing import ApplicationCommunicator
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from engagement import limits
+from engagement.models import EngagementLog
+from tests import images
+
+BATCH = "/api/v1/engagement/batch-analyze-mood"
+ANALYZE = "/api/v1/engagement/analyze-mood"
+FACE = images.data_url(images.webcam_face())
+pytestmark = pytest.mark.django_db(transaction=True)
+NO_LIMITS = {"user": None, "analyze": None, "batch": None}
+
+
+def client_for(name):
+    user = get_user_model().objects.create_user(name, password="x" * 12)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return user, client
+
+
+def batch(session_id, frames=1):
+    return {"frames": [{"image": FACE}] * frames, "session_id": session_id}
+
+
+def assert_429(response, code):
+    assert response.status_code == 429, response.content
+    assert response.json()["error"] == code and response.json()["success"] is False
+    assert int(response["Retry-After"]) >= 1
+
+
+def logs(session_id):
+    return EngagementLog.objects.filter(session_key=session_id).count()
+
+
+def test_batches_are_throttled_per_user_and_scope(settings):
+    settings.API_THROTTLE_RATES = {**NO_LIMITS, "batch": "2/minute"}
+    _, first = client_for("throttled-1")
+    _, second = client_for("throttled-2")
+    assert [first.post(BATCH, batch("s-throttle"), format="json").status_code for _ in range(2)] == [200, 200]
+    assert_429(first.post(BATCH, batch("s-throttle"), format="json"), "throttled")
+    assert logs("s-throttle") == 2  # the refused batch wrote nothing
+    # The scope is the batch endpoint: single frames still pass, and so do other users' batches.
+    assert first.post(ANALYZE, {"image": FACE}, format="json").status_code == 200
+    assert second.post(BATCH, batch("s-other"), format="json").status_code == 200
+
+
+def test_the_whole_api_is_throttled_per_user(settings):
+    settings.API_THROTTLE_RATES = {**NO_LIMITS, "user": "3/minute"}
+    _, client = client_for("busy")
+    assert [client.get("/api/v1/sessions/").status_code for _ in range(3)] == [200, 200, 200]
+    assert_429(client.post(ANALYZE, {"image": FACE, "session_id": "s-user"}, format="json"), "throttled")
+    assert logs("s-user") == 0
+
+
+def test_a_user_has_one_batch_in_analysis_at_a_time(settings):
+    settings.API_THROTTLE_RATES = NO_LIMITS
+    user, client = client_for("parallel")
+    with limits.batch_slot(user=user):  # a batch of this user's is being analysed
+        assert_429(client.post(BATCH, batch("s-parallel"), format="json"), "too_many_batches")
+        _, other = client_for("someone-else")
+        assert other.post(BATCH, batch("s-someone"), format="json").status_code == 200
+    assert logs("s-parallel") == 0
+    assert client.post(BATCH, batch("s-parallel"), format="json").status_code == 200  # the place was given back
+    assert logs("s-parallel") == 1
+
+
+def token_of(name):
+    user = get_user_model().objects.create_user(name, password="x" * 12)
+    return Token.objects.create(user=user).key
+
+
+def http_scope(path, token, length=None, method="POST"):
+    headers = [(b"host", b"testserver"), (b"content-type", b"application/json"),
+               (b"authorization", f"Token {token}".encode())]
+    if length is not None:
+        headers.append((b"content-length", str(length).encode()))
+    return {"type": "http", "method": method, "path": path, "query_string": b"", "headers": headers,
+            "scheme": "http", "server": ("testserver", 80), "client": ("127.0.0.1", 5000), "http_version": "1.1"}
+
+
+async def answer_of(communicator, timeout=30):
+    start = await communicator.receive_output(timeout)
+    body = b""
+    while True:
+        part = await communicator.receive_output(timeout)
+        body += part.get("body", b"")
+        if not part.get("more_body"):
+            break
+    return start["status"], dict(start["headers"]), json.loads(body or b"null")
+
+
+@pytest.fixture
+def asgi():
+    from proctoring.asgi import application
+
+    return application
+
+
+async def test_a_declared_oversized_body_is_refused_unread(asgi, settings):
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "MAX_BATCH_REQUEST_BYTES": 1000}
+    communicator = ApplicationCommunicator(asgi, http_scope(BATCH, "no-token-needed", length=5000))
+    # Nothing of the body is sent: the answer comes from the headers alone.
+    status, _, body = await answer_of(communicator)
+    assert status == 413 and body["error"] == "payload_too_large"
+
+
+async def test_an_undeclared_oversized_body_is_cut_at_the_limit(asgi, settings):
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "MAX_BATCH_REQUEST_BYTES": 1000}
+    from channels.db import database_sync_to_async
+
+    token = await database_sync_to_async(token_of)("chunked")
+    communicator = ApplicationCommunicator(asgi, http_scope(BATCH, token))
+    for _ in range(5):
+        await communicator.send_input({"type": "http.request", "body": b" " * 400, "more_body": True})
+    await communicator.send_input({"type": "http.request", "body": b"{}", "more_body": False})
+    status, _, body = await answer_of(communicator)
+    assert status == 413 and body["error"] == "payload_too_large"
+
+
+async def test_a_process_reads_a_bounded_number_of_large_bodies_at_once(asgi, settings):
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "MAX_CONCURRENT_BODIES": 1}
+    settings.API_THROTTLE_RATES = NO_LIMITS
+    from channels.db import database_sync_to_async
+
+    token = await database_sync_to_async(token_of)("uploader")
+    body = json.dumps(batch("s-bodies", frames=40)).encode()
+    assert len(body) > 2 * 1024 * 1024
+    slow = ApplicationCommunicator(asgi, http_scope(BATCH, token, length=len(body)))
+    await slow.send_input({"type": "http.request", "body": body[:1000], "more_body": True})  # still uploading
+    busy = ApplicationCommunicator(asgi, http_scope(BATCH, token, length=len(body)))
+    status, headers, answer = await answer_of(busy)
+    assert status == 429 and answer["error"] == "server_busy" and int(headers[b"retry-after"]) >= 1
+    await slow.send_input({"type": "http.request", "body": body[1000:], "more_body": False})
+    status, _, answer = await answer_of(slow, timeout=120)
+    assert status == 200 and answer["summary"]["analyzed_frames"] == 40
+    assert await database_sync_to_async(logs)("s-bodies") == 40  # only the accepted batch was written
+    small = ApplicationCommunicator(asgi, http_scope(ANALYZE, token, length=len(json.dumps({"image": FACE}))))
+    await small.send_input({"type": "http.request", "body": json.dumps({"image": FACE}).encode()})
+    assert (await answer_of(small))[0] == 200  # small bodies never wait for the cap
+
+
+async def test_bodies_up_to_the_batch_limit_stay_in_memory(asgi, monkeypatch):
+    """A 12 MB batch (over the 10 MB single-frame limit) is read and analysed without a temporary file."""
+    rollovers = []
+    real = tempfile.SpooledTemporaryFile.rollover
+
+    def spy(self):
+        rollovers.append(self)
+        return real(self)
+
+    monkeypatch.setattr(tempfile.SpooledTemporaryFile, "rollover", spy)
+    noise = np.random.default_rng(0).integers(0, 256, (1500, 1500, 3), dtype=np.uint8)
+    big = images.data_url(noise, fmt="PNG")
+    body = json.dumps({"frames": [{"image": big}, {"image": big}]}).encode()
+    assert len(body) > 12 * 1024 * 1024
+    from channels.db import database_sync_to_async
+
+    token = await database_sync_to_async(token_of)("big-bodies")
+    communicator = ApplicationCommunicator(asgi, http_scope(BATCH, token, length=len(body)))
+    for start in range(0, len(body), 1024 * 1024):  # as a server hands it over, in parts
+        await communicator.send_input({"type": "http.request", "body": body[start:start + 1024 * 1024],
+                                       "more_body": start + 1024 * 1024 < len(body)})
+    status, _, answer = await answer_of(communicator, timeout=120)
+    assert status == 200 and len(answer["results"]) == 2, answer
+    assert rollovers == []
+
+
+@pytest.mark.embedded_only
+def test_a_batch_takes_its_turns_on_the_shared_pool_in_chunks(api, settings, monkeypatch):
+    """Live frames queue on the same threads: a batch enters in chunks, so none waits for a whole batch."""
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "BATCH_CHUNK_FRAMES": 4}
+    from engagement import services
+
+    calls = []
+    real = services._frames_results
+
+    def spy(frames, *args):
+        import threading
+
+        calls.append((len(frames), threading.current_thread().name))
+        return real(frames, *args)
+
+    monkeypatch.setattr(services, "_frames_results", spy)
+    response = api.post(BATCH, {"frames": [{"image": FACE}] * 10}, format="json")
+    assert response.status_code == 200
+    assert [r["index"] for r in response.json()["results"]] == list(range(10))
+    assert [n for n, _ in calls] == [4, 4, 2] and all(name.startswith("analysis") for _, name in calls)
