@@ -28,7 +28,7 @@ run: install
 	DEMO=$(DEMO) $(BIN)/python manage.py migrate --noinput -v0
 	@if [ "$(DEMO)" = 1 ]; then DEMO=1 $(BIN)/python manage.py demo_setup --port $(PORT); fi
 	@echo "Serving on http://127.0.0.1:$(PORT)/"
-	DEMO=$(DEMO) $(BIN)/daphne -b 127.0.0.1 -p $(PORT) proctoring.asgi:application
+	DEMO=$(DEMO) $(BIN)/python -m proctoring.serve -b 127.0.0.1 -p $(PORT)
 
 test: install browser
 	$(BIN)/python -m pytest

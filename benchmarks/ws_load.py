@@ -291,7 +291,7 @@ def migrate(env: dict) -> float:
 
 def server_start(env: dict, tmp: Path, args: argparse.Namespace) -> tuple[Server, list[str]]:
     port = free_port()
-    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "proctoring.asgi:application"]
+    command = [sys.executable, "-m", "proctoring.serve", "-b", "127.0.0.1", "-p", str(port)]
     if args.instrument:
         env = dict(env, WS_LOAD_PROBE_OUT=str(tmp / "probe.json"))
         command[1:3] = [str(Path(__file__).resolve().parent / "ws_load_probe.py")]

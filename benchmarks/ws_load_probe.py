@@ -97,9 +97,9 @@ def main() -> None:
     django.setup()
     _install()
     atexit.register(_dump)
-    from daphne.cli import CommandLineInterface
+    from proctoring.serve import main as serve
 
-    CommandLineInterface.entrypoint()
+    serve()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from asgiref.sync import sync_to_async
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -207,9 +208,15 @@ class ExamSessionAdmin(admin.ModelAdmin):
     def save_formset(self, request, form, formset, change):
         if formset.model is not Alert:
             return super().save_formset(request, form, formset, change)
-        reviewed = [reviews.alert_review(alert=alert_form.instance, reviewer=request.user)
-                    for alert_form in formset.forms
-                    if alert_form.cleaned_data.get("mark_reviewed") and not alert_form.instance.reviewed_at]
+        # A posted id that is not one of this session's alerts (a tampered form) becomes an unsaved instance here.
+        if any(f.instance.pk is None or f.instance.session_id != form.instance.pk for f in formset.forms):
+            raise PermissionDenied("The form names alerts that are not this session's.")
+        try:
+            reviewed = [reviews.alert_review(alert=alert_form.instance, reviewer=request.user)
+                        for alert_form in formset.forms
+                        if alert_form.cleaned_data.get("mark_reviewed") and not alert_form.instance.reviewed_at]
+        except reviews.ReviewNotAllowed as exc:
+            raise PermissionDenied(str(exc)) from exc
         # The review is the only edit an alert takes here, so the formset is not saved (a full save would
         # overwrite frame counts and closing times); admin's change message reads these three lists.
         formset.new_objects, formset.deleted_objects = [], []

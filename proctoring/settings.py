@@ -268,6 +268,10 @@ MONITOR = {
     "RATE_LIMIT_FRAMES": env_int("MONITOR_RATE_LIMIT_FRAMES", 10),  # at most this many frames...
     "RATE_LIMIT_SECONDS": env_int("MONITOR_RATE_LIMIT_SECONDS", 10),  # ...per this many seconds per session
     "MAX_SOCKETS_PER_SESSION": env_int("MONITOR_MAX_SOCKETS_PER_SESSION", 2),  # more are refused (4429)
+    # Replies a socket's client has not read yet: past this many bytes it is closed (python -m proctoring.serve).
+    "SEND_BUFFER_BYTES": env_int("MONITOR_SEND_BUFFER_BYTES", 1024 * 1024),
+    # Messages a socket's client sent that its consumer has not handled yet: past this it is closed (idem).
+    "MAX_QUEUED_MESSAGES": env_int("MONITOR_MAX_QUEUED_MESSAGES", 100),
     # An instructor's open live feed re-reads their rights this often (seconds) and closes if they were removed.
     "RIGHTS_RECHECK_SECONDS": float(os.environ.get("MONITOR_RIGHTS_RECHECK_SECONDS", "10")),
     "MAX_FRAME_WAIT": float(os.environ.get("MONITOR_MAX_FRAME_WAIT", "5")),  # older frames are dropped unanalysed

@@ -75,7 +75,7 @@ start_apps() {
   if [ "${DEMO:-0}" = 1 ]; then "$PY" "$ROOT/manage.py" demo_setup --port "${SERVER_PORTS%% *}"; fi
   cd "$ROOT"
   for port in $SERVER_PORTS; do
-    nohup "$ROOT/.venv/bin/daphne" -b 127.0.0.1 -p "$port" proctoring.asgi:application \
+    nohup "$PY" -m proctoring.serve -b 127.0.0.1 -p "$port" \
       </dev/null >"$VAR/logs/server-$port.log" 2>&1 &
     echo $! >"$VAR/run/server-$port.pid"
   done

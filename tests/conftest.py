@@ -1,6 +1,7 @@
 """Shared fixtures: users, tokens, API clients, the real engine, and the scaled set-up's Celery workers."""
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -141,3 +142,55 @@ def celery_workers(django_db_setup, django_db_blocker):
     pool.start_all()
     yield pool
     pool.stop_all()
+
+
+class ServerProcess:
+    """The product as it is deployed: `python -m proctoring.serve` (daphne) in a subprocess, on the test database."""
+
+    def __init__(self, **env: str):
+        from django.db import connections
+
+        db = connections["default"].settings_dict
+        if db["ENGINE"].endswith("sqlite3"):
+            url = f"sqlite:///{db['NAME']}"
+        else:
+            url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "proctoring.serve", "-b", "127.0.0.1", "-p", str(self.port)], cwd=ROOT,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "proctoring.settings_test", "DATABASE_URL": url, **env},
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 90
+        while True:
+            assert self.process.poll() is None and time.monotonic() < deadline, self.output()
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+
+    def output(self) -> str:
+        """What the server printed so far."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def server(transactional_db):
+    """A real server process on the test database; its base URL (http://127.0.0.1:PORT)."""
+    process = ServerProcess()
+    yield process.url
+    process.stop()

@@ -418,3 +418,17 @@ def test_long_sessions_are_downsampled(world):
     # Not one marker per frame (4200 analysed, 1800 not): at most one per unanalysed step, ticks and legend.
     assert long_svg.count("<use ") <= charts.MAX_POINTS + 50
     assert "4200 frames in 600 steps" in long_svg
+
+
+def test_a_tampered_inline_naming_another_courses_alert_is_refused(client, world):
+    """An inline form whose alert id belongs to another session (here another course's) is a 403, not a 500."""
+    foreign = world.s2.alerts.get()
+    client.force_login(world.ines)
+    data = inline_data(world.s1)
+    data["alerts-0-id"] = foreign.pk
+    data["alerts-0-mark_reviewed"] = "on"
+    response = client.post(session_url(world.s1), data)
+    assert response.status_code == 403
+    foreign.refresh_from_db()
+    assert foreign.reviewed_by is None and foreign.session_id == world.s2.pk
+    assert not world.s1.alerts.filter(reviewed_by__isnull=False).exists()

@@ -1,9 +1,6 @@
 """Fault tolerance of the scaled set-up: a worker killed mid-frame, Redis restarted, PostgreSQL down."""
 import asyncio
-import os
-import socket
 import subprocess
-import time
 
 import pytest
 import redis
@@ -136,25 +133,3 @@ def lms_token(transactional_db):
     return Token.objects.create(user=lms).key
 
 
-@pytest.fixture
-def server(transactional_db):
-    """A real server process (daphne) on the test database."""
-    db = connections["default"].settings_dict
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "proctoring.settings_test",
-           "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-                                "proctoring.asgi:application"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            requests.get(url, timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=15)
