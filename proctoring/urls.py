@@ -8,12 +8,16 @@ from engagement.urls import api_urlpatterns, page_urlpatterns
 from monitor.urls import api_urlpatterns as monitor_api
 
 from . import views
+from .login_throttle import ThrottledAdminAuthenticationForm, ThrottledAuthenticationForm
+
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", auth_views.LoginView.as_view(authentication_form=ThrottledAuthenticationForm),
+         name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The prototype's paths, kept for existing clients.
     path("", include((api_urlpatterns, "engagement-seed"))),

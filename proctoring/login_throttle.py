@@ -1,0 +1,73 @@
+"""Login throttling: after repeated failed logins, a username (from one address) and an address are refused a while.
+
+Counted in Django's cache (per process when embedded, shared through Redis when scaled). Both login forms use it:
+the site's (/accounts/login/) and the admin's.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.core.cache import cache
+from django.dispatch import receiver
+from django.forms import ValidationError
+
+
+def client_address(request) -> str:
+    """The client's address: the proxy's last X-Forwarded-For entry behind a trusted proxy, else the peer."""
+    if request is None:
+        return "-"
+    if settings.SECURE_PROXY_SSL_HEADER:  # DJANGO_BEHIND_PROXY=1: the proxy appends the address it saw
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[-1].strip()
+    return request.META.get("REMOTE_ADDR", "-")
+
+
+def _keys(request, username: str | None) -> list[tuple[str, int]]:
+    """The counters a login attempt touches, each with its limit."""
+    address = client_address(request)
+    limits = settings.LOGIN_THROTTLE
+    keys = [(f"login.fail.addr.{address}", limits["PER_ADDRESS"])]
+    if username:
+        keys.append((f"login.fail.user.{username.strip().lower()[:150]}.{address}", limits["PER_USER"]))
+    return keys
+
+
+def lockout_check(request, username: str | None) -> None:
+    """Refuse (ValidationError) a login attempt from a username or an address that failed too often lately."""
+    if any((cache.get(key) or 0) >= limit for key, limit in _keys(request, username)):
+        minutes = max(1, settings.LOGIN_THROTTLE["SECONDS"] // 60)
+        raise ValidationError(f"Too many failed logins: try again in {minutes} minutes.", code="throttled")
+
+
+@receiver(user_login_failed)
+def _count_failure(sender, credentials, request=None, **kwargs):
+    for key, _ in _keys(request, credentials.get("username")):
+        if not cache.add(key, 1, timeout=settings.LOGIN_THROTTLE["SECONDS"]):
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.set(key, 1, timeout=settings.LOGIN_THROTTLE["SECONDS"])
+
+
+@receiver(user_logged_in)
+def _forget_failures(sender, request, user, **kwargs):
+    cache.delete_many([key for key, _ in _keys(request, user.get_username())][1:])  # the address count stays
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """The site's login form, refused while its username or address is locked out."""
+
+    def clean(self):
+        lockout_check(self.request, self.cleaned_data.get("username"))
+        return super().clean()
+
+
+class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin's login form, with the same lockout."""
+
+    def clean(self):
+        lockout_check(self.request, self.cleaned_data.get("username"))
+        return super().clean()
