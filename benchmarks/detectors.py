@@ -42,6 +42,7 @@ def parse_args() -> argparse.Namespace:
                         help="timed detections per photo and detector, after one warm-up (default 7)")
     parser.add_argument("--per-photo", action=argparse.BooleanOptionalAction, default=True,
                         help="print one line per photo (default on)")
+    parser.add_argument("--face-score", type=float, help="BlazeFace's face threshold (engine option face_score)")
     return parser.parse_args()
 
 
@@ -239,7 +240,8 @@ def main() -> None:
     from engagement.engines import build_engine
 
     # One engine serves every detector (analyze takes it per call); age/gender is not what is measured here.
-    engine = build_engine({"ENGINE": ENGINE_PATH, "OPTIONS": {"age_gender": False, "threads": 1}})
+    engine = build_engine({"ENGINE": ENGINE_PATH, "OPTIONS": {"age_gender": False, "threads": 1,
+                                                               **({"face_score": args.face_score} if args.face_score else {})}})
     options = {k: v for k, v in engine.options.items() if k != "detector"}
     print(f"engine options: {options}")
     if not (args.photos / "manifest.csv").is_file():

@@ -32,6 +32,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--detectors", default="blazeface,dlib,opencv")
     parser.add_argument("--engine", default="engagement.engines.bundled.BundledEngine")
     parser.add_argument("--limit", type=int, help="use the first N rows (quick runs)")
+    parser.add_argument("--face-score", type=float, help="BlazeFace's face threshold (engine option face_score)")
     return parser.parse_args()
 
 
@@ -130,7 +131,7 @@ def main() -> None:
         manifest = list(csv.DictReader(handle))[:args.limit]
     chips = [cv2.cvtColor(cv2.imread(str(args.data / row["file"])), cv2.COLOR_BGR2RGB) for row in manifest]
     backgrounds = [cv2.resize(np.asarray(img), (640, 480)) for img in (data.coffee(), data.rocket(), data.chelsea())]
-    engine = build_engine({"ENGINE": args.engine, "OPTIONS": {"threads": 1}})
+    engine = build_engine({"ENGINE": args.engine, "OPTIONS": {"threads": 1, **({"face_score": args.face_score} if args.face_score else {})}})
     print(f"engine {args.engine}, options {engine.options}; data {args.data} ({len(manifest)} chips)")
     for detector in [d.strip() for d in args.detectors.split(",") if d.strip()]:
         cases = [("chip (200x200)", None)] + [(f"framed at {px} px", int(px)) for px in args.sizes.split(",")]
