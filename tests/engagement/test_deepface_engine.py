@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from engagement.engines import build_engine
 from engagement.engines.base import DETECTORS, EMOTIONS, EngineError, FaceBox
 from engagement.engines.deepface import DeepFaceEngine
+from tests.deepface_weights import write_random_weights
 from tests.images import astronaut
 
 ENGINE_PATH = "engagement.engines.deepface.DeepFaceEngine"
@@ -413,30 +414,6 @@ def test_unknown_options_are_refused(fake_deepface, options):
 # `make test-deepface` runs these in an environment with requirements-deepface.txt. Tests never download: the
 # fixture saves DeepFace's own TensorFlow architectures with their random initial values as its weight files, so
 # the predictions are meaningless and the tests check shapes, mapping, detectors, face counts and errors.
-
-
-def write_random_weights(folder) -> None:
-    """DeepFace's emotion, age and gender networks, built by DeepFace itself, saved untrained under `folder`."""
-    import h5py
-    from deepface.commons import weight_utils
-    from deepface.models.demography.tf import Age, Emotion, Gender
-    from keras.src.legacy.saving import legacy_h5_format  # the .h5 layout DeepFace's weight files have
-
-    os.makedirs(folder, exist_ok=True)
-
-    def target(file_name, source_url=None, compress_type=None):
-        return os.path.join(folder, file_name)
-
-    def save(model, weight_file):
-        with h5py.File(weight_file, "w") as handle:
-            legacy_h5_format.save_weights_to_hdf5_group(handle, model)
-        return model
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(weight_utils, "download_weights_if_necessary", target)
-        patch.setattr(weight_utils, "load_model_weights", save)
-        for module in (Emotion, Age, Gender):
-            module.load_model()
 
 
 @pytest.fixture(scope="module")
