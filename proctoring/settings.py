@@ -194,7 +194,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "proctoring.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "proctoring.schema.TaggedAutoSchema",
     # Per user over the whole API, and per user and scope on the analysis endpoints (rates below): 429 with
     # Retry-After. Counted in Django's cache (per process when embedded, shared through Redis when scaled).
     "DEFAULT_THROTTLE_CLASSES": ["engagement.limits.UserThrottle", "engagement.limits.ScopeThrottle"],
@@ -207,8 +207,14 @@ API_THROTTLE_RATES = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Engagement API",
+    # Markdown: the header is in a code span, so that Swagger UI shows "<key>" instead of taking it for HTML.
     "DESCRIPTION": "Webcam engagement analysis and proctored exam sessions. Authenticate with "
-                   "'Authorization: Token <key>'.",
+                   "`Authorization: Token <key>` (the LMS account's token).",
+    "TAGS": [{"name": "engagement", "description": "Analyse frames"},
+             {"name": "sessions", "description": "Proctored exam sessions"},
+             {"name": "reports", "description": "Session reports and logs"},
+             {"name": "alerts", "description": "Alerts and their review"},
+             {"name": "webhooks", "description": "Signed notifications to the LMS"}],
     "VERSION": "1.0.0",
     # Swagger UI from the sidecar package: the docs page works with no internet.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -312,6 +318,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = ENGAGEMENT["MAX_BATCH_REQUEST_BYTES"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"one_line_forbidden": {"()": "proctoring.log.OneLineForbidden"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["one_line_forbidden"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }

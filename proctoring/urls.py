@@ -30,5 +30,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
 ]
 
+handler403 = "proctoring.views.forbidden"
 handler404 = "proctoring.views.not_found"
 handler500 = "proctoring.views.server_error"

@@ -1,13 +1,24 @@
-"""Project-level pages: the home page."""
-from django.http import JsonResponse
+"""Project-level pages: the home page per role, health, and the error pages (JSON under /api/)."""
+from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
-from django.views.defaults import page_not_found
-from django.views.defaults import server_error as default_server_error
 
 
 def home(request):
-    """Links to the try page, the admin and the API."""
-    return render(request, "home.html")
+    """What this user may open: learners their exams and the try page, instructors the live view and reports,
+    the LMS account and administrators the API docs and the admin."""
+    from monitor import selectors
+    from monitor.models import ExamSession, SessionStatus
+
+    user = request.user
+    context = {"exams": [], "watch": False, "reports": False, "api": False, "admin": False}
+    if user.is_authenticated:
+        context["exams"] = list(ExamSession.objects.filter(learner=user).exclude(status=SessionStatus.ENDED)
+                                .order_by("created_at"))
+        context["watch"] = selectors.user_can_watch(user=user)
+        context["reports"] = user.is_staff and user.has_perm("monitor.view_examsession")
+        context["api"] = user.is_superuser or user.has_perm("monitor.add_examsession")
+        context["admin"] = user.is_staff
+    return render(request, "home.html", context)
 
 
 def healthz(request):
@@ -31,15 +42,28 @@ def healthz(request):
     return JsonResponse(body, status=200 if database else 503)
 
 
+def _api(request) -> bool:
+    return request.path.startswith("/api/") or request.path.rstrip("/").endswith("analyze-mood")
+
+
+def forbidden(request, exception=None):
+    """403: JSON for API clients, else a page that says so and leads home."""
+    if _api(request):
+        return JsonResponse({"success": False, "error": "forbidden", "message": "You may not do this."}, status=403)
+    return render(request, "403.html", status=403)
+
+
 def not_found(request, exception=None):
-    """404: JSON under /api/ (clients parse it), the usual page elsewhere."""
-    if request.path.startswith("/api/"):
+    """404: JSON under /api/ (clients parse it), else a page that leads home."""
+    if _api(request):
         return JsonResponse({"success": False, "error": "not_found", "message": "No such resource."}, status=404)
-    return page_not_found(request, exception)
+    return render(request, "404.html", status=404)
 
 
 def server_error(request):
-    """500: JSON under /api/, never an HTML page for an API client."""
-    if request.path.startswith("/api/") or request.path.endswith("analyze-mood"):
+    """500: JSON for API clients, never an HTML page; a plain page (no database, no user) for people."""
+    if _api(request):
         return JsonResponse({"success": False, "error": "server_error", "message": "Internal error."}, status=500)
-    return default_server_error(request)
+    from django.template import loader
+
+    return HttpResponseServerError(loader.get_template("500.html").render())
