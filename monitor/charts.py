@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import tzinfo
 
-from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -67,24 +65,19 @@ def _downsample(xs, ys, buckets: int):
             np.array([p.min() for p in y_parts]), np.array([p.max() for p in y_parts]))
 
 
-def _time_axis(axes, tz: tzinfo) -> None:
-    from matplotlib import dates
-
-    locator = dates.AutoDateLocator(tz=tz, minticks=4, maxticks=10)
-    axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator, tz=tz))
-
-
 def timeline_render(*, points: list[dict], alerts: list, frame_interval: float, low_score: float) -> SafeString:
     """Scores and smoothed score over time (selectors.session_timeline's points), alert spans shaded by kind."""
     import numpy as np
-    from matplotlib import dates
 
-    tz = timezone.get_current_timezone()
+    start_time = points[0]["frame_time"] if points else None
+
+    def minutes(times) -> np.ndarray:  # minutes since the first frame: what a reviewer reads off the axis
+        return np.array([(t - start_time).total_seconds() / 60 for t in times], dtype=float)
+
     figure = _figure(3.6)
     axes = figure.add_subplot()
     analysed = [p for p in points if p["score"] is not None]
-    xs = dates.date2num([p["frame_time"] for p in analysed]) if analysed else np.array([])
+    xs = minutes([p["frame_time"] for p in analysed])
     scores = [p["score"] for p in analysed]
     smoothed = [p["smoothed_score"] for p in analysed]
     if len(xs) > MAX_POINTS:
@@ -99,21 +92,21 @@ def timeline_render(*, points: list[dict], alerts: list, frame_interval: float, 
     axes.plot(smooth_x, smooth_y, color=SMOOTHED_COLOUR, linewidth=2, label="smoothed score")
     axes.axhline(low_score, color="#d62728", linewidth=0.8, linestyle="--", label=f"low engagement ({low_score:g})")
 
-    missing = dates.date2num([p["frame_time"] for p in points if p["score"] is None])
+    missing = minutes([p["frame_time"] for p in points if p["score"] is None])
     if len(missing):
         step = max(1, len(missing) // MAX_POINTS)
         axes.plot(missing[::step], np.full(len(missing[::step]), -4.0), linestyle="none", marker="|",
                   markersize=8, color="#636363", label="no face analysed")
 
-    all_x = dates.date2num([p["frame_time"] for p in points]) if points else np.array([])
+    all_x = minutes([p["frame_time"] for p in points])
     last = all_x.max() if len(all_x) else None
     # One label row per alert kind, so that overlapping alerts of different kinds stay readable.
     rows = {kind: index for index, kind in enumerate(dict.fromkeys(alert.kind for alert in alerts))}
-    min_width = frame_interval / 86400  # an alert seen on one frame is still drawn one interval wide
+    min_width = frame_interval / 60  # an alert seen on one frame is still drawn one interval wide
     labelled = set()
     for alert in alerts:
-        start = dates.date2num(alert.opened_at)
-        end = dates.date2num(alert.closed_at) if alert.closed_at else max(last or start, start)
+        [start] = minutes([alert.opened_at]) if start_time else [0.0]
+        end = minutes([alert.closed_at])[0] if alert.closed_at and start_time else max(last or start, start)
         colour = KIND_COLOURS.get(alert.kind, "#8c564b")
         label = alert.get_kind_display()
         axes.axvspan(start, max(end, start + min_width), color=colour, alpha=0.18, linewidth=0,
@@ -130,7 +123,7 @@ def timeline_render(*, points: list[dict], alerts: list, frame_interval: float, 
     axes.set_ylabel("engagement score")
     axes.grid(axis="y", color="#e0e0e0", linewidth=0.6)
     axes.spines[["top", "right"]].set_visible(False)
-    _time_axis(axes, tz)
+    axes.set_xlabel("minutes since the first frame")
     figure.legend(loc="outside lower center", ncols=4, fontsize=9, frameon=False)
     return _svg(figure, "Engagement timeline")
 

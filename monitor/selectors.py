@@ -95,15 +95,7 @@ def session_summary(*, session: ExamSession) -> dict:
                                                       "engagement_status", "emotions", "face_count",
                                                       "looking_away"))
     analysed = [log for log in logs if log["success"]]
-    seconds: dict[str, float] = defaultdict(float)
-    max_gap = MAX_GAP_INTERVALS * session.frame_interval
-    for log, following in zip(logs, logs[1:]):
-        gap = (following["frame_time"] - log["frame_time"]).total_seconds()
-        state = log["engagement_status"] or log["error"] or "unknown"
-        seconds[state] += max(0.0, min(gap, max_gap))
-    if logs:  # the last frame stands for one interval
-        last = logs[-1]
-        seconds[last["engagement_status"] or last["error"] or "unknown"] += session.frame_interval
+    seconds = status_seconds(logs=logs, frame_interval=session.frame_interval)
     shares = {e: round(sum(log["emotions"][e] for log in analysed) / len(analysed), 2) for e in EMOTIONS} \
         if analysed else {}
     return {
@@ -117,9 +109,28 @@ def session_summary(*, session: ExamSession) -> dict:
         "seconds_by_status": {k: round(v, 1) for k, v in sorted(seconds.items())},
         "emotion_shares": shares,
         "alerts_by_kind": dict(Counter(session.alerts.values_list("kind", flat=True))),
-        "duration_seconds": round((logs[-1]["frame_time"] - logs[0]["frame_time"]).total_seconds(), 1)
-        if logs else 0.0,
+        # The same intervals as the statuses', so that the report's duration is their sum.
+        "duration_seconds": round(sum(round(v, 1) for v in seconds.values()), 1),
     }
+
+
+def status_seconds(*, logs: list[dict], frame_interval: float) -> dict[str, float]:
+    """Seconds per status: each frame stands for the time until the next one (one interval for the last).
+
+    A gap longer than MAX_GAP_INTERVALS intervals (the learner gone, the network down) counts that much for the
+    frame's status and the rest as "no_frames", so that the statuses add up to the session's duration.
+    """
+    seconds: dict[str, float] = defaultdict(float)
+    max_gap = MAX_GAP_INTERVALS * frame_interval
+    for log, following in zip(logs, logs[1:]):
+        gap = max(0.0, (following["frame_time"] - log["frame_time"]).total_seconds())
+        seconds[log["engagement_status"] or log["error"] or "unknown"] += min(gap, max_gap)
+        if gap > max_gap:
+            seconds["no_frames"] += gap - max_gap
+    if logs:
+        last = logs[-1]
+        seconds[last["engagement_status"] or last["error"] or "unknown"] += frame_interval
+    return seconds
 
 
 def session_timeline(*, session: ExamSession) -> list[dict]:

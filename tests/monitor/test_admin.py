@@ -135,9 +135,10 @@ def test_report_page_shows_facts_live_summary_and_charts(client, world):
     assert (figure(report, "frames"), figure(report, "analyzed_frames"), figure(report, "no_face_frames")) == \
         ("10", "7", "3")
     assert figure(report, "average_score") == f"{world.s1.average_score:.1f}"
-    assert figure(report, "duration") == "45 s" and figure(report, "alerts") == "2"
+    assert figure(report, "duration") == "50 s" and figure(report, "alerts") == "2"  # 10 frames, 5 s each
 
     timeline = between(report, '<figure data-chart="timeline">', "</figure>")
+    assert "minutes since the first frame" in timeline  # not clock times with their date parts
     assert timeline.startswith("<svg") and 'aria-label="Engagement timeline"' in timeline
     assert "<?xml" not in timeline and 'width="' not in timeline.split(">", 1)[0]
     # Alert spans are drawn and labelled by kind, in the chart itself.

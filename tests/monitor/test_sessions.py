@@ -84,7 +84,7 @@ def test_end_computes_and_stores_the_summary(lms, learner):
     assert summary["average_score"] == pytest.approx(sum(scores) / 3, abs=0.01)
     assert summary["seconds_by_status"] == {"highly_engaged": 15.0, "no_face": 5.0}
     assert summary["emotion_shares"]["happy"] > 90 and summary["smoothed_score"] > 70
-    assert summary["duration_seconds"] == 15.0
+    assert summary["duration_seconds"] == 20.0 == sum(summary["seconds_by_status"].values())
     session.refresh_from_db()
     assert session.status == SessionStatus.ENDED and session.summary == summary and session.ended_at
     assert not Alert.objects.filter(closed_at__isnull=True).exists()
@@ -151,3 +151,23 @@ def test_age_and_gender_change_no_alert(learner, settings):
         alerts = [(a.kind, a.opened_at, a.closed_at, a.message) for a in session.alerts.order_by("opened_at", "kind")]
         outcomes.append((alerts, session.rule_state, session.smoothed_score))
     assert outcomes[0] == outcomes[1] and outcomes[0][0]  # the same alerts, and there were some
+
+
+@pytest.mark.parametrize("gaps, expected", [
+    ([5, 5, 5], {"a": 5.0, "b": 5.0, "c": 5.0, "d": 5.0}),
+    ([5, 3600, 5], {"a": 5.0, "b": 15.0, "no_frames": 3585.0, "c": 5.0, "d": 5.0}),  # a long gap is "no_frames"
+    ([0, 7.5], {"a": 0.0, "b": 7.5, "c": 5.0}),
+    ([], {"a": 5.0}),
+])
+def test_status_seconds_add_up_to_the_duration(gaps, expected):
+    """The report's duration and its time per status come from the same intervals, so they always agree."""
+    from monitor.selectors import status_seconds
+
+    t0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+    times = [t0]
+    for gap in gaps:
+        times.append(times[-1] + timedelta(seconds=gap))
+    logs = [{"frame_time": t, "engagement_status": name, "error": None} for t, name in zip(times, "abcd")]
+    seconds = status_seconds(logs=logs, frame_interval=5)
+    assert dict(seconds) == expected
+    assert sum(seconds.values()) == (times[-1] - times[0]).total_seconds() + 5  # first frame to last, plus one
