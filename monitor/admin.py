@@ -13,7 +13,7 @@ from django.utils import timezone
 from engagement.admin import EngagementLogAdmin
 from engagement.api import EngagementLog
 
-from . import reviews, selectors, webhooks
+from . import reviews, selectors, services, webhooks
 from .models import Alert, AlertKind, CourseAssignment, ExamSession, Webhook, WebhookDelivery
 
 ALERT_FIELDS = ("kind", "severity", "message", "opened_at", "closed_at", "frame_count", "reviewed_by", "reviewed_at")
@@ -162,7 +162,7 @@ class ExamSessionAdmin(admin.ModelAdmin):
     autocomplete_fields = ("learner",)
     search_fields = ("learner__username", "course_id", "exam_id", "attempt_id")
     date_hierarchy = "created_at"
-    actions = ["export_logs_csv"]
+    actions = ["export_logs_csv", "end_sessions"]
     fieldsets = (
         (None, {"fields": ("learner", "course_id", "exam_id", "attempt_id", "status", "frame_interval")}),
         ("Times", {"fields": ("id", "created_at", "join_token_used_at", "started_at", "last_frame_at", "ended_at"),
@@ -171,7 +171,9 @@ class ExamSessionAdmin(admin.ModelAdmin):
                                    "last_status", "last_emotion", "rule_state", "summary"),
                         "classes": ("collapse",)}),
     )
-    readonly_fields = ("id", "created_at", "started_at", "ended_at", "rule_state", "smoothed_score", "last_status",
+    # The status changes only through the session's life (frames, "End session"), never by editing it.
+    readonly_fields = ("id", "status", "created_at", "started_at", "ended_at", "rule_state", "smoothed_score",
+                       "last_status",
                        "last_emotion", "last_frame_at", "frame_count", "analyzed_count", "average_score", "summary",
                        "join_token_used_at")
     inlines = [AlertInline]
@@ -181,6 +183,20 @@ class ExamSessionAdmin(admin.ModelAdmin):
         if not request.user.is_superuser:
             sessions = sessions.filter(pk__in=selectors.sessions_visible(user=request.user).values("pk"))
         return selectors.sessions_annotate_unreviewed(sessions=sessions)
+
+    @admin.action(description="End the selected sessions", permissions=["end"])
+    def end_sessions(self, request, queryset):
+        """End each session as the API does: alerts closed, summary stored, socket and live view told."""
+        running = [s for s in queryset if s.status != "ended"]
+        for session in running:
+            services.session_end_announced(session=session)
+        self.message_user(request, f"{len(running)} session(s) ended; {len(queryset) - len(running)} had ended "
+                          "already.", messages.SUCCESS)
+
+    def has_end_permission(self, request):
+        user = request.user
+        return user.is_superuser or user.has_perm("monitor.add_examsession") or user.has_perm(
+            "monitor.change_examsession")
 
     @admin.display(description="unreviewed alerts", ordering="unreviewed_alert_count")
     def unreviewed_alert_count(self, session):

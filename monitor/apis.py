@@ -1,6 +1,4 @@
 """The LMS REST API: sessions, reports, logs, alerts and webhooks (thin: parse, call a service, answer)."""
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -9,9 +7,9 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import consumers, reviews, selectors, services
 from engagement.api import EngagementLog
 
+from . import reviews, selectors, services
 from .models import Alert, ExamSession, Webhook, WebhookDelivery
 from .serializers import (AlertFilter, AlertSerializer, DeliverySerializer, LogFilter, LogSerializer,
                           ReportSerializer, SessionCreateSerializer, SessionFilter, SessionLinksSerializer,
@@ -114,12 +112,7 @@ class SessionEndApi(APIView):
         session = ExamSession.objects.filter(pk=session_id).first()
         if session is None:
             raise NotFound("No such session.")
-        session = services.session_end(session=session)
-        layer = get_channel_layer()
-        row = selectors.session_live_row(session=session, open_alerts=[])
-        async_to_sync(layer.group_send)(consumers.session_group(str(session.id)),
-                                        {"type": "session.ended", "summary": session.summary})
-        async_to_sync(layer.group_send)(consumers.INSTRUCTORS_GROUP, {"type": "session.ended", "session": row})
+        session = services.session_end_announced(session=session)
         return Response(SessionSerializer(session).data)
 
 

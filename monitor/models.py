@@ -3,6 +3,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class SessionStatus(models.TextChoices):
@@ -88,7 +89,8 @@ class Alert(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} ({self.session_id})"
+        opened = timezone.localtime(self.opened_at).strftime("%H:%M:%S") if self.opened_at else "-"
+        return f"{self.get_kind_display()} at {opened}"
 
     def as_message(self) -> dict:
         """The alert as sent on sockets."""

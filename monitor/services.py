@@ -222,6 +222,21 @@ def session_end(*, session: ExamSession) -> ExamSession:
     return session
 
 
+def session_end_announced(*, session: ExamSession) -> ExamSession:
+    """End a session (session_end) and tell its learner's socket and the instructors' live view."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from .consumers import INSTRUCTORS_GROUP, session_group
+
+    session = session_end(session=session)
+    layer = get_channel_layer()
+    row = selectors.session_live_row(session=session, open_alerts=[])
+    async_to_sync(layer.group_send)(session_group(str(session.id)), {"type": "session.ended", "summary": session.summary})
+    async_to_sync(layer.group_send)(INSTRUCTORS_GROUP, {"type": "session.ended", "session": row})
+    return session
+
+
 def server_time_check(*, timestamp: Any, server_time: datetime) -> None:
     """Refuse a client timestamp further than MONITOR_MAX_CLOCK_SKEW seconds from the server's receive time."""
     if timestamp in (None, ""):

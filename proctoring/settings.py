@@ -173,6 +173,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Times to the second everywhere, the admin included (frames and alerts are seconds apart).
+FORMAT_MODULE_PATH = ["proctoring.formats"]
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

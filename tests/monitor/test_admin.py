@@ -433,3 +433,31 @@ def test_a_tampered_inline_naming_another_courses_alert_is_refused(client, world
     foreign.refresh_from_db()
     assert foreign.reviewed_by is None and foreign.session_id == world.s2.pk
     assert not world.s1.alerts.filter(reviewed_by__isnull=False).exists()
+
+
+def test_end_session_action_ends_as_the_api_does(client, world):
+    client.force_login(world.root)
+    changelist = "/admin/monitor/examsession/"
+    response = client.post(changelist, {"action": "end_sessions", "_selected_action": [world.s1.pk, world.s3.pk]},
+                           follow=True)
+    assert "2 session(s) ended" in response.content.decode()
+    world.s1.refresh_from_db()
+    assert world.s1.status == "ended" and world.s1.summary["frames"] == 10 and world.s1.ended_at
+    assert not world.s1.alerts.filter(closed_at__isnull=True).exists()
+    # Instructors review; they do not end sessions (the action is not offered, and a forged post does nothing).
+    client.force_login(world.ines)
+    page = client.get(changelist).content.decode()
+    assert "end_sessions" not in page
+    client.post(changelist, {"action": "end_sessions", "_selected_action": [world.s2.pk]})
+    world.s2.refresh_from_db()
+    assert world.s2.status == "active"
+
+
+def test_status_is_read_only_and_times_read_to_the_second(client, world):
+    client.force_login(world.root)
+    html = client.get(session_url(world.s1)).content.decode()
+    assert 'name="status"' not in html
+    first = world.s1.alerts.order_by("opened_at").first()
+    assert str(first) == f"{first.get_kind_display()} at {first.opened_at:%H:%M:%S}"  # not the session's UUID
+    logs = client.get("/admin/engagement/engagementlog/").content.decode()
+    assert "09:00:05" in logs  # the second frame of the scenario, to the second
