@@ -9,6 +9,15 @@
   const interval = document.getElementById("interval");
   const cameraMessage = document.getElementById("camera-message");
   const errorBox = document.getElementById("error");
+  const tipBox = document.getElementById("tip");
+  const autoState = document.getElementById("auto-state");
+  const lastBox = document.getElementById("last");
+  const CAPTURE_LABEL = captureButton.textContent;
+  // One message per answer that is not an analysis, with what to do about it.
+  const NOT_ANALYSED = {
+    no_face: ["No face in view", "Tip: sit facing the camera, with light on your face rather than behind you."],
+    face_too_small: ["Face too small", "Tip: move closer to the camera, so that your face fills more of the picture."],
+  };
   const csrf = document.querySelector("input[name=csrfmiddlewaretoken]").value;
   const EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
   let timer = null;
@@ -34,12 +43,21 @@
     const status = document.getElementById("status");
     if (!result.success) {
       clearResult();
-      show(errorBox, result.message || result.error);
       status.className = "status status-none";
-      status.textContent = result.error === "no_face" ? "No face in view" : (result.error || "Error");
+      const known = NOT_ANALYSED[result.error];
+      if (known) {  // the status says it once; the tip says what to do
+        status.textContent = known[0];
+        show(errorBox, "");
+        show(tipBox, known[1]);
+      } else {
+        status.textContent = "Not analysed";
+        show(errorBox, result.message || result.error);
+        show(tipBox, "");
+      }
       return;
     }
     show(errorBox, "");
+    show(tipBox, "");
     status.className = "status status-" + result.engagement_status;
     status.textContent = result.engagement_status.replace(/_/g, " ");
     document.getElementById("score").textContent = result.engagement_score.toFixed(1);
@@ -74,9 +92,16 @@
     }));
   }
 
+  function setBusy(on) {
+    busy = on;
+    captureButton.disabled = on;
+    captureButton.setAttribute("aria-busy", on ? "true" : "false");
+    captureButton.textContent = on ? "Analysing\u2026" : CAPTURE_LABEL;
+  }
+
   async function analyse() {
     if (busy || !video.srcObject) { return; }
-    busy = true;
+    setBusy(true);
     try {
       const response = await fetch(root.dataset.endpoint, {
         method: "POST",
@@ -87,10 +112,11 @@
       let body;
       try { body = await response.json(); } catch (e) { body = { success: false, message: "The server answered " + response.status + "." }; }
       render(body);
+      lastBox.textContent = "Last analysed at " + new Date().toLocaleTimeString() + ".";
     } catch (err) {
       render({ success: false, message: "The server is unreachable. Check your connection; the page will keep trying." });
     } finally {
-      busy = false;
+      setBusy(false);
     }
   }
 
@@ -100,6 +126,10 @@
     if (auto.checked) {
       const seconds = Math.min(60, Math.max(1, Number(interval.value) || 3));
       timer = setInterval(analyse, seconds * 1000);
+      show(autoState, "Automatic: a frame every " + seconds + " s while this box is ticked.");
+      analyse();  // the first one now, not after a whole interval
+    } else {
+      show(autoState, "");
     }
   }
 

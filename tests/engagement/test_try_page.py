@@ -167,15 +167,44 @@ def test_frame_without_a_face_says_so(live_server, user, coffee_video, request):
             page.locator("#capture").click()
         assert answer.value.status == 200
 
-        error = page.locator("#error")
-        expect(error).to_be_visible()
-        expect(error).to_have_text("No face detected in the image.")
+        # One message, and what to do about it (not the same words twice).
         status = page.locator("#status")
         expect(status).to_have_text("No face in view")
         expect(status).to_have_class(re.compile(r"\bstatus-none\b"))
+        expect(page.locator("#error")).to_be_hidden()
+        expect(page.locator("#tip")).to_contain_text("sit facing the camera")
         expect(page.locator("#score")).to_have_text("-")
         expect(page.locator("#emotions .bar")).to_have_count(0)
+        expect(page.locator("#last")).to_contain_text("Last analysed at")
+        expect(page.locator("#capture")).to_have_text("Analyse a frame")  # not busy any more
         page_screenshot(page=page, name=request.node.name)
+
+
+def test_the_button_is_busy_while_a_frame_is_analysed_and_auto_mode_shows_itself(live_server, user, coffee_video,
+                                                                                  request):
+    with chromium_context(video=coffee_video) as context:
+        page = open_try_page(context=context, live_server=live_server, user=user)
+        capture = page.locator("#capture")
+        expect(capture).to_be_enabled()
+        # Hold the answer back, so that the busy state can be seen.
+        release = []
+        page.route("**/analyze-mood", lambda route: release.append(route))
+        capture.click()
+        expect(capture).to_have_text("Analysing\u2026")
+        expect(capture).to_be_disabled()
+        expect(capture).to_have_attribute("aria-busy", "true")
+        page_screenshot(page=page, name=request.node.name + "-busy")
+        release[0].continue_()
+        page.unroute("**/analyze-mood")
+        expect(capture).to_have_text("Analyse a frame")
+        expect(capture).to_be_enabled()
+
+        page.locator("#auto").check()
+        expect(page.locator("#auto-state")).to_contain_text("a frame every 3 s")
+        with page.expect_response(lambda r: r.url.endswith("/analyze-mood")):
+            pass  # the first automatic frame goes at once
+        page.locator("#auto").uncheck()
+        expect(page.locator("#auto-state")).to_be_hidden()
 
 
 def test_frame_without_a_face_clears_the_previous_result(live_server, user, face_then_coffee_video, request):
@@ -189,7 +218,7 @@ def test_frame_without_a_face_clears_the_previous_result(live_server, user, face
 
         page.evaluate(CAPTURE_WHEN, False)
         expect(page.locator("#status")).to_have_text("No face in view")
-        expect(page.locator("#error")).to_have_text("No face detected in the image.")
+        expect(page.locator("#tip")).to_be_visible()
         # Nothing of the smiling frame may stay on screen next to "No face in view".
         for field in ("#score", "#dominant", "#age", "#gender"):
             expect(page.locator(field)).to_have_text("-")
