@@ -36,8 +36,9 @@ def exam(request, session_id):
     if session is None:
         return render(request, "monitor/link_error.html",
                       {"message": "This exam session does not exist, is not yours, or has ended."}, status=404)
-    return render(request, "monitor/exam.html", {"session": session, "max_frame_bytes": settings.ENGAGEMENT[
-        "MAX_REQUEST_BYTES"]})
+    return render(request, "monitor/exam.html", {
+        "session": session, "max_frame_bytes": settings.ENGAGEMENT["MAX_REQUEST_BYTES"],
+        "retention_days": settings.RETENTION_DAYS, "show_analysis": settings.MONITOR["SHOW_LEARNER_ANALYSIS"]})
 
 
 @login_required

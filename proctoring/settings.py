@@ -293,6 +293,8 @@ MONITOR = {
     "JOIN_LINK_MAX_AGE": env_int("MONITOR_JOIN_LINK_MAX_AGE", 600),  # seconds an exam link stays valid
     # Socket frames whose timestamp is further than this (seconds) from the server's clock are refused.
     "MAX_CLOCK_SKEW": env_int("MONITOR_MAX_CLOCK_SKEW", 300),
+    # Whether learners see their emotions and scores during an exam, or only whether the camera sees them.
+    "SHOW_LEARNER_ANALYSIS": env_bool("MONITOR_SHOW_LEARNER_ANALYSIS", False),
 }
 
 # Signed webhooks to the LMS: delivery runs in a background thread (or a Celery worker), never in a request.

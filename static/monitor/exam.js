@@ -14,17 +14,38 @@
   let ended = false;
   let timer = null;
 
+  const adviceBox = document.getElementById("advice");
   const camera = window.EngagementCamera;
   const show = camera.show;
+  // What the learner reads: what the camera sees and what to do, never the analysis itself unless shown.
+  const LEARNER_TEXT = {
+    no_face: "We cannot see you: please return to the camera.",
+    face_too_small: "You are far from the camera: please come closer.",
+  };
+  const showAnalysis = !!document.getElementById("score");
+  let firstSent = false;
 
   async function startCamera() {
     if (await camera.start(video, cameraMessage)) {
       timer = setInterval(sendFrame, intervalMs);
+      // The first frame goes as soon as the camera gives a picture, not one interval later.
+      if (video.readyState >= 2) { sendFrame(); } else { video.addEventListener("loadeddata", sendFrame, { once: true }); }
+    } else {
+      document.getElementById("status").textContent = "The camera is not available";
+    }
+  }
+
+  function stopCamera() {
+    clearInterval(timer);
+    if (video.srcObject) {
+      video.srcObject.getTracks().forEach(function (track) { track.stop(); });
+      video.srcObject = null;
     }
   }
 
   function sendFrame() {
-    if (!socket || socket.readyState !== WebSocket.OPEN || !video.videoWidth) { return; }
+    if (!socket || socket.readyState !== WebSocket.OPEN || !video.videoWidth || ended) { return; }
+    firstSent = true;
     socket.send(JSON.stringify({ type: "frame", image: camera.grab(video, canvas, 0.8), timestamp: new Date().toISOString() }));
   }
 
@@ -41,51 +62,62 @@
       const li = document.createElement("li");
       li.className = "alert-" + a.severity;
       li.dataset.kind = a.kind;
-      li.textContent = a.kind.replace(/_/g, " ") + ": " + a.message;
+      li.textContent = a.message;
       return li;
     }));
   }
 
   function renderAnalysis(msg) {
     const status = document.getElementById("status");
+    const lookingAway = msg.success && msg.looking_away;
     if (msg.success) {
       show(errorBox, "");
-      status.className = "status status-" + msg.engagement_status;
-      status.textContent = msg.engagement_status.replace(/_/g, " ");
-      document.getElementById("score").textContent = msg.engagement_score.toFixed(1);
-      document.getElementById("dominant").textContent = msg.dominant_emotion;
-      document.getElementById("recommendations").replaceChildren(...msg.recommendations.map(function (t) {
-        const li = document.createElement("li");
-        li.textContent = t;
-        return li;
-      }));
+      status.className = "status " + (showAnalysis ? "status-" + msg.engagement_status : "status-ok");
+      status.textContent = showAnalysis ? msg.engagement_status.replace(/_/g, " ") : "Camera OK: face in view";
+      show(adviceBox, lookingAway ? "Please face your screen." : "");
     } else {
       status.className = "status status-none";
-      status.textContent = msg.error === "no_face" ? "No face in view" : msg.error.replace(/_/g, " ");
-      document.getElementById("score").textContent = "-";
-      document.getElementById("dominant").textContent = "-";
-      document.getElementById("recommendations").replaceChildren();
-      show(errorBox, msg.message);
+      status.textContent = LEARNER_TEXT[msg.error] || "The last picture could not be analysed";
+      show(adviceBox, "");
+      show(errorBox, LEARNER_TEXT[msg.error] ? "" : msg.message);
     }
-    document.getElementById("smoothed").textContent = msg.smoothed_score == null ? "-" : msg.smoothed_score.toFixed(1);
+    if (showAnalysis) {
+      document.getElementById("score").textContent = msg.success ? msg.engagement_score.toFixed(1) : "-";
+      document.getElementById("dominant").textContent = msg.success ? msg.dominant_emotion : "-";
+      document.getElementById("recommendations").replaceChildren(...(msg.success ? msg.recommendations : []).map(
+        function (t) { const li = document.createElement("li"); li.textContent = t; return li; }));
+      // No face analysed: the smoothed score of earlier frames says nothing about now.
+      document.getElementById("smoothed").textContent =
+        !msg.success || msg.smoothed_score == null ? "-" : msg.smoothed_score.toFixed(1);
+    }
     renderAlerts(msg.alerts || []);
+  }
+
+  function endExam() {
+    ended = true;
+    stopCamera();
+    connection.textContent = "the exam has ended";
+    document.getElementById("ended-banner").hidden = false;
+    const status = document.getElementById("status");
+    status.className = "status status-none";
+    status.textContent = "Exam ended";
   }
 
   function connect() {
     socket = new WebSocket(url);
-    socket.onopen = function () { retries = 0; connection.textContent = "connected"; };
+    socket.onopen = function () {
+      retries = 0;
+      connection.textContent = "connected";
+      if (!firstSent) { sendFrame(); }
+    };
     socket.onmessage = function (event) {
       const msg = JSON.parse(event.data);
       if (msg.type === "analysis") { renderAnalysis(msg); }
       else if (msg.type === "error") { show(errorBox, msg.message); }
-      else if (msg.type === "ended") {
-        ended = true;
-        clearInterval(timer);
-        connection.textContent = "the exam has ended";
-      }
+      else if (msg.type === "ended") { endExam(); }
     };
     socket.onclose = function (event) {
-      if (ended || event.code === 4000) { connection.textContent = "the exam has ended"; return; }
+      if (ended || event.code === 4000) { endExam(); return; }
       if (event.code === 4403) {
         connection.textContent = "refused: this session is not yours or has ended";
         return;
@@ -98,6 +130,10 @@
     };
   }
 
-  connect();
-  startCamera();
+  document.getElementById("start").addEventListener("click", function () {
+    document.getElementById("notice").hidden = true;
+    root.hidden = false;
+    connect();
+    startCamera();
+  });
 })();

@@ -5,9 +5,12 @@ import time
 
 import numpy as np
 import pytest
+import requests
 import uvicorn
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from playwright.sync_api import expect
+from rest_framework.authtoken.models import Token
 
 from monitor import services
 from monitor.models import Alert, AlertKind
@@ -78,13 +81,16 @@ def test_exam_page_shows_status_and_absence_reaches_the_instructor(asgi_server, 
         page = context.new_page()
         link = f"{asgi_server.url}/monitor/join/{services.session_join_token(session=session)}/"
         page.goto(link)  # the LMS's one-time link logs the learner in
+        start(page)
         expect(page.locator("#connection")).to_have_text("connected")
-        expect(page.locator("#status")).to_have_class("status status-highly_engaged")
-        expect(page.locator("#dominant")).to_have_text("happy")
+        # By default the learner sees whether the camera sees them, not their emotions or scores.
+        expect(page.locator("#status")).to_have_text("Camera OK: face in view")
+        expect(page.locator("#score")).to_have_count(0)
+        expect(page.locator("#dominant")).to_have_count(0)
         page_screenshot(page=page, name=f"{request.node.name}-learner-engaged")
 
         expect(page.locator("#alerts li[data-kind=absent]")).to_be_visible(timeout=30_000)
-        expect(page.locator("#status")).to_have_text("No face in view")
+        expect(page.locator("#status")).to_have_text("We cannot see you: please return to the camera.")
         page_screenshot(page=page, name=f"{request.node.name}-learner-absent")
 
         instructor = context.browser.new_context()
@@ -103,12 +109,48 @@ def test_exam_page_shows_status_and_absence_reaches_the_instructor(asgi_server, 
     assert Alert.objects.filter(session=session, kind=AlertKind.ABSENT).exists()
 
 
+def start(page):
+    """Read the monitoring notice and start, as a learner does."""
+    notice = page.locator("#notice")
+    expect(notice).to_contain_text("No picture is stored")
+    expect(page.locator("#exam")).to_be_hidden()  # nothing runs before the learner agrees
+    page.locator("#start").click()
+    expect(notice).to_be_hidden()
+
+
+def test_the_first_frame_goes_at_once_and_the_end_releases_the_camera(asgi_server, settings, tmp_path, request):
+    settings.MONITOR = {**settings.MONITOR, "SHOW_LEARNER_ANALYSIS": True}
+    settings.RETENTION_DAYS = 90
+    learner = get_user_model().objects.create_user("lea", password="lea-password")
+    lms = get_user_model().objects.create_user("lms", password="x" * 12)
+    lms.user_permissions.add(Permission.objects.get(codename="add_examsession"))
+    token = Token.objects.create(user=lms).key
+    # 60 s between frames: an analysis within the 15 s below can only come from the frame sent at start.
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1", frame_interval=60)
+    with chromium_context(video=face_then_empty(tmp_path, 30, 1)) as context:
+        page = context.new_page()
+        page.goto(f"{asgi_server.url}/monitor/join/{services.session_join_token(session=session)}/")
+        expect(page.locator("#notice")).to_contain_text("for 90 days")
+        page_screenshot(page=page, name=f"{request.node.name}-notice")
+        start(page)
+        expect(page.locator("#status")).to_have_class("status status-highly_engaged", timeout=15_000)
+        expect(page.locator("#dominant")).to_have_text("happy")  # shown: MONITOR_SHOW_LEARNER_ANALYSIS is on
+        ended = requests.post(f"{asgi_server.url}/api/v1/sessions/{session.id}/end/",
+                              headers={"Authorization": f"Token {token}"}, timeout=30)
+        assert ended.status_code == 200
+        expect(page.locator("#ended-banner")).to_be_visible()
+        expect(page.locator("#connection")).to_have_text("the exam has ended")
+        assert page.evaluate("document.getElementById('video').srcObject === null")  # the camera is released
+        page_screenshot(page=page, name=f"{request.node.name}-ended")
+
+
 def test_exam_page_says_when_the_camera_is_denied(asgi_server, tmp_path, request):
     learner = get_user_model().objects.create_user("lea", password="lea-password")
     session = services.session_create(learner=learner, course_id="c1", exam_id="e1")
     with chromium_context(video=face_then_empty(tmp_path, 1, 1), allow_camera=False) as context:
         page = context.new_page()
         page.goto(f"{asgi_server.url}/monitor/join/{services.session_join_token(session=session)}/")
+        start(page)
         expect(page.locator("#camera-message")).to_contain_text("denied")
         expect(page.locator("#connection")).to_have_text("connected")
         page_screenshot(page=page, name=request.node.name)
@@ -120,6 +162,7 @@ def test_exam_page_says_when_the_server_is_unreachable(asgi_server, fast_rules, 
     with chromium_context(video=face_then_empty(tmp_path, 2, 1)) as context:
         page = context.new_page()
         page.goto(f"{asgi_server.url}/monitor/join/{services.session_join_token(session=session)}/")
+        start(page)
         expect(page.locator("#connection")).to_have_text("connected")
         asgi_server.stop()  # the server goes away: the page says so and keeps retrying
         expect(page.locator("#connection")).to_contain_text("unreachable", timeout=20_000)
