@@ -1,6 +1,7 @@
 """Writes for monitor: create, join and end sessions; record an analysed frame with its alerts."""
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,8 @@ from engagement.api import (EngagementError, EngagementLog, Frame, InvalidInput,
 from . import alerts as rules
 from . import selectors, webhooks
 from .models import Alert, ExamSession, SessionStatus, WebhookEvent
+
+logger = logging.getLogger(__name__)
 
 JOIN_SALT = "monitor.join"
 # The Django session key that confines a login made by an exam link to that exam (see ExamLoginMiddleware).
@@ -71,10 +74,26 @@ def session_create(*, learner: Any, course_id: str, exam_id: str, attempt_id: st
     """A scheduled session for a learner account (never staff, superusers, LMS accounts or the requester)."""
     user = learner_resolve(learner=learner)
     learner_check(user=user, requested_by=requested_by)
-    return ExamSession.objects.create(
+    session = ExamSession.objects.create(
         learner=user, course_id=course_id, exam_id=exam_id, attempt_id=attempt_id or "",
         frame_interval=frame_interval or settings.MONITOR["FRAME_INTERVAL"],
     )
+    # The instructors' live view shows the new session at once, not at its first frame.
+    transaction.on_commit(lambda: _instructors_tell(session=session))
+    return session
+
+
+def _instructors_tell(*, session: ExamSession) -> None:
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from .consumers import INSTRUCTORS_GROUP
+
+    row = selectors.session_live_row(session=session, open_alerts=[])
+    try:
+        async_to_sync(get_channel_layer().group_send)(INSTRUCTORS_GROUP, {"type": "session.update", "session": row})
+    except Exception:  # the live view is a convenience: a channel layer that is down must not fail the creation
+        logger.exception("could not tell the live view about session %s", session.id)
 
 
 def session_join_token(*, session: ExamSession) -> str:

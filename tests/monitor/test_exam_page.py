@@ -1,4 +1,5 @@
 """The exam page and the instructors' live view in a real Chromium, over real WebSockets."""
+import re
 import socket
 import threading
 import time
@@ -100,6 +101,24 @@ def test_exam_page_shows_status_and_absence_reaches_the_instructor(asgi_server, 
         row = live.locator(f'tr[data-session="{session.id}"]')
         expect(row.locator("span[data-kind=absent]")).to_be_visible()
         expect(live.locator("#connection")).to_have_text("live")
+        # Absence reads as absence: highlighted, a human label, no carried-over score, and how long it lasts.
+        expect(row).to_have_class(re.compile(r"\bhas-alerts\b"))
+        expect(row.locator("td.status-cell")).to_have_text("No face in view")
+        expect(row.locator("td").nth(5)).to_have_text("-")
+        open_for = row.locator("span[data-kind=absent] .open-for")
+        first = open_for.inner_text()
+        expect(open_for).not_to_have_text(first)  # it ticks
+        expect(row.locator("td").first.locator("a")).to_have_attribute(
+            "href", f"/admin/monitor/examsession/{session.id}/change/")
+        # A session the LMS creates while the page is open appears without waiting for its first frame.
+        later = requests.post(f"{asgi_server.url}/api/v1/sessions/", timeout=30,
+                              json={"learner": "lea", "course_id": "c1", "exam_id": "final"},
+                              headers={"Authorization": f"Token {lms_token()}"})
+        assert later.status_code == 201, later.content
+        expect(live.locator(f'tr[data-session="{later.json()["id"]}"]')).to_contain_text("Not started")
+        live.set_viewport_size({"width": 390, "height": 800})  # a phone: the table fits, narrower columns go
+        assert live.evaluate("document.documentElement.scrollWidth") <= 390
+        page_screenshot(page=live, name=f"{request.node.name}-instructor-phone")
         # The row keeps changing as the learner's frames arrive over the instructors' socket.
         frames = int(row.locator("td").nth(6).inner_text())
         expect(row.locator("td").nth(6)).not_to_have_text(str(frames))
@@ -107,6 +126,13 @@ def test_exam_page_shows_status_and_absence_reaches_the_instructor(asgi_server, 
         instructor.close()
 
     assert Alert.objects.filter(session=session, kind=AlertKind.ABSENT).exists()
+
+
+def lms_token():
+    """The LMS account's API token."""
+    lms = get_user_model().objects.create_user("lms", password="x" * 12)
+    lms.user_permissions.add(Permission.objects.get(codename="add_examsession"))
+    return Token.objects.create(user=lms).key
 
 
 def start(page):
@@ -122,9 +148,7 @@ def test_the_first_frame_goes_at_once_and_the_end_releases_the_camera(asgi_serve
     settings.MONITOR = {**settings.MONITOR, "SHOW_LEARNER_ANALYSIS": True}
     settings.RETENTION_DAYS = 90
     learner = get_user_model().objects.create_user("lea", password="lea-password")
-    lms = get_user_model().objects.create_user("lms", password="x" * 12)
-    lms.user_permissions.add(Permission.objects.get(codename="add_examsession"))
-    token = Token.objects.create(user=lms).key
+    token = lms_token()
     # 60 s between frames: an analysis within the 15 s below can only come from the frame sent at start.
     session = services.session_create(learner=learner, course_id="c1", exam_id="e1", frame_interval=60)
     with chromium_context(video=face_then_empty(tmp_path, 30, 1)) as context:
