@@ -33,7 +33,8 @@ def session_id_parse(value: Any) -> str | None:
     """An optional session id: a non-empty string of at most 128 characters."""
     if value in (None, ""):
         return None
-    if not isinstance(value, (str, int)) or isinstance(value, bool) or len(str(value)) > 128:
+    if (not isinstance(value, (str, int)) or isinstance(value, bool) or len(str(value)) > 128
+            or "\x00" in str(value)):  # PostgreSQL refuses NUL characters in text
         raise InvalidInput("'session_id' must be a string of at most 128 characters.", code="invalid_session_id")
     return str(value)
 

@@ -48,9 +48,17 @@ def learner_resolve(*, learner: Any):
         return learner
     if isinstance(learner, bool) or not isinstance(learner, (int, str)) or learner == "":
         raise InvalidInput("'learner' must be a username or a user id.", code="invalid_learner")
+    # What no username or id can be is refused before the database sees it (PostgreSQL rejects NUL characters
+    # and ids past 64 bits with an error of its own).
+    if isinstance(learner, str) and ("\x00" in learner or len(learner) > 150):
+        raise InvalidInput("'learner' must be a username or a user id.", code="invalid_learner")
     users = get_user_model().objects
-    user = users.filter(pk=learner).first() if isinstance(learner, int) else users.filter(username=learner).first()
-    if user is None and isinstance(learner, str) and learner.isdigit():
+    valid_id = isinstance(learner, int) and 0 < learner < 2 ** 63
+    if isinstance(learner, int):
+        user = users.filter(pk=learner).first() if valid_id else None
+    else:
+        user = users.filter(username=learner).first()
+    if user is None and isinstance(learner, str) and learner.isdigit() and len(learner) < 19:
         user = users.filter(pk=int(learner)).first()
     if user is None:
         raise InvalidInput(f"No learner {learner!r}.", code="unknown_learner")

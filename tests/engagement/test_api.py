@@ -123,6 +123,7 @@ def test_detector_backend_skip(api):
         ({"image": FACE, "timestamp": "yesterday"}, "invalid_timestamp"),
         ({"image": FACE, "detector_backend": "retinaface"}, "invalid_detector"),
         ({"image": FACE, "session_id": "x" * 200}, "invalid_session_id"),
+        ({"image": FACE, "session_id": "s\x00"}, "invalid_session_id"),  # PostgreSQL refuses NUL (a 500 there)
     ],
 )
 def test_bad_json_input_is_400(api, payload, code):

@@ -51,6 +51,12 @@ def test_create_session_by_username_or_id(lms, learner):
     ({"learner": "lea", "course_id": "c"}, 400),
     ({"learner": ["lea"], "course_id": "c", "exam_id": "e"}, 400),
     ({"learner": "lea", "course_id": "c", "exam_id": "e", "frame_interval": "often"}, 400),
+    # Found by the API fuzz test on PostgreSQL, which refuses NUL characters and ids past 64 bits itself (500).
+    ({"learner": "\x00", "course_id": "c", "exam_id": "e"}, 400),
+    ({"learner": "l\x00a", "course_id": "c", "exam_id": "e"}, 400),
+    ({"learner": 10 ** 30, "course_id": "c", "exam_id": "e"}, 400),
+    ({"learner": "9" * 40, "course_id": "c", "exam_id": "e"}, 400),
+    ({"learner": "lea", "course_id": "c\x00", "exam_id": "e"}, 400),
 ])
 def test_create_session_bad_input(lms, learner, payload, status):
     response = lms.post("/api/v1/sessions/", payload, format="json")
