@@ -109,7 +109,7 @@ class SameOriginValidator:
         return await WebsocketDenier()(scope, receive, send)
 
 
-LARGE_BODY_BYTES = 1024 * 1024  # a body above this (or of unknown length) counts against MAX_CONCURRENT_BODIES
+LARGE_BODY_BYTES = 1024 * 1024  # a body above this (or a chunked one) counts against MAX_CONCURRENT_BODIES
 
 
 class RequestBodyGuard:
@@ -131,7 +131,9 @@ class RequestBodyGuard:
         from django.conf import settings
 
         limit = settings.ENGAGEMENT["MAX_BATCH_REQUEST_BYTES"]
-        length = dict(scope.get("headers", [])).get(b"content-length")
+        headers = dict(scope.get("headers", []))
+        length = headers.get(b"content-length")
+        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
         try:
             length = int(length) if length is not None else None
         except ValueError:
@@ -139,7 +141,7 @@ class RequestBodyGuard:
         if length is not None and length > limit:
             return await _refuse(send, 413, "payload_too_large",
                                  f"The request body is {length} bytes; the limit is {limit}.")
-        large = length is None or length > LARGE_BODY_BYTES
+        large = chunked if length is None else length > LARGE_BODY_BYTES
         if large and self.large_in_flight >= settings.ENGAGEMENT["MAX_CONCURRENT_BODIES"]:
             return await _refuse(send, 429, "server_busy", "The server is reading other large requests: retry "
                                  "shortly.", retry_after=RETRY_AFTER_SECONDS)
