@@ -7,7 +7,10 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseNotAllowed, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils import timezone
 
 from engagement.admin import EngagementLogAdmin
@@ -53,18 +56,28 @@ def _without_review_box(fields, can_change: bool):
 
 
 class AlertInline(admin.TabularInline):
-    """A session's alerts, each with a "mark reviewed" box."""
+    """A session's alerts, each with a "Mark reviewed" button (and a box, to review several with one save)."""
 
     model = Alert
     form = AlertReviewForm
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = (*ALERT_FIELDS, "mark_reviewed")
-    readonly_fields = ALERT_FIELDS
+    fields = (*ALERT_FIELDS, "review", "mark_reviewed")
+    readonly_fields = (*ALERT_FIELDS, "review")
 
     def get_fields(self, request, obj=None):
-        return _without_review_box(super().get_fields(request, obj), self.has_change_permission(request, obj))
+        fields = _without_review_box(super().get_fields(request, obj), self.has_change_permission(request, obj))
+        return fields if self.has_change_permission(request, obj) else tuple(f for f in fields if f != "review")
+
+    @admin.display(description="review")
+    def review(self, alert):
+        """A button that reviews this alert alone: it posts the page's form (and its CSRF token) to its own URL."""
+        if alert.pk is None or alert.reviewed_at:
+            return "-"
+        url = reverse("admin:monitor_examsession_alert_review", args=[alert.session_id, alert.pk])
+        return format_html('<button type="submit" class="button" formaction="{}" formmethod="post" '
+                           'data-alert="{}">Mark reviewed</button>', url, alert.pk)
 
     def has_add_permission(self, request, obj=None):
         return False  # alerts are raised by the rules, not typed in
@@ -183,6 +196,26 @@ class ExamSessionAdmin(admin.ModelAdmin):
         if not request.user.is_superuser:
             sessions = sessions.filter(pk__in=selectors.sessions_visible(user=request.user).values("pk"))
         return selectors.sessions_annotate_unreviewed(sessions=sessions)
+
+    def get_urls(self):
+        review = path("<uuid:session_id>/alerts/<int:alert_id>/review/",
+                      self.admin_site.admin_view(self.alert_review_view), name="monitor_examsession_alert_review")
+        return [review, *super().get_urls()]
+
+    def alert_review_view(self, request, session_id, alert_id):
+        """Review one alert (the report's "Mark reviewed" button), then back to the report with a message."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        alert = Alert.objects.filter(pk=alert_id, session_id=session_id).first()
+        if alert is None:
+            raise PermissionDenied("No such alert in this session.")
+        try:
+            alert = reviews.alert_review(alert=alert, reviewer=request.user)
+        except reviews.ReviewNotAllowed as exc:
+            raise PermissionDenied(str(exc)) from exc
+        reviewer = alert.reviewed_by.get_username() if alert.reviewed_by else "-"
+        self.message_user(request, f"Alert \u201c{alert}\u201d marked reviewed (by {reviewer}).", messages.SUCCESS)
+        return redirect("admin:monitor_examsession_change", session_id)
 
     @admin.action(description="End the selected sessions", permissions=["end"])
     def end_sessions(self, request, queryset):

@@ -461,3 +461,24 @@ def test_status_is_read_only_and_times_read_to_the_second(client, world):
     assert str(first) == f"{first.get_kind_display()} at {first.opened_at:%H:%M:%S}"  # not the session's UUID
     logs = client.get("/admin/engagement/engagementlog/").content.decode()
     assert "09:00:05" in logs  # the second frame of the scenario, to the second
+
+
+def test_mark_reviewed_button_reviews_one_alert_with_its_own_message(client, world):
+    first, second = world.s1.alerts.order_by("opened_at")
+    client.force_login(world.ines)
+    page = client.get(session_url(world.s1)).content.decode()
+    url = f"/admin/monitor/examsession/{world.s1.pk}/alerts/{first.pk}/review/"
+    assert f'formaction="{url}"' in page and "Mark reviewed" in page
+    response = client.post(url, inline_data(world.s1), follow=True)
+    assert f"Alert \u201c{first}\u201d marked reviewed (by ines)." in response.content.decode()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.reviewed_by == world.ines and second.reviewed_by is None
+    # Another course's instructor, and another session's alert id in the URL, are refused; nothing changes.
+    foreign = world.s2.alerts.get()
+    assert client.post(f"/admin/monitor/examsession/{world.s1.pk}/alerts/{foreign.pk}/review/").status_code == 403
+    client.force_login(world.otto)
+    assert client.post(f"/admin/monitor/examsession/{world.s1.pk}/alerts/{second.pk}/review/").status_code == 403
+    second.refresh_from_db()
+    foreign.refresh_from_db()
+    assert second.reviewed_by is None and foreign.reviewed_by is None
