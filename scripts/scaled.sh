@@ -59,7 +59,8 @@ start_redis() {
     # appendonly: queued frames survive a restart.
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$VAR/redis" --appendonly yes --save "" \
       --daemonize yes --pidfile "$VAR/redis/redis.pid" --logfile "$VAR/logs/redis.log"
-    for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    # Ready means PONG: while Redis replays its append-only file it answers "LOADING", and clients fail.
+    for _ in $(seq 300); do [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
   fi
 }
 
