@@ -57,17 +57,17 @@ def _forget_failures(sender, request, user, **kwargs):
     cache.delete_many([key for key, _ in _keys(request, user.get_username())][1:])  # the address count stays
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """The site's login form, refused while its username or address is locked out."""
+class _Throttled:
+    """Refuse the login before authenticating while its username or address is locked out."""
 
     def clean(self):
         lockout_check(self.request, self.cleaned_data.get("username"))
         return super().clean()
 
 
-class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+class ThrottledAuthenticationForm(_Throttled, AuthenticationForm):
+    """The site's login form, with the lockout."""
+
+
+class ThrottledAdminAuthenticationForm(_Throttled, AdminAuthenticationForm):
     """The admin's login form, with the same lockout."""
-
-    def clean(self):
-        lockout_check(self.request, self.cleaned_data.get("username"))
-        return super().clean()

@@ -15,6 +15,11 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'se
 PERMISSIONS_POLICY = "camera=(self), microphone=(), geolocation=(), payment=(), usb=()"
 
 
+def is_api_request(request) -> bool:
+    """Whether a request is an API client's (JSON errors), not a person's page."""
+    return request.path.startswith("/api/") or request.path.rstrip("/").endswith("analyze-mood")
+
+
 class SecurityHeadersMiddleware:
     """A Content-Security-Policy and a Permissions-Policy (the camera for this origin only) on every answer."""
 
@@ -52,7 +57,7 @@ class DatabaseUnavailableMiddleware:
         """The 503 answer."""
         logger.error("database unavailable: %s", exc)
         message = "The database is unavailable; try again shortly."
-        if request.path.startswith("/api/") or request.path.rstrip("/").endswith("analyze-mood"):
+        if is_api_request(request):
             response = JsonResponse({"success": False, "error": "database_unavailable", "message": message},
                                     status=503)
         else:

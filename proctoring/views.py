@@ -2,6 +2,8 @@
 from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 
+from .middleware import is_api_request
+
 
 def home(request):
     """What this user may open: learners their exams and the try page, instructors the live view and reports,
@@ -42,27 +44,23 @@ def healthz(request):
     return JsonResponse(body, status=200 if database else 503)
 
 
-def _api(request) -> bool:
-    return request.path.startswith("/api/") or request.path.rstrip("/").endswith("analyze-mood")
-
-
 def forbidden(request, exception=None):
     """403: JSON for API clients, else a page that says so and leads home."""
-    if _api(request):
+    if is_api_request(request):
         return JsonResponse({"success": False, "error": "forbidden", "message": "You may not do this."}, status=403)
     return render(request, "403.html", status=403)
 
 
 def not_found(request, exception=None):
     """404: JSON under /api/ (clients parse it), else a page that leads home."""
-    if _api(request):
+    if is_api_request(request):
         return JsonResponse({"success": False, "error": "not_found", "message": "No such resource."}, status=404)
     return render(request, "404.html", status=404)
 
 
 def server_error(request):
     """500: JSON for API clients, never an HTML page; a plain page (no database, no user) for people."""
-    if _api(request):
+    if is_api_request(request):
         return JsonResponse({"success": False, "error": "server_error", "message": "Internal error."}, status=500)
     from django.template import loader
 
