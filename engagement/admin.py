@@ -1,19 +1,52 @@
 """Admin for engagement logs: read-only, filtered by status, emotion and date."""
 from django.contrib import admin
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
 
 from .models import EngagementLog
+
+
+def cell_short(value, limit: int = 28):
+    """A long id for a list column: cut in the middle (LMS ids differ at both ends), whole in its tooltip."""
+    value = "" if value is None else str(value)
+    if len(value) <= limit:
+        return value
+    head = (limit - 1) // 2
+    return format_html('<span title="{}">{}\u2026{}</span>', value, value[:head], value[head - limit + 1:])
+
+
+def cell_time(value):
+    """A date and time for a list column, short (2026-11-26 09:00:05) so that the columns fit."""
+    return date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT") if value else None
 
 
 @admin.register(EngagementLog)
 class EngagementLogAdmin(admin.ModelAdmin):
     """Logs are evidence: they are viewed and filtered, never edited."""
 
-    list_display = ("frame_time", "session_key", "user", "engagement_status", "dominant_emotion",
-                    "engagement_score", "face_count", "error", "processing_ms")
+    list_display = ("frame", "session", "user_name", "engagement_status", "dominant_emotion", "score",
+                    "face_count", "error", "processing_ms")
     list_filter = ("engagement_status", "dominant_emotion", ("frame_time", admin.DateFieldListFilter), "error", "engine")
     search_fields = ("session_key", "user__username")
     date_hierarchy = "frame_time"
     list_select_related = ("user",)
+
+    @admin.display(description="frame time", ordering="frame_time")
+    def frame(self, log):
+        return cell_time(log.frame_time)
+
+    @admin.display(description="session", ordering="session_key")
+    def session(self, log):
+        return cell_short(log.session_key, 13)
+
+    @admin.display(description="user", ordering="user__username")
+    def user_name(self, log):
+        return cell_short(log.user.get_username(), 32) if log.user_id else None
+
+    @admin.display(description="score", ordering="engagement_score")
+    def score(self, log):
+        return log.engagement_score
 
     def has_add_permission(self, request):
         return False

@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils import timezone
 
-from engagement.admin import EngagementLogAdmin
+from engagement.admin import EngagementLogAdmin, cell_short, cell_time
 from engagement.api import EngagementLog
 
 from . import reviews, selectors, services, webhooks
@@ -168,8 +168,9 @@ def _streamed(chunks, request):
 class ExamSessionAdmin(admin.ModelAdmin):
     """Sessions of the user's courses; a session's page is its report, with its alerts to review."""
 
-    list_display = ("learner", "course_id", "exam_id", "attempt_id", "status", "average_score",
-                    "unreviewed_alert_count", "started_at", "ended_at")
+    # Short columns (long LMS ids cut in the middle, short times) so that the list fits 1280 px with its filters.
+    list_display = ("learner_name", "course", "exam", "status", "average_score", "unreviewed_alert_count",
+                    "started", "ended")
     list_filter = ("course_id", "exam_id", "status", UnreviewedAlertsFilter, LowScoreFilter)
     list_select_related = ("learner",)
     autocomplete_fields = ("learner",)
@@ -230,6 +231,26 @@ class ExamSessionAdmin(admin.ModelAdmin):
         user = request.user
         return user.is_superuser or user.has_perm("monitor.add_examsession") or user.has_perm(
             "monitor.change_examsession")
+
+    @admin.display(description="learner", ordering="learner__username")
+    def learner_name(self, session):
+        return cell_short(session.learner.get_username(), 32)
+
+    @admin.display(description="course", ordering="course_id")
+    def course(self, session):
+        return cell_short(session.course_id)
+
+    @admin.display(description="exam", ordering="exam_id")
+    def exam(self, session):
+        return cell_short(session.exam_id)
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, session):
+        return cell_time(session.started_at)
+
+    @admin.display(description="ended", ordering="ended_at")
+    def ended(self, session):
+        return cell_time(session.ended_at)
 
     @admin.display(description="unreviewed alerts", ordering="unreviewed_alert_count")
     def unreviewed_alert_count(self, session):
@@ -322,8 +343,8 @@ class AlertAdmin(admin.ModelAdmin):
     """Alerts of the user's courses, to review one by one or in bulk."""
 
     form = AlertReviewForm
-    list_display = ("session", "course", "kind", "severity", "opened_at", "closed_at", "frame_count", "reviewed_by",
-                    "reviewed_at")
+    list_display = ("learner", "course", "kind", "severity", "opened", "closed", "frame_count", "reviewed_by",
+                    "reviewed")
     list_filter = (ReviewedFilter, "kind", "severity")
     list_select_related = ("session", "session__learner", "reviewed_by")
     fields = ("session", *ALERT_FIELDS, "mark_reviewed")
@@ -336,9 +357,25 @@ class AlertAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         return _without_review_box(super().get_fields(request, obj), self.has_change_permission(request, obj))
 
+    @admin.display(description="learner", ordering="session__learner__username")
+    def learner(self, alert):
+        return cell_short(alert.session.learner.get_username(), 32)
+
     @admin.display(description="course", ordering="session__course_id")
     def course(self, alert):
-        return alert.session.course_id
+        return cell_short(alert.session.course_id)
+
+    @admin.display(description="opened", ordering="opened_at")
+    def opened(self, alert):
+        return cell_time(alert.opened_at)
+
+    @admin.display(description="closed", ordering="closed_at")
+    def closed(self, alert):
+        return cell_time(alert.closed_at)
+
+    @admin.display(description="reviewed", ordering="reviewed_at")
+    def reviewed(self, alert):
+        return cell_time(alert.reviewed_at)
 
     def has_add_permission(self, request):
         return False  # alerts are raised by the rules, not typed in

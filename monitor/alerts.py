@@ -15,6 +15,8 @@ SEVERITY = {
     AlertKind.LOW_ENGAGEMENT: Severity.WARNING,
     AlertKind.STRUGGLING: Severity.INFO,
     AlertKind.LOOKING_AWAY: Severity.WARNING,
+    AlertKind.CAMERA_BLOCKED: Severity.CRITICAL,  # nothing can be monitored without the camera
+    AlertKind.DISCONNECTED: Severity.WARNING,  # often a network cut, not a breach
 }
 STRUGGLING_STATUSES = ("confused", "frustrated")
 

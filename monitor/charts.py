@@ -17,6 +17,9 @@ KIND_COLOURS = {
     "multiple_faces": "#d62728",
     "low_engagement": "#ff7f0e",
     "struggling": "#9467bd",
+    "looking_away": "#17becf",
+    "camera_blocked": "#8c564b",
+    "disconnected": "#bcbd22",
 }
 STATUS_ORDER = ["highly_engaged", "engaged", "neutral", "partially_engaged", "confused", "distracted",
                 "frustrated", "bored", "face_too_small", "no_face", "unknown"]

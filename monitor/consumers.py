@@ -6,17 +6,20 @@ import json
 import logging
 import time
 import uuid
+import weakref
 
 from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
 from engagement.api import EngagementError, EngineUnavailable, analysis_pool
 
-from . import selectors, services
+from . import presence, selectors, services
+from .presence import PresenceEvent
 
 logger = logging.getLogger(__name__)
 INSTRUCTORS_GROUP = "monitor.instructors"
@@ -48,6 +51,40 @@ def session_group(session_id: str) -> str:
     """The channel group of one exam session."""
     return f"monitor.session.{session_id}"
 
+
+async def presence_announce(change: presence.PresenceChange) -> None:
+    """Push a presence change: the row to the instructors, the alerts opened or closed to the learner's sockets."""
+    layer = get_channel_layer()
+    await layer.group_send(INSTRUCTORS_GROUP, {"type": "session.update", "session": change.row})
+    for event in change.events:
+        await layer.group_send(session_group(change.session_id), {"type": "session.alert", "event": event})
+
+
+async def _presence_sweep_forever() -> None:
+    while (interval := settings.MONITOR["PRESENCE_SWEEP_SECONDS"]) > 0:
+        await asyncio.sleep(interval)
+        try:
+            for change in await database_sync_to_async(presence.presence_sweep)():
+                await presence_announce(change)
+        except Exception:  # a database or channel layer hiccup: try again at the next round
+            logger.exception("the presence sweep failed")
+
+
+_sweepers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def presence_sweeper_ensure() -> None:
+    """Run the presence sweep in this server's event loop (once per loop; MONITOR_PRESENCE_SWEEP_SECONDS=0: never).
+
+    Every server process sweeps; the sweep locks each session's row, so that two processes never open the same
+    alert twice. It starts with the first socket, so that a process that serves no socket does no work.
+    """
+    if settings.MONITOR["PRESENCE_SWEEP_SECONDS"] <= 0:
+        return
+    loop = asyncio.get_running_loop()
+    task = _sweepers.get(loop)
+    if task is None or task.done():
+        _sweepers[loop] = loop.create_task(_presence_sweep_forever())
 
 
 
@@ -92,6 +129,14 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         await self.send_json({"type": "connected", "session_id": self.session_id,
                               "frame_interval": self.session.frame_interval})
+        presence_sweeper_ensure()
+        await self._presence(PresenceEvent.SOCKET_OPEN)
+
+    async def _presence(self, event: str, camera_problem: str = "") -> None:
+        change = await database_sync_to_async(presence.session_presence_record)(
+            session_id=self.session_id, event=event, camera_problem=camera_problem)
+        if change is not None:
+            await presence_announce(change)
 
     async def send(self, text_data=None, bytes_data=None, close=False):
         """Send unless the client has gone (a frame can finish after the socket closed)."""
@@ -104,6 +149,8 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "session", None) is None:
             return
         await self._socket_slot_release()
+        if not await cache.aget(self._count_key):  # the session's last socket: the page has gone
+            await self._presence(PresenceEvent.SOCKET_CLOSED)
         self.pending = None
         if self.worker is not None:
             if settings.CELERY_BROKER_URL:
@@ -138,11 +185,25 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "frame":
             await self.frame_received(content)
+        elif kind == "camera":
+            await self.camera_reported(content)
         elif kind == "ping":
             await cache.atouch(self._count_key, SOCKET_COUNT_TTL)
             await self.send_json({"type": "pong"})
         else:
-            await self.error("unknown_type", "Unknown message type: send {\"type\": \"frame\", \"image\", \"timestamp\"}.")
+            await self.error("unknown_type", "Unknown message type: send {\"type\": \"frame\", \"image\", \"timestamp\"}"
+                             " or {\"type\": \"camera\", \"state\"}.")
+
+    async def camera_reported(self, content: dict):
+        """The page says whether its camera works: "ok", or what is wrong with it (presence.CAMERA_PROBLEMS)."""
+        state = content.get("state")
+        if state == "ok":
+            await self._presence(PresenceEvent.CAMERA_OK)
+        elif isinstance(state, str) and state in presence.CAMERA_PROBLEMS:
+            await self._presence(PresenceEvent.CAMERA_PROBLEM, camera_problem=state)
+        else:
+            await self.error("invalid_camera_state", "'state' must be one of: ok, "
+                             + ", ".join(presence.CAMERA_PROBLEMS) + ".")
 
     # Sockets and frames are counted per session in Django's cache (per process when embedded, Redis when scaled),
     # so that opening more sockets on one session buys no more frames.
@@ -255,6 +316,10 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         if waiter is not None and not waiter.done():
             waiter.set_result(event)
 
+    async def session_alert(self, event):
+        """A presence alert opened or closed (the sweep or another socket of the session): tell the learner."""
+        await self.send_json(event["event"])
+
     async def session_ended(self, event):
         """The session was ended (by the LMS): tell the learner and close."""
         await self.send_json({"type": "ended", "summary": event.get("summary")})
@@ -282,6 +347,7 @@ class InstructorConsumer(AsyncJsonWebsocketConsumer):
             return
         self.courses = await database_sync_to_async(selectors.courses_watched)(user=self.scope["user"])
         self.checked_at = time.monotonic()
+        presence_sweeper_ensure()  # after a restart, presence is checked as soon as someone watches
         await self.channel_layer.group_add(INSTRUCTORS_GROUP, self.channel_name)
         await self.accept()
         rows = await database_sync_to_async(selectors.sessions_live)(courses=self.courses)

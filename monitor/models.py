@@ -22,6 +22,17 @@ class AlertKind(models.TextChoices):
     LOW_ENGAGEMENT = "low_engagement"  # smoothed score below the threshold for a while
     STRUGGLING = "struggling"  # confused or frustrated for a while
     LOOKING_AWAY = "looking_away"  # head turned away from the screen (or down) for a while
+    CAMERA_BLOCKED = "camera_blocked"  # the learner's page reports no usable camera for a while
+    DISCONNECTED = "disconnected"  # no socket of the learner open for a while
+
+
+class Connection(models.TextChoices):
+    """Whether the learner's exam page is there, as its sockets tell it."""
+
+    WAITING = "waiting"  # no socket has connected yet
+    CONNECTED = "connected"  # a socket is open and the camera works (or has not reported yet)
+    CAMERA_BLOCKED = "camera_blocked"  # a socket is open but the page reports the camera denied, missing or stopped
+    DISCONNECTED = "disconnected"  # every socket closed (or went silent past MONITOR_PRESENCE_STALE_SECONDS)
 
 
 class Severity(models.TextChoices):
@@ -53,6 +64,8 @@ class ExamSession(models.Model):
     last_status = models.CharField(max_length=32, blank=True)
     last_emotion = models.CharField(max_length=16, blank=True)
     last_frame_at = models.DateTimeField(null=True, blank=True)
+    connection = models.CharField(max_length=16, choices=Connection.choices, default=Connection.WAITING)
+    connection_changed_at = models.DateTimeField(null=True, blank=True, help_text="When the connection last changed.")
     frame_count = models.PositiveIntegerField(default=0)
     analyzed_count = models.PositiveIntegerField(default=0, help_text="Frames with an analysed face.")
     average_score = models.FloatField(null=True, blank=True, help_text="Mean score of the analysed frames.")
@@ -60,6 +73,8 @@ class ExamSession(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # The presence sweep looks for sessions whose connection went wrong long enough ago.
+        indexes = [models.Index(fields=["connection", "connection_changed_at"], name="session_presence")]
         permissions = [("monitor_sessions", "Can watch live sessions")]
 
     def __str__(self) -> str:

@@ -58,6 +58,8 @@ def session_live_row(*, session: ExamSession, open_alerts: list[Alert] | None = 
         "smoothed_score": session.smoothed_score,
         "frames": session.frame_count,
         "last_frame_at": session.last_frame_at.isoformat() if session.last_frame_at else None,
+        "connection": session.connection,
+        "connection_changed_at": session.connection_changed_at.isoformat() if session.connection_changed_at else None,
         "alerts": [a.as_message() for a in open_alerts],
     }
 

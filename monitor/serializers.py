@@ -53,7 +53,7 @@ class SessionSerializer(serializers.ModelSerializer):
         model = ExamSession
         fields = ["id", "learner", "course_id", "exam_id", "attempt_id", "status", "created_at", "started_at",
                   "ended_at", "frame_interval", "frame_count", "analyzed_count", "average_score", "smoothed_score",
-                  "last_status", "last_frame_at", "summary"]
+                  "last_status", "last_frame_at", "connection", "connection_changed_at", "summary"]
 
 
 class LogSerializer(serializers.ModelSerializer):

@@ -17,8 +17,8 @@ from engagement.api import (EngagementError, EngagementLog, Frame, InvalidInput,
                             head_pose_limits, timestamp_parse)
 
 from . import alerts as rules
-from . import selectors, webhooks
-from .models import Alert, ExamSession, SessionStatus, WebhookEvent
+from . import presence, selectors, webhooks
+from .models import Alert, Connection, ExamSession, SessionStatus, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
@@ -189,6 +189,13 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
                                     pose_limits=head_pose_limits())
     state, wanted = rules.rules_evaluate(state=session.rule_state, observation=observation,
                                          open_kinds=set(open_alerts))
+    if session.connection_changed_at and frame_time < session.connection_changed_at:
+        # A frame received before the page's last presence change (a worker's late answer) says nothing about
+        # presence now: the presence alerts stay as they are.
+        wanted.update({kind: "" for kind in presence.PRESENCE_KINDS & set(open_alerts)})
+    elif session.connection != Connection.CONNECTED:
+        # A frame proves the page is there with a working camera; the presence alerts close below.
+        session.connection, session.connection_changed_at = Connection.CONNECTED, frame_time
     opened, closed = [], []
     for kind, alert in open_alerts.items():
         if kind in wanted:

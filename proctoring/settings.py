@@ -295,6 +295,14 @@ MONITOR = {
     "MAX_CLOCK_SKEW": env_int("MONITOR_MAX_CLOCK_SKEW", 300),
     # Whether learners see their emotions and scores during an exam, or only whether the camera sees them.
     "SHOW_LEARNER_ANALYSIS": env_bool("MONITOR_SHOW_LEARNER_ANALYSIS", False),
+    # Presence: a camera reported blocked or missing, or every socket closed, this long opens an alert.
+    "CAMERA_BLOCKED_SECONDS": env_int("MONITOR_CAMERA_BLOCKED_SECONDS", 20),
+    "DISCONNECTED_SECONDS": env_int("MONITOR_DISCONNECTED_SECONDS", 30),
+    # A session taken as connected that sent no frame and no camera report this long is taken as disconnected
+    # (its server died without closing the socket).
+    "PRESENCE_STALE_SECONDS": env_int("MONITOR_PRESENCE_STALE_SECONDS", 120),
+    # Each server process checks presence this often (seconds); 0 turns the check off in that process.
+    "PRESENCE_SWEEP_SECONDS": float(os.environ.get("MONITOR_PRESENCE_SWEEP_SECONDS", "5")),
 }
 
 # Signed webhooks to the LMS: delivery runs in a background thread (or a Celery worker), never in a request.

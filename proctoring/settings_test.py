@@ -7,6 +7,8 @@ for name, value in {
     "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",  # Django's test client's host
     "MONITOR_ABSENT_SECONDS": "6",
     "MONITOR_LOOKING_AWAY_SECONDS": "6",
+    # Presence sweeps run only in the tests that turn them on (a sweep left running would outlive its test).
+    "MONITOR_PRESENCE_SWEEP_SECONDS": "0",
     "WEBHOOK_RETRY_BASE_SECONDS": "0.2",
     "WEBHOOK_TIMEOUT_SECONDS": "1",
     "WEBHOOK_MAX_ATTEMPTS": "3",

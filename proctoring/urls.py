@@ -11,6 +11,8 @@ from . import views
 from .login_throttle import ThrottledAdminAuthenticationForm, ThrottledAuthenticationForm
 
 admin.site.login_form = ThrottledAdminAuthenticationForm
+# The app list beside every page would leave too little width for the review lists' columns at 1280 px.
+admin.site.enable_nav_sidebar = False
 
 urlpatterns = [
     path("", views.home, name="home"),

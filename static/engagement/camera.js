@@ -4,24 +4,32 @@ window.EngagementCamera = (function () {
 
   function show(el, text) { el.textContent = text; el.hidden = !text; }
 
-  function explain(err) {
+  // What went wrong, as a code the exam page reports to the server, and what the person should do about it.
+  function problemOf(err) {
     const name = err && err.name;
-    if (name === "NotAllowedError" || name === "SecurityError") {
-      return "Camera access was denied. Allow the camera for this site in your browser settings, then reload.";
-    }
-    if (name === "NotFoundError" || name === "OverconstrainedError") {
-      return "No camera was found. Connect a webcam and reload the page.";
-    }
-    if (name === "NotReadableError") {
-      return "The camera is in use by another application. Close it and reload.";
-    }
-    return "The camera could not be started: " + (err && err.message ? err.message : err);
+    if (name === "NotAllowedError" || name === "SecurityError") { return "denied"; }
+    if (name === "NotFoundError" || name === "OverconstrainedError") { return "missing"; }
+    if (name === "NotReadableError") { return "in_use"; }
+    return "error";
+  }
+  const ADVICE = {
+    denied: "Camera access was denied. Allow the camera for this site in your browser settings, then reload.",
+    missing: "No camera was found. Connect a webcam and reload the page.",
+    in_use: "The camera is in use by another application. Close it and reload.",
+    unsupported: "This browser cannot use a camera here (it needs HTTPS or localhost).",
+    stopped: "Your camera stopped. Check that it is connected, then reload the page.",
+  };
+
+  function explain(problem, err) {
+    return ADVICE[problem] || "The camera could not be started: " + (err && err.message ? err.message : err);
   }
 
-  // Resolves true when the video plays; otherwise says why in messageEl and resolves false.
+  // Resolves true when the video plays; otherwise says why in messageEl, sets api.problem and resolves false.
   async function start(video, messageEl) {
+    api.problem = null;
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      show(messageEl, "This browser cannot use a camera here (it needs HTTPS or localhost).");
+      api.problem = "unsupported";
+      show(messageEl, ADVICE.unsupported);
       return false;
     }
     try {
@@ -30,7 +38,8 @@ window.EngagementCamera = (function () {
       show(messageEl, "");
       return true;
     } catch (err) {
-      show(messageEl, explain(err));
+      api.problem = problemOf(err);
+      show(messageEl, explain(api.problem, err));
       return false;
     }
   }
@@ -43,5 +52,6 @@ window.EngagementCamera = (function () {
     return canvas.toDataURL("image/jpeg", quality);
   }
 
-  return { show: show, start: start, grab: grab };
+  const api = { show: show, start: start, grab: grab, advice: ADVICE, problem: null };
+  return api;
 })();

@@ -25,12 +25,32 @@
   const showAnalysis = !!document.getElementById("score");
   let firstSent = false;
 
+  // "ok" or what is wrong with the camera: told to the server now and again on every (re)connection, so that
+  // the instructor sees a blocked camera as such, not as a silent learner.
+  let cameraState = null;
+  function reportCamera(state) {
+    cameraState = state;
+    if (socket && socket.readyState === WebSocket.OPEN) { socket.send(JSON.stringify({ type: "camera", state: state })); }
+  }
+
   async function startCamera() {
     if (await camera.start(video, cameraMessage)) {
+      reportCamera("ok");
+      video.srcObject.getVideoTracks().forEach(function (track) {
+        track.addEventListener("ended", function () {  // unplugged, or the permission taken back
+          if (ended) { return; }
+          reportCamera("stopped");
+          show(cameraMessage, camera.advice.stopped);
+          const status = document.getElementById("status");
+          status.className = "status status-none";
+          status.textContent = "The camera is not available";
+        });
+      });
       timer = setInterval(sendFrame, intervalMs);
       // The first frame goes as soon as the camera gives a picture, not one interval later.
       if (video.readyState >= 2) { sendFrame(); } else { video.addEventListener("loadeddata", sendFrame, { once: true }); }
     } else {
+      reportCamera(camera.problem || "error");
       document.getElementById("status").textContent = "The camera is not available";
     }
   }
@@ -49,7 +69,15 @@
     socket.send(JSON.stringify({ type: "frame", image: camera.grab(video, canvas, 0.8), timestamp: new Date().toISOString() }));
   }
 
+  // The open alerts by id: each analysis sends them all; presence alerts also arrive one by one.
+  let openAlerts = new Map();
+  function alertEvent(msg) {
+    if (msg.event === "closed") { openAlerts.delete(msg.alert.id); } else { openAlerts.set(msg.alert.id, msg.alert); }
+    renderAlerts(Array.from(openAlerts.values()));
+  }
+
   function renderAlerts(alerts) {
+    openAlerts = new Map(alerts.map(function (a) { return [a.id, a]; }));
     const list = document.getElementById("alerts");
     if (!alerts.length) {
       const li = document.createElement("li");
@@ -108,11 +136,13 @@
     socket.onopen = function () {
       retries = 0;
       connection.textContent = "connected";
+      if (cameraState) { reportCamera(cameraState); }
       if (!firstSent) { sendFrame(); }
     };
     socket.onmessage = function (event) {
       const msg = JSON.parse(event.data);
       if (msg.type === "analysis") { renderAnalysis(msg); }
+      else if (msg.type === "alert") { alertEvent(msg); }
       else if (msg.type === "error") { show(errorBox, msg.message); }
       else if (msg.type === "ended") { endExam(); }
     };

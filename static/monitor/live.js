@@ -15,7 +15,10 @@
   };
   const SESSION = { scheduled: "Not started", active: "Running", ended: "Ended" };
   const KIND = { absent: "Absent", multiple_faces: "Several faces", low_engagement: "Low engagement",
-                 struggling: "Struggling", looking_away: "Looking away" };
+                 struggling: "Struggling", looking_away: "Looking away", camera_blocked: "Camera blocked",
+                 disconnected: "Disconnected" };
+  const PRESENCE = { waiting: "Not connected yet", connected: "Connected", camera_blocked: "Camera blocked",
+                     disconnected: "Disconnected" };
   const NOT_ANALYSED = ["no_face", "face_too_small"];
 
   function cell(content, cls) {
@@ -40,10 +43,33 @@
     return (h ? h + ":" + pad(m) : String(m)) + ":" + pad(s);
   }
 
+  // A span whose text is the time since `iso`, kept current by tick().
+  function ticking(iso, cls, suffix) {
+    const span = document.createElement("span");
+    span.className = "ticking " + cls;
+    span.dataset.since = iso;
+    span.dataset.suffix = suffix || "";
+    span.textContent = since(iso) + span.dataset.suffix;
+    return span;
+  }
+
   function tick() {
-    document.querySelectorAll("span.alert[data-opened]").forEach(function (span) {
-      span.querySelector(".open-for").textContent = since(span.dataset.opened);
+    document.querySelectorAll("span.ticking[data-since]").forEach(function (span) {
+      span.textContent = since(span.dataset.since) + span.dataset.suffix;
     });
+  }
+
+  // Whether the learner's page is there: connected, camera blocked, disconnected (and since when), or ended.
+  function presence(s) {
+    const span = document.createElement("span");
+    if (s.status === "ended") { span.textContent = "Session ended"; return span; }
+    span.className = "presence presence-" + s.connection;
+    span.dataset.connection = s.connection;
+    span.append((PRESENCE[s.connection] || s.connection) + " ");
+    if (s.connection !== "waiting" && s.connection_changed_at) {
+      span.appendChild(ticking(s.connection_changed_at, "presence-for"));
+    }
+    return span;
   }
 
   function render(s) {
@@ -62,25 +88,30 @@
       span.dataset.opened = a.opened_at;
       span.title = a.message;
       span.append((KIND[a.kind] || a.kind) + " ");
-      const open = document.createElement("span");
-      open.className = "open-for";
-      open.textContent = since(a.opened_at);
-      span.appendChild(open);
+      span.appendChild(ticking(a.opened_at, "open-for"));
       alerts.appendChild(span);
     });
     if (s.alerts.length) {
       alerts.appendChild(link("review", "/admin/monitor/alert/?session__id__exact=" + s.id));
     } else { alerts.textContent = "-"; }
     const analysed = s.engagement_status && NOT_ANALYSED.indexOf(s.engagement_status) < 0;
-    const status = cell(STATUS[s.engagement_status] || s.engagement_status, "status-cell");
-    if (s.engagement_status) { status.dataset.status = s.engagement_status; }
+    // The last status describes the learner now only while their page is there with a camera.
+    const here = s.status !== "ended" && s.connection === "connected";
+    const status = cell(here ? STATUS[s.engagement_status] || s.engagement_status : null, "status-cell");
+    if (here && s.engagement_status) { status.dataset.status = s.engagement_status; }
     row.className = (s.alerts.length ? "has-alerts" : "") +
       (s.alerts.some(function (a) { return a.severity === "critical"; }) ? " has-critical" : "") +
-      (s.status === "ended" ? " ended" : "");
-    // While no face is analysed, an older smoothed score would read as engagement now: show "-".
-    row.replaceChildren(cell(link(s.learner, report)), cell(s.course_id + " / " + s.exam_id),
-      cell(SESSION[s.status] || s.status, "wide"), status, cell(analysed ? s.dominant_emotion : null, "wide"),
-      cell(analysed && s.smoothed_score != null ? s.smoothed_score.toFixed(1) : null), cell(s.frames, "wide"),
+      (s.status === "ended" ? " ended" : "") +
+      (s.status !== "ended" && (s.connection === "camera_blocked" || s.connection === "disconnected") ? " absent" : "");
+    const present = s.status !== "ended" && (s.connection === "connected" || s.connection === "camera_blocked");
+    // While no face is analysed, or the page is gone, an older score would read as engagement now: show "-".
+    const current = analysed && here;
+    row.replaceChildren(cell(link(s.learner, report)), cell(s.course_id + " / " + s.exam_id, "wide"),
+      cell(SESSION[s.status] || s.status, "wide"), cell(presence(s), "presence-cell"),
+      status, cell(current ? s.dominant_emotion : null, "wide"),
+      cell(current && s.smoothed_score != null ? s.smoothed_score.toFixed(1) : null, "score-cell"),
+      cell(s.frames, "wide frames-cell"),
+      cell(present && s.last_frame_at ? ticking(s.last_frame_at, "last-frame", " ago") : null, "wide last-frame-cell"),
       cell(alerts, "alerts-cell"));
     empty.hidden = body.children.length > 0;
   }

@@ -104,7 +104,8 @@ def test_exam_page_shows_status_and_absence_reaches_the_instructor(asgi_server, 
         # Absence reads as absence: highlighted, a human label, no carried-over score, and how long it lasts.
         expect(row).to_have_class(re.compile(r"\bhas-alerts\b"))
         expect(row.locator("td.status-cell")).to_have_text("No face in view")
-        expect(row.locator("td").nth(5)).to_have_text("-")
+        expect(row.locator("td.score-cell")).to_have_text("-")
+        expect(row.locator("td.presence-cell")).to_contain_text("Connected")
         open_for = row.locator("span[data-kind=absent] .open-for")
         first = open_for.inner_text()
         expect(open_for).not_to_have_text(first)  # it ticks
@@ -118,10 +119,12 @@ def test_exam_page_shows_status_and_absence_reaches_the_instructor(asgi_server, 
         expect(live.locator(f'tr[data-session="{later.json()["id"]}"]')).to_contain_text("Not started")
         live.set_viewport_size({"width": 390, "height": 800})  # a phone: the table fits, narrower columns go
         assert live.evaluate("document.documentElement.scrollWidth") <= 390
+        wrap = live.locator(".table-wrap")  # and nothing hides in a scrolled table
+        assert wrap.evaluate("e => e.scrollWidth") <= wrap.evaluate("e => e.clientWidth")
         page_screenshot(page=live, name=f"{request.node.name}-instructor-phone")
         # The row keeps changing as the learner's frames arrive over the instructors' socket.
-        frames = int(row.locator("td").nth(6).inner_text())
-        expect(row.locator("td").nth(6)).not_to_have_text(str(frames))
+        frames = int(row.locator("td.frames-cell").inner_text())
+        expect(row.locator("td.frames-cell")).not_to_have_text(str(frames))
         page_screenshot(page=live, name=f"{request.node.name}-instructor")
         instructor.close()
 
@@ -168,16 +171,85 @@ def test_the_first_frame_goes_at_once_and_the_end_releases_the_camera(asgi_serve
         page_screenshot(page=page, name=f"{request.node.name}-ended")
 
 
-def test_exam_page_says_when_the_camera_is_denied(asgi_server, tmp_path, request):
+@pytest.fixture
+def fast_presence(settings):
+    """Presence checked every half second, with alerts after 2 s (the server runs in this process)."""
+    settings.MONITOR = {**settings.MONITOR, "PRESENCE_SWEEP_SECONDS": 0.5, "CAMERA_BLOCKED_SECONDS": 2,
+                        "DISCONNECTED_SECONDS": 2}
+
+
+def learner_page(context, base_url, session):
+    """The learner's exam page, opened by the LMS's one-time link and started."""
+    page = context.new_page()
+    page.goto(f"{base_url}/monitor/join/{services.session_join_token(session=session)}/")
+    start(page)
+    return page
+
+
+def live_view(context, base_url):
+    """The instructors' live view, logged in as the superuser ines (a separate browser context)."""
+    instructor = context.browser.new_context()
+    live = instructor.new_page()
+    page_login(page=live, base_url=base_url, username="ines", password="ines-password", next_path="/monitor/live/")
+    expect(live.locator("#connection")).to_have_text("live")
+    return live
+
+
+def test_a_blocked_camera_reaches_the_instructor_as_such(asgi_server, fast_presence, tmp_path, request):
     learner = get_user_model().objects.create_user("lea", password="lea-password")
+    get_user_model().objects.create_superuser("ines", password="ines-password")
     session = services.session_create(learner=learner, course_id="c1", exam_id="e1")
     with chromium_context(video=face_then_empty(tmp_path, 1, 1), allow_camera=False) as context:
-        page = context.new_page()
-        page.goto(f"{asgi_server.url}/monitor/join/{services.session_join_token(session=session)}/")
-        start(page)
+        live = live_view(context, asgi_server.url)
+        row = live.locator(f'tr[data-session="{session.id}"]')
+        expect(row.locator("td.presence-cell")).to_have_text("Not connected yet")
+        page = learner_page(context, asgi_server.url, session)
         expect(page.locator("#camera-message")).to_contain_text("denied")
         expect(page.locator("#connection")).to_have_text("connected")
-        page_screenshot(page=page, name=request.node.name)
+        # The page tells the server; after the delay the learner and the instructor both see the alert.
+        expect(row.locator("td.presence-cell")).to_contain_text("Camera blocked")
+        expect(page.locator("#alerts li[data-kind=camera_blocked]")).to_contain_text("camera access was denied")
+        expect(row.locator("span[data-kind=camera_blocked]")).to_be_visible()
+        expect(row).to_have_class(re.compile(r"\bhas-critical\b"))
+        expect(row.locator("td.status-cell")).to_have_text("-")
+        page_screenshot(page=page, name=f"{request.node.name}-learner")
+        page_screenshot(page=live, name=f"{request.node.name}-instructor")
+    assert Alert.objects.get(session=session).kind == AlertKind.CAMERA_BLOCKED
+
+
+def test_a_learner_who_leaves_shows_as_disconnected_then_ended(asgi_server, fast_presence, tmp_path, request):
+    learner = get_user_model().objects.create_user("lea", password="lea-password")
+    get_user_model().objects.create_superuser("ines", password="ines-password")
+    token = lms_token()
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1", frame_interval=0.5)
+    with chromium_context(video=face_then_empty(tmp_path, 30, 1)) as context:
+        live = live_view(context, asgi_server.url)
+        row = live.locator(f'tr[data-session="{session.id}"]')
+        page = learner_page(context, asgi_server.url, session)
+        expect(row.locator("td.status-cell")).to_have_text("Highly engaged")
+        expect(row.locator("td.presence-cell")).to_contain_text("Connected")
+        expect(row.locator("td.last-frame-cell")).to_contain_text("ago")
+        page.close()  # the learner closes the tab
+        expect(row.locator("td.presence-cell")).to_contain_text("Disconnected")
+        # What was true before the page went no longer reads as now.
+        expect(row.locator("td.status-cell")).to_have_text("-")
+        expect(row.locator("td.score-cell")).to_have_text("-")
+        expect(row.locator("span[data-kind=disconnected]")).to_be_visible()
+        expect(row).to_have_class(re.compile(r"\babsent\b"))
+        page_screenshot(page=live, name=f"{request.node.name}-disconnected")
+        ended = requests.post(f"{asgi_server.url}/api/v1/sessions/{session.id}/end/",
+                              headers={"Authorization": f"Token {token}"}, timeout=30)
+        assert ended.status_code == 200
+        # Ended in place: the row stays until a reload, marked ended, its alerts closed.
+        expect(row.locator("td.presence-cell")).to_have_text("Session ended")
+        expect(row).to_have_class(re.compile(r"\bended\b"))
+        expect(row.locator("td.alerts-cell")).to_have_text("-")
+        page_screenshot(page=live, name=f"{request.node.name}-ended")
+        live.reload()
+        expect(live.locator("#connection")).to_have_text("live")
+        expect(live.locator(f'tr[data-session="{session.id}"]')).to_have_count(0)
+    alert = Alert.objects.get(session=session)
+    assert alert.kind == AlertKind.DISCONNECTED and alert.closed_at is not None
 
 
 def test_exam_page_says_when_the_server_is_unreachable(asgi_server, fast_rules, tmp_path, request):

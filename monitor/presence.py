@@ -1,0 +1,162 @@
+"""Presence services: the learner page's connection state, and the camera_blocked and disconnected alerts."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from . import alerts as rules
+from . import selectors, webhooks
+from .models import Alert, AlertKind, Connection, ExamSession, SessionStatus, WebhookEvent
+
+# What the exam page may report about its camera, and how an alert words it.
+CAMERA_PROBLEMS = {
+    "denied": "camera access was denied",
+    "missing": "no camera was found",
+    "in_use": "the camera is used by another application",
+    "stopped": "the camera stopped",
+    "unsupported": "the browser cannot use a camera",
+    "error": "the camera could not be started",
+}
+# The connection states that open an alert when they last, the alert kind and the setting giving the delay.
+PRESENCE_ALERTS = {
+    Connection.CAMERA_BLOCKED: (AlertKind.CAMERA_BLOCKED, "CAMERA_BLOCKED_SECONDS"),
+    Connection.DISCONNECTED: (AlertKind.DISCONNECTED, "DISCONNECTED_SECONDS"),
+}
+PRESENCE_KINDS = {kind for kind, _ in PRESENCE_ALERTS.values()}
+
+
+class PresenceEvent:
+    """What a learner's page did, as the consumer sees it."""
+
+    SOCKET_OPEN = "socket_open"  # a socket of the session connected
+    SOCKET_CLOSED = "socket_closed"  # the session's last socket closed
+    CAMERA_OK = "camera_ok"  # the page reports a working camera
+    CAMERA_PROBLEM = "camera_problem"  # the page reports the camera denied, missing or stopped
+
+
+# Per event: the new connection state (None: the one it had, if any) and the presence alerts it clears.
+TRANSITIONS = {
+    PresenceEvent.SOCKET_OPEN: (None, {AlertKind.DISCONNECTED}),
+    PresenceEvent.SOCKET_CLOSED: (Connection.DISCONNECTED, set()),
+    PresenceEvent.CAMERA_OK: (Connection.CONNECTED, {AlertKind.DISCONNECTED, AlertKind.CAMERA_BLOCKED}),
+    PresenceEvent.CAMERA_PROBLEM: (Connection.CAMERA_BLOCKED, {AlertKind.DISCONNECTED}),
+}
+
+
+@dataclass
+class PresenceChange:
+    """A session whose presence changed: its live-view row and the alert messages to send."""
+
+    session_id: str
+    row: dict
+    events: list[dict] = field(default_factory=list)
+
+
+def _alert_event(alert: Alert) -> dict:
+    return {"type": "alert", "event": "closed" if alert.closed_at else "opened", "alert": alert.as_message()}
+
+
+def _locked(session_id: Any) -> ExamSession | None:
+    session = ExamSession.objects.select_for_update().select_related("learner").filter(pk=session_id).first()
+    return None if session is None or session.status == SessionStatus.ENDED else session
+
+
+@transaction.atomic
+def session_presence_record(*, session_id: Any, event: str, camera_problem: str = "",
+                            at: datetime | None = None) -> PresenceChange | None:
+    """Record what the learner's page did (a PresenceEvent); None when nothing changed or the session ended."""
+    if event not in TRANSITIONS:
+        raise ValueError(f"unknown presence event {event!r}")
+    at = at or timezone.now()
+    session = _locked(session_id)
+    if session is None:
+        return None
+    new, clears = TRANSITIONS[event]
+    if new is None:  # a socket opened: connected unless the page is there already (and maybe without a camera)
+        new = session.connection if session.connection in (Connection.CONNECTED, Connection.CAMERA_BLOCKED) \
+            else Connection.CONNECTED
+    problem = camera_problem if event == PresenceEvent.CAMERA_PROBLEM else ""
+    closed = []
+    for alert in selectors.alerts_open(session=session):
+        if alert.kind in clears:
+            alert.closed_at = at
+            alert.save(update_fields=["closed_at"])
+            webhooks.event_emit(event=WebhookEvent.ALERT_CLOSED, data=webhooks.webhook_payload_alert(alert))
+            closed.append(alert)
+    changed = new != session.connection or problem != session.rule_state.get("camera_problem", "")
+    if not changed and not closed:
+        return None
+    if new != session.connection:
+        session.connection, session.connection_changed_at = new, at
+    session.rule_state = {**session.rule_state, "camera_problem": problem}
+    session.save(update_fields=["connection", "connection_changed_at", "rule_state"])
+    return PresenceChange(session_id=str(session.id), row=selectors.session_live_row(session=session),
+                          events=[_alert_event(a) for a in closed])
+
+
+def presence_alert_message(*, kind: str, seconds: float, camera_problem: str = "") -> str:
+    """The text of a presence alert."""
+    if kind == AlertKind.CAMERA_BLOCKED:
+        why = CAMERA_PROBLEMS.get(camera_problem, CAMERA_PROBLEMS["error"])
+        return f"No camera picture for {seconds:.0f} s: {why}."
+    return f"The exam page has been disconnected for {seconds:.0f} s."
+
+
+@transaction.atomic
+def _presence_alert_open(*, session_id: Any, kind: str, connection: str, cutoff: datetime,
+                         now: datetime) -> PresenceChange | None:
+    session = _locked(session_id)
+    # Re-checked under the lock: the page may have come back since the candidates were read.
+    if session is None or session.connection != connection or session.connection_changed_at > cutoff:
+        return None
+    if session.alerts.filter(kind=kind, closed_at__isnull=True).exists():
+        return None
+    seconds = (now - session.connection_changed_at).total_seconds()
+    alert = Alert.objects.create(session=session, kind=kind, severity=rules.SEVERITY[kind], opened_at=now,
+                                 message=presence_alert_message(kind=kind, seconds=seconds,
+                                                                camera_problem=session.rule_state.get("camera_problem", "")))
+    webhooks.event_emit(event=WebhookEvent.ALERT_OPENED, data=webhooks.webhook_payload_alert(alert))
+    return PresenceChange(session_id=str(session.id), row=selectors.session_live_row(session=session),
+                          events=[_alert_event(alert)])
+
+
+@transaction.atomic
+def _stale_mark(*, session_id: Any, cutoff: datetime, now: datetime) -> PresenceChange | None:
+    session = _locked(session_id)
+    if session is None or session.connection != Connection.CONNECTED:
+        return None
+    last = max(t for t in (session.last_frame_at, session.connection_changed_at) if t is not None)
+    # A slow frame interval is not silence: allow three intervals at least.
+    if last > min(cutoff, now - timedelta(seconds=3 * session.frame_interval)):
+        return None
+    # Disconnected since it was last heard from, so that the alert's delay counts from then.
+    session.connection, session.connection_changed_at = Connection.DISCONNECTED, last
+    session.save(update_fields=["connection", "connection_changed_at"])
+    return PresenceChange(session_id=str(session.id), row=selectors.session_live_row(session=session))
+
+
+def presence_sweep(*, now: datetime | None = None) -> list[PresenceChange]:
+    """Take silent sessions as disconnected, and open the presence alerts whose delay has passed."""
+    now = now or timezone.now()
+    t = settings.MONITOR
+    live = ExamSession.objects.exclude(status=SessionStatus.ENDED)
+    changes = []
+    stale_cutoff = now - timedelta(seconds=t["PRESENCE_STALE_SECONDS"])
+    silent = live.filter(connection=Connection.CONNECTED, connection_changed_at__lt=stale_cutoff).filter(
+        Q(last_frame_at__isnull=True) | Q(last_frame_at__lt=stale_cutoff))
+    for session_id in silent.values_list("pk", flat=True):
+        changes.append(_stale_mark(session_id=session_id, cutoff=stale_cutoff, now=now))
+    for connection, (kind, setting) in PRESENCE_ALERTS.items():
+        cutoff = now - timedelta(seconds=t[setting])
+        due = live.filter(connection=connection, connection_changed_at__lte=cutoff).exclude(
+            Exists(Alert.objects.filter(session=OuterRef("pk"), kind=kind, closed_at__isnull=True)))
+        for session_id in due.values_list("pk", flat=True):
+            changes.append(_presence_alert_open(session_id=session_id, kind=kind, connection=connection,
+                                                cutoff=cutoff, now=now))
+    return [c for c in changes if c is not None]

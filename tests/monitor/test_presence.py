@@ -1,0 +1,229 @@
+"""Presence: the connection state kept by the session socket, and the camera_blocked and disconnected alerts."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
+
+from engagement import services as engagement_services
+from monitor import presence, services
+from monitor.consumers import presence_announce
+from monitor.models import Alert, AlertKind, Connection, ExamSession, Severity, Webhook, WebhookDelivery
+from monitor.presence import PresenceEvent, presence_sweep, session_presence_record
+from tests.monitor.conftest import FACE, token_headers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+
+
+def at(seconds):
+    return T0 + timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def no_background_webhooks(settings):
+    """Deliveries are recorded but not sent: these tests look at what was recorded."""
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "BACKGROUND": False}
+
+
+@pytest.fixture
+def hooked(exam_session, no_background_webhooks):
+    """The session with an LMS webhook subscribed to alert events."""
+    lms = get_user_model().objects.create_user("lms", password="x" * 12)
+    Webhook.objects.create(owner=lms, url="https://lms.example/hook", secret="s" * 16,
+                           events=["alert.opened", "alert.closed"])
+    return exam_session
+
+
+def reload(session):
+    return ExamSession.objects.get(pk=session.pk)
+
+
+def deliveries(event):
+    return [d.payload for d in WebhookDelivery.objects.filter(event=event)]
+
+
+def record(session, event, seconds, problem=""):
+    return session_presence_record(session_id=session.id, event=event, camera_problem=problem, at=at(seconds))
+
+
+def frame(session, seconds):
+    result = engagement_services.frame_analyze(frame=engagement_services.Frame(image=FACE, timestamp=at(seconds)))
+    return services.session_frame_record(session_id=session.id, user=session.learner, result=result,
+                                         received_at=at(seconds))
+
+
+def test_a_blocked_camera_opens_an_alert_after_the_delay_once_and_a_working_camera_closes_it(hooked):
+    record(hooked, PresenceEvent.SOCKET_OPEN, 0)
+    change = record(hooked, PresenceEvent.CAMERA_PROBLEM, 1, "denied")
+    assert change.row["connection"] == "camera_blocked" and reload(hooked).connection == Connection.CAMERA_BLOCKED
+    assert presence_sweep(now=at(20)) == []  # 19 s: not yet (MONITOR_CAMERA_BLOCKED_SECONDS is 20)
+    [change] = presence_sweep(now=at(21))
+    [alert] = Alert.objects.filter(session=hooked)
+    assert (alert.kind, alert.severity, alert.closed_at) == (AlertKind.CAMERA_BLOCKED, Severity.CRITICAL, None)
+    assert alert.message == "No camera picture for 20 s: camera access was denied."
+    assert change.events == [{"type": "alert", "event": "opened", "alert": alert.as_message()}]
+    assert [a["kind"] for a in change.row["alerts"]] == ["camera_blocked"]
+    assert presence_sweep(now=at(60)) == []  # one alert per spell, however long it lasts
+    assert [p["data"]["alert"]["kind"] for p in deliveries("alert.opened")] == ["camera_blocked"]
+
+    change = record(hooked, PresenceEvent.CAMERA_OK, 70)
+    alert.refresh_from_db()
+    assert alert.closed_at == at(70) and change.events[0]["event"] == "closed"
+    assert reload(hooked).connection == Connection.CONNECTED
+    assert [p["data"]["alert"]["kind"] for p in deliveries("alert.closed")] == ["camera_blocked"]
+
+
+def test_a_page_gone_opens_a_disconnected_alert_and_coming_back_closes_it(hooked):
+    record(hooked, PresenceEvent.SOCKET_OPEN, 0)
+    assert reload(hooked).connection == Connection.CONNECTED
+    record(hooked, PresenceEvent.SOCKET_CLOSED, 10)
+    assert presence_sweep(now=at(39)) == []  # MONITOR_DISCONNECTED_SECONDS is 30
+    presence_sweep(now=at(40))
+    [alert] = Alert.objects.filter(session=hooked)
+    assert alert.kind == AlertKind.DISCONNECTED and alert.severity == Severity.WARNING
+    assert alert.message == "The exam page has been disconnected for 30 s."
+    change = record(hooked, PresenceEvent.SOCKET_OPEN, 50)
+    alert.refresh_from_db()
+    assert alert.closed_at == at(50) and change.row["connection"] == "connected"
+    assert [p["data"]["alert"]["kind"] for p in deliveries("alert.closed")] == ["disconnected"]
+
+
+def test_a_short_reload_raises_nothing(exam_session):
+    record(exam_session, PresenceEvent.SOCKET_OPEN, 0)
+    record(exam_session, PresenceEvent.SOCKET_CLOSED, 10)
+    record(exam_session, PresenceEvent.SOCKET_OPEN, 12)
+    assert presence_sweep(now=at(100)) == []
+    assert not Alert.objects.exists()
+
+
+def test_reopening_the_page_keeps_a_blocked_camera_blocked(exam_session):
+    record(exam_session, PresenceEvent.SOCKET_OPEN, 0)
+    record(exam_session, PresenceEvent.CAMERA_PROBLEM, 1, "missing")
+    presence_sweep(now=at(30))
+    record(exam_session, PresenceEvent.SOCKET_OPEN, 40)  # a second tab: the camera is still missing
+    session = reload(exam_session)
+    assert session.connection == Connection.CAMERA_BLOCKED
+    assert Alert.objects.get(kind=AlertKind.CAMERA_BLOCKED).closed_at is None
+    assert "no camera was found" in Alert.objects.get().message
+
+
+def test_a_frame_proves_presence_unless_it_is_older_than_the_change(exam_session):
+    record(exam_session, PresenceEvent.SOCKET_OPEN, 0)
+    record(exam_session, PresenceEvent.CAMERA_PROBLEM, 10, "stopped")
+    presence_sweep(now=at(40))
+    # A worker's late answer for a frame received before the camera stopped changes nothing.
+    frame(exam_session, 5)
+    assert reload(exam_session).connection == Connection.CAMERA_BLOCKED
+    assert Alert.objects.get(kind=AlertKind.CAMERA_BLOCKED).closed_at is None
+    # A frame received now does: the camera works again.
+    frame(exam_session, 50)
+    assert reload(exam_session).connection == Connection.CONNECTED
+    assert Alert.objects.get(kind=AlertKind.CAMERA_BLOCKED).closed_at == at(50)
+
+
+def test_a_silent_connected_session_is_taken_as_disconnected(exam_session, settings):
+    record(exam_session, PresenceEvent.SOCKET_OPEN, 0)
+    frame(exam_session, 5)
+    # Its server died without closing the socket: no frame for MONITOR_PRESENCE_STALE_SECONDS (120).
+    assert presence_sweep(now=at(124)) == []
+    changes = presence_sweep(now=at(126))
+    session = reload(exam_session)
+    assert session.connection == Connection.DISCONNECTED and session.connection_changed_at == at(5)
+    assert changes[0].row["connection"] == "disconnected"
+    # Disconnected since its last frame, so the alert's delay has long passed.
+    assert Alert.objects.get().kind == AlertKind.DISCONNECTED
+
+
+def test_a_slow_frame_interval_is_not_silence(learner):
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e2", frame_interval=60)
+    record(session, PresenceEvent.SOCKET_OPEN, 0)
+    frame(session, 5)
+    assert presence_sweep(now=at(150)) == []  # 145 s < 3 intervals
+    presence_sweep(now=at(190))
+    assert reload(session).connection == Connection.DISCONNECTED
+
+
+def test_ended_and_unstarted_sessions_raise_nothing(exam_session, learner):
+    waiting = services.session_create(learner=learner, course_id="c1", exam_id="e2")
+    record(exam_session, PresenceEvent.SOCKET_OPEN, 0)
+    record(exam_session, PresenceEvent.SOCKET_CLOSED, 1)
+    services.session_end(session=exam_session)
+    assert presence_sweep(now=at(10_000)) == []
+    assert record(exam_session, PresenceEvent.SOCKET_OPEN, 10_001) is None
+    assert reload(waiting).connection == Connection.WAITING and not Alert.objects.exists()
+
+
+def test_the_alert_rules_leave_presence_alone(exam_session):
+    """Analysed frames never open the presence kinds: only the page's own reports and the sweep do."""
+    record(exam_session, PresenceEvent.SOCKET_OPEN, 0)
+    for seconds in range(0, 60, 5):
+        frame(exam_session, seconds)
+    assert not Alert.objects.filter(kind__in=presence.PRESENCE_KINDS).exists()
+
+
+# The socket: what the consumer reports, and what it pushes.
+
+async def joined(connect, session, user):
+    ws, connected, code = await connect(f"/ws/monitor/sessions/{session.id}/", token_headers(user))
+    assert connected, code
+    assert (await ws.receive_json_from(timeout=10))["type"] == "connected"
+    return ws
+
+
+@database_sync_to_async
+def connection_of(session):
+    return reload(session).connection
+
+
+async def test_the_socket_keeps_the_connection_until_the_last_one_closes(connect, exam_session, learner):
+    assert await connection_of(exam_session) == Connection.WAITING
+    first = await joined(connect, exam_session, learner)
+    assert await connection_of(exam_session) == Connection.CONNECTED
+    second = await joined(connect, exam_session, learner)  # a second tab
+    await first.disconnect()
+    assert await connection_of(exam_session) == Connection.CONNECTED
+    await second.disconnect()
+    assert await connection_of(exam_session) == Connection.DISCONNECTED
+
+
+async def test_the_page_reports_its_camera(connect, exam_session, learner):
+    ws = await joined(connect, exam_session, learner)
+    await ws.send_json_to({"type": "camera", "state": "denied"})
+    await ws.send_json_to({"type": "camera", "state": "on fire"})
+    error = await ws.receive_json_from(timeout=10)
+    assert error["type"] == "error" and error["error"] == "invalid_camera_state" and "denied" in error["message"]
+    await ws.send_json_to({"type": "camera", "state": ["ok"]})
+    assert (await ws.receive_json_from(timeout=10))["error"] == "invalid_camera_state"
+    session = await database_sync_to_async(reload)(exam_session)
+    assert session.connection == Connection.CAMERA_BLOCKED and session.rule_state["camera_problem"] == "denied"
+    await ws.send_json_to({"type": "camera", "state": "ok"})
+    await ws.send_json_to({"type": "ping"})
+    assert (await ws.receive_json_from(timeout=10))["type"] == "pong"  # the report before it was handled
+    assert await connection_of(exam_session) == Connection.CONNECTED
+
+
+async def test_presence_alerts_reach_the_learner_and_the_instructors(connect, exam_session, learner):
+    staff = await database_sync_to_async(get_user_model().objects.create_superuser)("ines", password="x" * 12)
+    from rest_framework.authtoken.models import Token
+
+    await database_sync_to_async(Token.objects.create)(user=staff)
+    feed, connected, _ = await connect("/ws/monitor/instructors/", token_headers(staff))
+    assert connected and (await feed.receive_json_from(timeout=10))["type"] == "sessions"
+    ws = await joined(connect, exam_session, learner)
+    assert (await feed.receive_json_from(timeout=10))["session"]["connection"] == "connected"
+    await ws.send_json_to({"type": "camera", "state": "missing"})
+    assert (await feed.receive_json_from(timeout=10))["session"]["connection"] == "camera_blocked"
+    later = datetime.now(timezone.utc) + timedelta(seconds=60)
+    for change in await database_sync_to_async(presence_sweep)(now=later):
+        await presence_announce(change)
+    message = await ws.receive_json_from(timeout=10)
+    assert message["type"] == "alert" and message["event"] == "opened"
+    assert message["alert"]["kind"] == "camera_blocked"
+    row = (await feed.receive_json_from(timeout=10))["session"]
+    assert [a["kind"] for a in row["alerts"]] == ["camera_blocked"]
+    await ws.send_json_to({"type": "camera", "state": "ok"})
+    closed = await ws.receive_json_from(timeout=10)  # the learner's other sockets hear it too
+    assert closed["type"] == "alert" and closed["event"] == "closed"
+    row = (await feed.receive_json_from(timeout=10))["session"]
+    assert row["connection"] == "connected" and row["alerts"] == []
