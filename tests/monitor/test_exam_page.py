@@ -195,20 +195,26 @@ def live_view(context, base_url):
     return live
 
 
-def test_a_blocked_camera_reaches_the_instructor_as_such(asgi_server, fast_presence, tmp_path, request):
+@pytest.mark.parametrize("camera, advice, reason", [
+    ("denied", "denied", "camera access was denied"),  # a camera, permission refused
+    ("none", "No camera was found", "no camera was found"),  # no camera at all (no y4m, no device)
+])
+def test_a_blocked_camera_reaches_the_instructor_as_such(asgi_server, fast_presence, tmp_path, request, camera,
+                                                         advice, reason):
     learner = get_user_model().objects.create_user("lea", password="lea-password")
     get_user_model().objects.create_superuser("ines", password="ines-password")
     session = services.session_create(learner=learner, course_id="c1", exam_id="e1")
-    with chromium_context(video=face_then_empty(tmp_path, 1, 1), allow_camera=False) as context:
+    video = face_then_empty(tmp_path, 1, 1) if camera == "denied" else None
+    with chromium_context(video=video, allow_camera=camera != "denied") as context:
         live = live_view(context, asgi_server.url)
         row = live.locator(f'tr[data-session="{session.id}"]')
         expect(row.locator("td.presence-cell")).to_have_text("Not connected yet")
         page = learner_page(context, asgi_server.url, session)
-        expect(page.locator("#camera-message")).to_contain_text("denied")
+        expect(page.locator("#camera-message")).to_contain_text(advice)
         expect(page.locator("#connection")).to_have_text("connected")
         # The page tells the server; after the delay the learner and the instructor both see the alert.
         expect(row.locator("td.presence-cell")).to_contain_text("Camera blocked")
-        expect(page.locator("#alerts li[data-kind=camera_blocked]")).to_contain_text("camera access was denied")
+        expect(page.locator("#alerts li[data-kind=camera_blocked]")).to_contain_text(reason)
         expect(row.locator("span[data-kind=camera_blocked]")).to_be_visible()
         expect(row).to_have_class(re.compile(r"\bhas-critical\b"))
         expect(row.locator("td.status-cell")).to_have_text("-")
