@@ -29,7 +29,9 @@ class ExamLoginMiddleware:
                 "message": "The exam has ended, so the login from its link is closed."}, status=403)
         exam_path = reverse("monitor:exam", args=[session_id])
         # Another exam link may replace this login; static files and logout serve the exam page.
-        open_prefixes = (reverse("logout"), settings.STATIC_URL, reverse("monitor:join", args=["-"])[:-2])
+        open_prefixes = (reverse("logout"), settings.STATIC_URL, reverse("monitor:join", args=["-"])[:-2],
+                         # Pages of other apps that serve this exam (MONITOR_EXAM_LOGIN_OPEN_PATHS, "{session_id}").
+                         *(path.format(session_id=session_id) for path in settings.MONITOR["EXAM_LOGIN_OPEN_PATHS"]))
         if request.path == exam_path or request.path.startswith(open_prefixes):
             return self.get_response(request)
         return render(request, "monitor/link_error.html", {

@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 JOIN_SALT = "monitor.join"
 # The Django session key that confines a login made by an exam link to that exam (see ExamLoginMiddleware).
 EXAM_LOGIN_KEY = "monitor.exam_login"
+# The Django session key that records a learner's agreement to the monitoring notice of an exam (given on another
+# page, such as LTI's proctoring check): the exam page then starts the camera without asking again.
+EXAM_CONSENT_KEY = "monitor.consented.{session_id}"
 LOG_SOURCE = selectors.LOG_SOURCE
 
 
@@ -102,6 +105,39 @@ def _instructors_tell(*, session: ExamSession) -> None:
         async_to_sync(get_channel_layer().group_send)(INSTRUCTORS_GROUP, {"type": "session.update", "session": row})
     except Exception:  # the live view is a convenience: a channel layer that is down must not fail the creation
         logger.exception("could not tell the live view about session %s", session.id)
+
+
+# What the Instructors group may do (its data migration, 0002, made it with these).
+INSTRUCTOR_PERMISSIONS = [("monitor", "view_examsession"), ("monitor", "monitor_sessions"), ("monitor", "view_alert"),
+                          ("monitor", "change_alert"), ("monitor", "view_courseassignment"),
+                          ("engagement", "view_engagementlog")]
+
+
+def instructors_group():
+    """The Instructors group, made again with its permissions if it was deleted."""
+    from django.contrib.auth.models import Group, Permission
+
+    group, created = Group.objects.get_or_create(name=selectors.INSTRUCTORS_GROUP)
+    if created:
+        for app_label, codename in INSTRUCTOR_PERMISSIONS:
+            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return group
+
+
+def exam_login(*, request: Any, session: ExamSession, consented: bool = False) -> None:
+    """Log the session's learner in, confined to this exam until the browser closes or the exam ends."""
+    from django.contrib.auth import login
+
+    login(request, session.learner, backend="django.contrib.auth.backends.ModelBackend")
+    request.session[EXAM_LOGIN_KEY] = str(session.id)
+    request.session.set_expiry(0)
+    if consented:
+        exam_consent_record(request=request, session=session)
+
+
+def exam_consent_record(*, request: Any, session: ExamSession) -> None:
+    """Remember that the learner agreed to this exam's monitoring notice (the exam page then starts at once)."""
+    request.session[EXAM_CONSENT_KEY.format(session_id=session.id)] = True
 
 
 def session_join_token(*, session: ExamSession) -> str:

@@ -1,6 +1,5 @@
 """Pages: the one-time exam link, the learner's exam page and the instructors' live view."""
 from django.conf import settings
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
@@ -22,10 +21,8 @@ def join(request, token):
     except services.SessionError as exc:
         return render(request, "monitor/link_error.html", {"message": exc.message}, status=403)
     if current is None or current.pk != session.learner_id or request.session.get(services.EXAM_LOGIN_KEY):
-        login(request, session.learner, backend="django.contrib.auth.backends.ModelBackend")
         # The link's login opens this exam only, and only until the browser closes or the exam ends.
-        request.session[services.EXAM_LOGIN_KEY] = str(session.id)
-        request.session.set_expiry(0)
+        services.exam_login(request=request, session=session)
     return redirect("monitor:exam", session_id=session.id)
 
 
@@ -38,7 +35,8 @@ def exam(request, session_id):
                       {"message": "This exam session does not exist, is not yours, or has ended."}, status=404)
     return render(request, "monitor/exam.html", {
         "session": session, "max_frame_bytes": settings.ENGAGEMENT["MAX_REQUEST_BYTES"],
-        "retention_days": settings.RETENTION_DAYS, "show_analysis": settings.MONITOR["SHOW_LEARNER_ANALYSIS"]})
+        "retention_days": settings.RETENTION_DAYS, "show_analysis": settings.MONITOR["SHOW_LEARNER_ANALYSIS"],
+        "consented": bool(request.session.get(services.EXAM_CONSENT_KEY.format(session_id=session.id)))})
 
 
 @login_required
@@ -47,4 +45,9 @@ def live(request):
     if not selectors.user_can_watch(user=request.user):
         raise PermissionDenied
     courses = selectors.courses_watched(user=request.user)
-    return render(request, "monitor/live.html", {"sessions": selectors.sessions_live(courses=courses)})
+    # ?course=ID narrows the view to one course (an LMS opens it so), within the courses the instructor watches.
+    course = request.GET.get("course") or None
+    if course is not None:
+        courses = {course} & courses if courses is not None else {course}
+    return render(request, "monitor/live.html", {"sessions": selectors.sessions_live(courses=courses),
+                                                 "course": course})

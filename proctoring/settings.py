@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "channels",
     "engagement",
     "monitor",
+    "lti_tool",
+    "lti",
 ]
 
 MIDDLEWARE = [
@@ -303,6 +305,18 @@ MONITOR = {
     "PRESENCE_STALE_SECONDS": env_int("MONITOR_PRESENCE_STALE_SECONDS", 120),
     # Each server process checks presence this often (seconds); 0 turns the check off in that process.
     "PRESENCE_SWEEP_SECONDS": float(os.environ.get("MONITOR_PRESENCE_SWEEP_SECONDS", "5")),
+    # Path prefixes a login confined to one exam may also open ("{session_id}": that exam): LTI's launches and
+    # its proctoring check for that exam.
+    "EXAM_LOGIN_OPEN_PATHS": ["/lti/launch/", "/lti/login/", "/lti/proctoring/{session_id}/"],
+}
+
+# LTI 1.3 (the lti app, on django-lti and PyLTI1p3).
+LTI = {
+    "HTTP_TIMEOUT": float(os.environ.get("LTI_HTTP_TIMEOUT", "10")),  # seconds to wait for a platform
+    "KEY_SET_CACHE_SECONDS": env_int("LTI_KEY_SET_CACHE_SECONDS", 300),  # a platform's key set is reused this long
+    "NONCE_SECONDS": env_int("LTI_NONCE_SECONDS", 86400),  # a used nonce is remembered (and refused) this long
+    # A learner must have been seen by the camera this recently (seconds) to start a proctored attempt.
+    "CAMERA_CHECK_SECONDS": env_int("LTI_CAMERA_CHECK_SECONDS", 120),
 }
 
 # Signed webhooks to the LMS: delivery runs in a background thread (or a Celery worker), never in a request.

@@ -27,6 +27,7 @@ urlpatterns = [
     path("engagement/", include((page_urlpatterns, "engagement"))),
     path("api/v1/", include((monitor_api, "monitor-api"))),
     path("monitor/", include("monitor.urls")),
+    path("lti/", include("lti.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file, so the page needs no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),

@@ -160,10 +160,13 @@
     };
   }
 
-  document.getElementById("start").addEventListener("click", function () {
+  function begin() {
     document.getElementById("notice").hidden = true;
     root.hidden = false;
     connect();
     startCamera();
-  });
+  }
+  document.getElementById("start").addEventListener("click", begin);
+  // The learner already agreed to the notice on the page that opened this one (LTI's proctoring check).
+  if (root.dataset.consented) { begin(); }
 })();

@@ -72,7 +72,10 @@
     return span;
   }
 
+  const onlyCourse = document.getElementById("sessions").dataset.course;
+
   function render(s) {
+    if (onlyCourse && s.course_id !== onlyCourse) { return; }  // the page shows one course
     let row = body.querySelector('tr[data-session="' + s.id + '"]');
     if (!row) {
       row = document.createElement("tr");

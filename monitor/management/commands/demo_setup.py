@@ -45,3 +45,4 @@ class Command(BaseCommand):
         self.stdout.write(f"  exam page (learner):    {base}/monitor/sessions/{session.id}/")
         self.stdout.write(f"  live view (admin):      {base}/monitor/live/")
         self.stdout.write(f"  admin:                  {base}/admin/")
+        self.stdout.write(f"  LTI set-up (admin):     {base}/lti/setup/")

@@ -1,0 +1,201 @@
+"""LTI services: who a launch is (a local user per platform user), what it opens (an exam session, a course's
+live view), the signed LtiStartAssessment answer, and instructors synced from Names and Role Provisioning."""
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils.text import slugify
+from lti_tool.models import Key, LtiContext, LtiRegistration, LtiUser
+from lti_tool.services.nrps import fetch_member_data
+from pylti1p3.exception import LtiException
+
+from monitor import services as monitor_services
+from monitor.models import CourseAssignment, ExamSession, SessionStatus
+
+from .launch import AP, LTI, START_ASSESSMENT, attempt_number_of
+
+MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
+# Context roles (LTI 1.3 core, A.2.3), full or short. A teaching assistant is a sub-role of Instructor.
+INSTRUCTOR_ROLES = {f"{MEMBERSHIP}#Instructor", f"{MEMBERSHIP}/Instructor#TeachingAssistant",
+                    f"{MEMBERSHIP}#TeachingAssistant", "Instructor", "TeachingAssistant"}
+LEARNER_ROLES = {f"{MEMBERSHIP}#Learner", f"{MEMBERSHIP}/Learner#Learner", "Learner"}
+
+
+class LaunchRefused(Exception):
+    """A valid launch this tool cannot act on (no course, a role it has nothing for...): a page says why."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+class Role:
+    """What a launch's roles let its user do here."""
+
+    INSTRUCTOR = "instructor"  # the course's live view and reports
+    LEARNER = "learner"  # exam sessions
+    OTHER = "other"  # nothing: a page says what each role may do
+
+
+def role_of(*, roles: Any) -> str:
+    """Instructor (or teaching assistant) first, then learner; anything else is other."""
+    roles = set(roles) if isinstance(roles, list) else set()
+    if roles & INSTRUCTOR_ROLES:
+        return Role.INSTRUCTOR
+    if roles & LEARNER_ROLES:
+        return Role.LEARNER
+    return Role.OTHER
+
+
+def course_and_exam(*, body: dict) -> tuple[str, str]:
+    """The course id (context.id) and exam id (resource_link.id) of a launch, each at most 128 characters."""
+    course = (body.get(LTI + "context") or {}).get("id")
+    exam = (body.get(LTI + "resource_link") or {}).get("id")
+    if not isinstance(course, str) or not course:
+        raise LaunchRefused("The launch names no course (its context claim has no id): launch the tool from a course.")
+    if not isinstance(exam, str) or not exam:
+        raise LaunchRefused("The launch names no exam (its resource_link claim has no id).")
+    if len(course) > 128 or len(exam) > 128:
+        raise LaunchRefused("The course or exam id of the launch is longer than 128 characters.")
+    return course, exam
+
+
+def _username(*, issuer: str, sub: str, body: dict) -> str:
+    # Readable for instructors (a name or the email's local part), unique per platform user (a hash of issuer and
+    # sub): a claim can never name an existing local account.
+    readable = slugify(str(body.get("name") or str(body.get("email") or "").split("@")[0]))[:40] or "user"
+    digest = hashlib.sha256(f"{issuer}\n{sub}".encode()).hexdigest()[:10]
+    return f"{readable}-{digest}"
+
+
+@transaction.atomic
+def lti_user_resolve(*, registration: LtiRegistration, sub: str, body: dict | None = None):
+    """The local user of a platform user (the `sub` of an issuer), created on first launch without a password."""
+    body = body or {}
+    lti_user, _ = LtiUser.objects.select_for_update().get_or_create(registration=registration, sub=sub)
+    if lti_user.auth_user is None:
+        # The same person through another client id of the same platform is the same local user.
+        known = (LtiUser.objects.filter(registration__issuer=registration.issuer, sub=sub, auth_user__isnull=False)
+                 .select_related("auth_user").first())
+        user = known.auth_user if known else get_user_model().objects.create_user(
+            _username(issuer=registration.issuer, sub=sub, body=body))
+        lti_user.auth_user = user
+        lti_user.save(update_fields=["auth_user"])
+    user = lti_user.auth_user
+    names = {"first_name": str(body.get("given_name") or "")[:150], "last_name": str(body.get("family_name") or "")[:150],
+             "email": str(body.get("email") or "")[:254]}
+    changed = [k for k, v in names.items() if v and getattr(user, k) != v]
+    for key in changed:
+        setattr(user, key, names[key])
+    if changed:
+        user.save(update_fields=changed)
+    return user
+
+
+def instructor_assign(*, user, course_id: str) -> bool:
+    """Make the user an instructor of the course (staff, in the Instructors group, assigned); True if newly assigned."""
+    if not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    user.groups.add(monitor_services.instructors_group())
+    return CourseAssignment.objects.get_or_create(instructor=user, course_id=course_id)[1]
+
+
+def learner_session_open(*, user, course_id: str, exam_id: str, attempt_id: str = "") -> ExamSession:
+    """The learner's running session of this exam (and attempt), or a new one."""
+    running = (ExamSession.objects.filter(learner=user, course_id=course_id, exam_id=exam_id, attempt_id=attempt_id)
+               .exclude(status=SessionStatus.ENDED).order_by("-created_at").first())
+    if running is not None:
+        return running
+    try:
+        return monitor_services.session_create(learner=user, course_id=course_id, exam_id=exam_id,
+                                               attempt_id=attempt_id)
+    except monitor_services.InvalidInput as exc:
+        raise LaunchRefused(f"An exam session cannot be opened for this account: {exc.message}", status=403) from exc
+
+
+@dataclass
+class Proctoring:
+    """What an LtiStartProctoring message asks for: kept in the learner's browser session until they start."""
+
+    session_id: str
+    registration_id: int
+    deployment_id: str
+    resource_link: dict
+    attempt_number: int
+    session_data: str | None
+    start_assessment_url: str
+
+    @classmethod
+    def from_launch(cls, *, session: ExamSession, registration: LtiRegistration, body: dict) -> "Proctoring":
+        """From a validated LtiStartProctoring launch."""
+        return cls(session_id=str(session.id), registration_id=registration.pk,
+                   deployment_id=body[LTI + "deployment_id"], resource_link=body[LTI + "resource_link"],
+                   attempt_number=attempt_number_of(body), session_data=body.get(AP + "session_data"),
+                   start_assessment_url=body[AP + "start_assessment_url"])
+
+
+def start_assessment_jwt(*, proctoring: Proctoring) -> str:
+    """The signed LtiStartAssessment message that sends the learner back to the platform to start the attempt."""
+    registration = LtiRegistration.objects.get(pk=proctoring.registration_id)
+    key = Key.objects.active().order_by("-datetime_created").first()
+    if key is None:
+        raise LaunchRefused("The tool has no signing key yet: an administrator must run manage.py rotate_keys.", 503)
+    now = int(time.time())
+    claims = {
+        # A tool-originating message (LTI Security Framework 5.2.3): issued by the tool's client id, for the platform.
+        "iss": registration.client_id, "aud": registration.issuer, "iat": now, "exp": now + 300,
+        "nonce": uuid.uuid4().hex,
+        LTI + "message_type": START_ASSESSMENT, LTI + "version": "1.3.0",
+        LTI + "deployment_id": proctoring.deployment_id,
+        LTI + "resource_link": proctoring.resource_link,
+        AP + "attempt_number": proctoring.attempt_number,
+        AP + "session_data": proctoring.session_data,
+    }
+    if proctoring.session_data is None:
+        del claims[AP + "session_data"]
+    return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.as_jwk()["kid"]})
+
+
+def proctored_session_end(*, user, course_id: str, exam_id: str, attempt_number: int) -> ExamSession | None:
+    """End the learner's session of this attempt (LtiEndAssessment), with its summary; None if none runs."""
+    session = (ExamSession.objects.filter(learner=user, course_id=course_id, exam_id=exam_id,
+                                          attempt_id=str(attempt_number))
+               .exclude(status=SessionStatus.ENDED).order_by("-created_at").first())
+    return monitor_services.session_end_announced(session=session) if session else None
+
+
+NRPS_ACTIVE = "http://purl.imsglobal.org/vocab/lis/v2/membership#Active"
+
+
+def course_instructors_sync(*, context: LtiContext) -> dict:
+    """Course assignments from the platform's member list (NRPS): instructors added, those gone unassigned.
+
+    Only users who came through this platform are touched; assignments made by hand stay.
+    """
+    if not context.memberships_url:
+        raise LtiException("This course's launches offered no Names and Role Provisioning Service.")
+    registration = context.deployment.registration
+    members = fetch_member_data(context)
+    instructors = {m["user_id"]: m for m in members
+                   if role_of(roles=list(m.get("roles") or [])) == Role.INSTRUCTOR
+                   and m.get("status", "Active") in ("Active", NRPS_ACTIVE)}
+    added = 0
+    kept = set()
+    for sub, member in instructors.items():
+        user = lti_user_resolve(registration=registration, sub=sub, body=member)
+        added += instructor_assign(user=user, course_id=context.id_on_platform)
+        kept.add(user.pk)
+    platform_users = LtiUser.objects.filter(registration__issuer=registration.issuer,
+                                            auth_user__isnull=False).values("auth_user")
+    removed, _ = (CourseAssignment.objects.filter(course_id=context.id_on_platform, instructor__in=platform_users)
+                  .exclude(instructor__in=kept).delete())
+    return {"course_id": context.id_on_platform, "instructors": len(kept), "added": added, "removed": removed}
+

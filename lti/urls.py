@@ -1,0 +1,17 @@
+"""URLs of the LTI tool (mounted at /lti/)."""
+from django.urls import path
+
+from . import views
+
+app_name = "lti"
+urlpatterns = [
+    path("login/", views.login_init, name="login"),
+    path("login/<uuid:registration_uuid>/", views.login_init, name="login-registration"),
+    path("launch/", views.launch, name="launch"),
+    path("jwks/", views.jwks, name="jwks"),
+    path("setup/", views.setup, name="setup"),
+    path("proctoring/<uuid:session_id>/", views.proctoring, name="proctoring"),
+    path("proctoring/<uuid:session_id>/check/", views.proctoring_check, name="proctoring-check"),
+    path("proctoring/<uuid:session_id>/start/", views.proctoring_start, name="proctoring-start"),
+    path("proctoring/<uuid:session_id>/monitor/", views.proctoring_monitor, name="proctoring-monitor"),
+]

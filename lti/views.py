@@ -1,0 +1,270 @@
+"""LTI pages: OIDC login initiation, the launch, the tool's key set, the values to register the tool, and the
+camera check of LTI Proctoring Services."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from urllib.parse import urlencode, urlsplit
+
+from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+from lti_tool.models import Key, LtiRegistration
+from lti_tool.utils import sync_data_from_launch
+from lti_tool.models import LtiLaunch
+from lti_tool.views import jwks  # noqa: F401  (the tool's key set, as django-lti serves it)
+from pylti1p3.contrib.django import DjangoCacheDataStorage, DjangoOIDCLogin
+from pylti1p3.exception import LtiException, OIDCException
+
+from engagement.api import EngagementError, Frame, frame_analyze
+from monitor import selectors as monitor_selectors
+from monitor import services as monitor_services
+from proctoring.middleware import CONTENT_SECURITY_POLICY
+
+from . import services
+from .launch import END_ASSESSMENT, LTI, START_PROCTORING, MessageLaunch, ToolConfig, attempt_number_of
+from .services import LaunchRefused, Role
+
+logger = logging.getLogger(__name__)
+PROCTORING_KEY = "lti.proctoring.{session_id}"
+CHECKED_KEY = "lti.camera-checked.{session_id}"
+RESOURCE_LINK = "LtiResourceLinkRequest"
+NO_KEY = "The tool has no signing key yet: an administrator must run manage.py rotate_keys."
+
+
+def refused(request, message: str, status: int = 400):
+    """The page a refused launch gets: what was wrong, in words, with a 4xx status."""
+    logger.warning("LTI launch refused (%s): %s", status, message)
+    return render(request, "lti/error.html", {"message": message}, status=status)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def login_init(request, registration_uuid=None):
+    """Third-party initiated login (OIDC): answer the platform with a redirect to its authorization endpoint."""
+    params = request.POST if request.method == "POST" else request.GET
+    if not params.get("target_link_uri"):
+        return refused(request, "The login request has no target_link_uri.")
+    oidc = DjangoOIDCLogin(request, ToolConfig(registration_uuid), launch_data_storage=DjangoCacheDataStorage())
+    try:
+        # No cookie-check page: the tool opens in a window of its own (it needs the camera, which an LMS frame
+        # does not grant), where cookies work.
+        return oidc.redirect(request.build_absolute_uri(reverse("lti:launch")))
+    except (OIDCException, LtiException) as exc:
+        return refused(request, f"The login request was refused: {exc}.")
+    except Key.DoesNotExist:
+        return refused(request, NO_KEY, 503)
+
+
+@csrf_exempt
+@require_POST
+def launch(request):
+    """An LTI message from a platform: validated, then a resource link, a start of proctoring or an end of attempt."""
+    message = MessageLaunch(request)
+    try:
+        body = message.validate().get_launch_data()
+    except (LtiException, OIDCException) as exc:
+        return refused(request, f"The launch was refused: {exc}.")
+    except Key.DoesNotExist:
+        return refused(request, NO_KEY, 503)
+    except Exception:  # a platform's key set that cannot be read, a broken token...: refused, never a 500
+        logger.exception("LTI launch failed")
+        return refused(request, "The launch was refused: its token could not be verified.")
+    deployment = message.get_deployment()
+    if not deployment.is_active:
+        return refused(request, "This deployment of the tool is not active yet: an administrator must activate it "
+                                "in the tool's admin (LTI registrations).", 403)
+    kind = message.get_message_type()
+    try:
+        if kind == RESOURCE_LINK:
+            return _resource_link(request, message, body)
+        if kind == START_PROCTORING:
+            return _start_proctoring(request, message, body)
+        if kind == END_ASSESSMENT:
+            return _end_assessment(request, message, body)
+        raise LaunchRefused(f"This tool does not handle {kind} messages: add it as an exam or proctoring tool.")
+    except LaunchRefused as exc:
+        return refused(request, exc.message, exc.status)
+
+
+def _role_and_user(request, message, body, *, wanted: str | None = None):
+    role = services.role_of(roles=body.get(LTI + "roles"))
+    course_id, exam_id = services.course_and_exam(body=body)
+    if role == Role.OTHER or (wanted and role != wanted):
+        raise _OtherRole(role)
+    # Only now, with a valid launch the tool acts on, are records made.
+    sync_data_from_launch(LtiLaunch(message))
+    user = services.lti_user_resolve(registration=message.get_registration_row(), sub=body["sub"], body=body)
+    return role, user, course_id, exam_id
+
+
+class _OtherRole(LaunchRefused):
+    def __init__(self, role):
+        super().__init__("other roles", 403)
+        self.role = role
+
+
+def _other_role(request, exc: _OtherRole, expected: str = ""):
+    return render(request, "lti/roles.html", {"expected": expected}, status=403)
+
+
+def _resource_link(request, message, body):
+    try:
+        role, user, course_id, exam_id = _role_and_user(request, message, body)
+    except _OtherRole as exc:
+        return _other_role(request, exc)
+    if role == Role.INSTRUCTOR:
+        services.instructor_assign(user=user, course_id=course_id)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        _instructors_sync_later(message, body)
+        return redirect(f"{reverse('monitor:live')}?{urlencode({'course': course_id})}")
+    session = services.learner_session_open(user=user, course_id=course_id, exam_id=exam_id)
+    monitor_services.exam_login(request=request, session=session)
+    return redirect("monitor:exam", session_id=session.id)
+
+
+def _instructors_sync_later(message, body):
+    # In the scaled set-up a worker syncs the course's instructors from the platform's member list (NRPS).
+    if settings.CELERY_BROKER_URL and body.get("https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"):
+        from .tasks import course_instructors_sync
+
+        course_instructors_sync.delay(context_id=LtiLaunch(message).context.pk)
+
+
+def _start_proctoring(request, message, body):
+    try:
+        _, user, course_id, exam_id = _role_and_user(request, message, body, wanted=Role.LEARNER)
+    except _OtherRole as exc:
+        return _other_role(request, exc, expected="learner")
+    session = services.learner_session_open(user=user, course_id=course_id, exam_id=exam_id,
+                                            attempt_id=str(attempt_number_of(body)))
+    proctoring = services.Proctoring.from_launch(session=session, registration=message.get_registration_row(),
+                                                 body=body)
+    monitor_services.exam_login(request=request, session=session)
+    request.session[PROCTORING_KEY.format(session_id=session.id)] = asdict(proctoring)
+    return redirect("lti:proctoring", session_id=session.id)
+
+
+def _end_assessment(request, message, body):
+    try:
+        _, user, course_id, exam_id = _role_and_user(request, message, body, wanted=Role.LEARNER)
+    except _OtherRole as exc:
+        return _other_role(request, exc, expected="learner")
+    ended = services.proctored_session_end(user=user, course_id=course_id, exam_id=exam_id,
+                                           attempt_number=attempt_number_of(body))
+    presentation = body.get(LTI + "launch_presentation") or {}
+    return render(request, "lti/ended.html", {"session": ended, "return_url": presentation.get("return_url")})
+
+
+def _proctoring_of(request, session_id):
+    data = request.session.get(PROCTORING_KEY.format(session_id=session_id))
+    session = monitor_selectors.session_for_learner(session_id=session_id, user=request.user)
+    if data is None or session is None:
+        raise LaunchRefused("This proctoring check is not open in this browser: start it again from your course.",
+                            404)
+    return services.Proctoring(**data), session
+
+
+@login_required
+def proctoring(request, session_id):
+    """LtiStartProctoring: the monitoring notice and a camera check before the learner starts the attempt."""
+    try:
+        _, session = _proctoring_of(request, session_id)
+    except LaunchRefused as exc:
+        return refused(request, exc.message, exc.status)
+    return render(request, "lti/proctoring.html", {
+        "session": session, "retention_days": settings.RETENTION_DAYS,
+        "check_url": reverse("lti:proctoring-check", args=[session.id]),
+        "monitor_url": reverse("lti:proctoring-monitor", args=[session.id])})
+
+
+CHECK_ADVICE = {
+    "no_face": "We cannot see you: face the camera in good light.",
+    "face_too_small": "You are far from the camera: please come closer.",
+}
+
+
+@login_required
+@require_POST
+def proctoring_check(request, session_id):
+    """One camera picture (JSON {"image": data URL}): whether exactly one face is in view. JSON answers."""
+    try:
+        _proctoring_of(request, session_id)
+        image = json.loads(request.body or b"null")
+        image = image.get("image") if isinstance(image, dict) else None
+        result = frame_analyze(frame=Frame(image=image, timestamp=timezone.now()))
+    except LaunchRefused as exc:
+        return JsonResponse({"ok": False, "error": "not_open", "message": exc.message}, status=exc.status)
+    except ValueError:
+        return JsonResponse({"ok": False, "error": "invalid_json", "message": "Send JSON: {\"image\": data URL}."},
+                            status=400)
+    except EngagementError as exc:
+        return JsonResponse({"ok": False, **exc.as_dict()}, status=exc.status_code)
+    if result["face_count"] > 1:
+        return JsonResponse({"ok": False, "message": "Only you should be in view of the camera."})
+    if not result["success"]:
+        return JsonResponse({"ok": False, "message": CHECK_ADVICE.get(result.get("error"), result.get("message"))})
+    request.session[CHECKED_KEY.format(session_id=session_id)] = time.time()
+    return JsonResponse({"ok": True, "message": "Camera OK: you are in view."})
+
+
+def _checked(request, session_id):
+    proctoring_data, session = _proctoring_of(request, session_id)
+    checked = request.session.get(CHECKED_KEY.format(session_id=session_id)) or 0
+    if time.time() - checked > settings.LTI["CAMERA_CHECK_SECONDS"]:
+        raise LaunchRefused("The camera check has not passed (or is too old): check your camera again.", 409)
+    return proctoring_data, session
+
+
+@login_required
+def proctoring_monitor(request, session_id):
+    """The monitoring window the learner's "I agree" opens: the agreement is recorded, the exam page starts."""
+    try:
+        _, session = _checked(request, session_id)
+    except LaunchRefused as exc:
+        return refused(request, exc.message, exc.status)
+    monitor_services.exam_consent_record(request=request, session=session)
+    return redirect("monitor:exam", session_id=session.id)
+
+
+@login_required
+@require_POST
+def proctoring_start(request, session_id):
+    """The learner starts the attempt: a signed LtiStartAssessment message posted back to the platform."""
+    try:
+        proctoring_data, session = _checked(request, session_id)
+        token = services.start_assessment_jwt(proctoring=proctoring_data)
+    except LaunchRefused as exc:
+        return refused(request, exc.message, exc.status)
+    monitor_services.exam_consent_record(request=request, session=session)
+    target = urlsplit(proctoring_data.start_assessment_url)
+    response = render(request, "lti/start_assessment.html", {"url": proctoring_data.start_assessment_url,
+                                                             "token": token})
+    # The form goes to the platform: allow that one origin as a form target on this page.
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'", f"form-action 'self' {target.scheme}://{target.netloc}")
+    return response
+
+
+@login_required
+def setup(request):
+    """For administrators: the values to enter in an LMS, and the registrations and keys this tool has."""
+    if not (request.user.is_superuser or request.user.has_perm("lti_tool.view_ltiregistration")):
+        raise PermissionDenied
+    absolute = request.build_absolute_uri
+    registrations = LtiRegistration.objects.prefetch_related("deployments").order_by("name")
+    key = Key.objects.active().order_by("-datetime_created").first()
+    return render(request, "lti/setup.html", {
+        "login_url": absolute(reverse("lti:login")), "launch_url": absolute(reverse("lti:launch")),
+        "jwks_url": absolute(reverse("lti:jwks")),
+        "registrations": [(r, absolute(reverse("lti:login-registration", args=[r.uuid]))) for r in registrations],
+        "key": key})

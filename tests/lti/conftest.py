@@ -1,0 +1,59 @@
+"""Fixtures for LTI: a real platform on loopback registered in the tool, and a browser-less launch helper."""
+import html
+import re
+from urllib.parse import urljoin
+
+import pytest
+import requests
+from lti_tool.models import Key, LtiDeployment, LtiRegistration
+
+from tests.lti.platform import DEPLOYMENT_ID, Platform
+
+
+def platform_registered(tool_url: str) -> Platform:
+    """A platform for the tool at `tool_url`, registered in it (registration, active deployment), and a key."""
+    platform = Platform(tool_url)
+    registration = LtiRegistration.objects.create(**platform.tool_registration())
+    LtiDeployment.objects.create(registration=registration, deployment_id=DEPLOYMENT_ID, is_active=True)
+    Key.objects.generate()
+    return platform
+
+
+@pytest.fixture
+def platform(live_server):
+    """A platform registered in the tool served by pytest-django's live server."""
+    platform = platform_registered(live_server.url)
+    yield platform
+    platform.stop()
+
+
+class Launched:
+    """Where a browser-less launch ended: the tool's last answer and the session that made it."""
+
+    def __init__(self, response, session):
+        self.response, self.session = response, session
+
+    @property
+    def status(self):
+        return self.response.status_code
+
+    @property
+    def text(self):
+        return self.response.text
+
+
+def launch(platform, *, replay=None, **pending) -> Launched:
+    """Launch the tool as a browser would, without running scripts: login, authorization, then the launch form.
+
+    `replay` posts a form the platform sent before ({"id_token", "state"}) instead of a new one.
+    """
+    session = requests.Session()
+    if replay is None:
+        authorized = session.get(platform.launch_url(**pending), timeout=30)
+        assert authorized.status_code == 200, authorized.text[:500]
+        action = html.unescape(re.search(r'action="([^"]*)"', authorized.text).group(1))
+        form = platform.id_tokens[-1]
+    else:
+        action, form = urljoin(platform.tool_url, "/lti/launch/"), replay
+    answer = session.post(action, data=form, timeout=30)
+    return Launched(answer, session)

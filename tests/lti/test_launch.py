@@ -1,0 +1,171 @@
+"""LTI 1.3 launches from a real platform (lti1p3platform on loopback): learners, instructors, other roles, and
+every kind of bad launch refused with a page and a 4xx, creating nothing."""
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from lti_tool.models import Key, LtiDeployment, LtiUser
+
+from monitor import services as monitor_services
+from monitor.models import CourseAssignment, ExamSession
+from tests.lti.conftest import launch
+from tests.lti.platform import (AP, INSTRUCTOR, LEARNER, LTI, REMOVE, TEACHING_ASSISTANT, rsa_pem_pair)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+COURSE = "course-v1:Uni+CS101+2026"
+User = get_user_model()
+
+
+def test_a_learner_launch_creates_the_user_and_the_session_once(platform, live_server):
+    first = launch(platform, sub="learner-1", roles=LEARNER)
+    session = ExamSession.objects.get()
+    assert first.status == 200 and first.response.url == f"{live_server.url}/monitor/sessions/{session.id}/"
+    assert "This exam is monitored through your webcam" in first.text
+    assert (session.course_id, session.exam_id) == (COURSE, "final-exam")
+    user = session.learner
+    assert user.username.startswith("lea-martin-") and not user.has_usable_password()
+    assert (user.first_name, user.email, user.is_staff) == ("", "lea@uni.example", False)
+    assert LtiUser.objects.get(sub="learner-1").auth_user == user
+    # The same platform user again: the same local user and the running session resumed.
+    again = launch(platform, sub="learner-1", roles=LEARNER)
+    assert again.response.url == first.response.url and ExamSession.objects.count() == 1
+    # The login opens that exam only.
+    assert again.session.get(f"{live_server.url}/monitor/live/", timeout=30).status_code == 403
+
+
+@pytest.mark.parametrize("roles", [INSTRUCTOR, TEACHING_ASSISTANT])
+def test_an_instructor_launch_lands_on_the_live_view_of_that_course_only(platform, live_server, roles):
+    lea = User.objects.create_user("lea")
+    monitor_services.session_create(learner=lea, course_id=COURSE, exam_id="final-exam")
+    monitor_services.session_create(learner=lea, course_id="another-course", exam_id="quiz")
+    answer = launch(platform, sub="teacher-1", roles=roles, name="Ines Dupont", email="ines@uni.example")
+    assert answer.status == 200 and answer.response.url.endswith("/monitor/live/?course=course-v1%3AUni%2BCS101%2B2026")
+    assert f"Live sessions of {COURSE}" in answer.text
+    assert "final-exam" in answer.text and "another-course" not in answer.text
+    ines = LtiUser.objects.get(sub="teacher-1").auth_user
+    assert ines.is_staff and ines.groups.filter(name="Instructors").exists()
+    assert list(CourseAssignment.objects.filter(instructor=ines).values_list("course_id", flat=True)) == [COURSE]
+    # Their reports: the admin lists that course's sessions, not the other's.
+    sessions = answer.session.get(f"{live_server.url}/admin/monitor/examsession/", timeout=30)
+    assert sessions.status_code == 200 and "final-exam" in sessions.text and "another-course" not in sessions.text
+
+
+def test_other_roles_get_a_page_saying_what_each_role_may_do(platform):
+    answer = launch(platform, sub="admin-1", roles=["http://purl.imsglobal.org/vocab/lis/v2/membership#Administrator"])
+    assert answer.status == 403 and "Nothing to open for your role" in answer.text
+    assert "Learners" in answer.text and "Instructors and teaching assistants" in answer.text
+    assert not User.objects.exists() and not LtiUser.objects.exists()
+
+
+def nothing_created():
+    return not (User.objects.exists() or LtiUser.objects.exists() or ExamSession.objects.exists())
+
+
+@pytest.mark.parametrize("case, pending, reason", [
+    ("unknown issuer", {"issuer": "http://localhost:1/other-platform"}, "Registration not found"),
+    ("unknown deployment", {"deployment_id": "somebody-elses"}, "Unable to find deployment"),
+    ("bad signature", {"sign_with": rsa_pem_pair()[0]}, "Signature verification failed"),
+    ("expired token", {"expires_in": -60}, "Signature has expired"),
+    ("wrong audience", {"client_id": "another-tool"}, "Registration not found"),
+    ("no user", {"extra": {"sub": REMOVE}}, "Must have a user (sub)"),
+    ("no roles", {"extra": {LTI + "roles": REMOVE}}, "Missing Roles Claim"),
+    ("no resource link", {"extra": {LTI + "resource_link": REMOVE}}, "Missing Resource Link Id"),
+    ("wrong version", {"extra": {LTI + "version": "1.1"}}, "Incorrect version"),
+    ("no course", {"context_id": None}, "names no course"),
+    ("unknown message type", {"message_type": "LtiMadeUpRequest"}, "Unrecognized message type"),
+    ("unsupported message type", {"message_type": "LtiSubmissionReviewRequest",
+                                  "extra": {LTI + "for_user": {"user_id": "learner-1"},
+                                            "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint": {
+                                                "scope": [], "lineitem": "http://localhost/lineitem"}}},
+     "does not handle LtiSubmissionReviewRequest"),
+    ("start proctoring without a start URL", {"message_type": "LtiStartProctoring",
+                                               "extra": {AP + "attempt_number": 1}}, "start_assessment_url"),
+    ("start proctoring without an attempt", {"message_type": "LtiStartProctoring",
+                                              "extra": {AP + "start_assessment_url": "http://localhost/x"}},
+     "attempt_number"),
+])
+def test_bad_launches_are_refused_with_a_page_and_create_nothing(platform, case, pending, reason):
+    answer = launch(platform, sub="learner-1", roles=LEARNER, **pending)
+    assert 400 <= answer.status < 500, (case, answer.status)
+    assert "This launch could not be accepted" in answer.text and reason in answer.text, (case, answer.text[-600:])
+    assert nothing_created(), case
+
+
+def test_a_replayed_launch_is_refused(platform):
+    first = launch(platform, sub="learner-1", roles=LEARNER)
+    assert first.status == 200 and ExamSession.objects.count() == 1
+    replay = launch(platform, replay=platform.id_tokens[-1])
+    assert replay.status == 400 and "already used (replayed nonce)" in replay.text
+    assert ExamSession.objects.count() == 1
+
+
+def test_an_inactive_deployment_is_refused(platform):
+    LtiDeployment.objects.update(is_active=False)
+    answer = launch(platform, sub="learner-1", roles=LEARNER)
+    assert answer.status == 403 and "not active" in answer.text and nothing_created()
+
+
+def test_end_assessment_ends_the_attempts_session(platform):
+    start = {AP + "start_assessment_url": f"{platform.url}/start-assessment", AP + "attempt_number": 2,
+             AP + "session_data": "opaque-42"}
+    started = launch(platform, sub="learner-1", roles=LEARNER, message_type="LtiStartProctoring", extra=start)
+    session = ExamSession.objects.get()
+    assert started.status == 200 and started.response.url.endswith(f"/lti/proctoring/{session.id}/")
+    assert session.attempt_id == "2"
+    ended = launch(platform, sub="learner-1", roles=LEARNER, message_type="LtiEndAssessment",
+                   extra={AP + "attempt_number": 2,
+                          LTI + "launch_presentation": {"return_url": f"{platform.url}/course"}})
+    assert ended.status == 200 and "Monitoring of this attempt has ended" in ended.text
+    assert f'href="{platform.url}/course"' in ended.text
+    session.refresh_from_db()
+    assert session.status == "ended" and session.summary is not None
+
+
+def test_names_and_roles_sync_the_course_instructors(platform, live_server):
+    members_url = f"{platform.url}/memberships/{COURSE}"
+    nrps = {"https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice": {
+        "context_memberships_url": members_url, "service_versions": ["2.0"]}}
+    assert launch(platform, sub="teacher-1", roles=INSTRUCTOR, extra=nrps).status == 200
+    platform.members[COURSE] = [
+        {"user_id": "teacher-1", "roles": INSTRUCTOR, "status": "Active", "name": "Ines Dupont"},
+        {"user_id": "ta-2", "roles": TEACHING_ASSISTANT, "name": "Tom Ade", "email": "tom@uni.example"},
+        {"user_id": "learner-3", "roles": LEARNER, "name": "Lea Martin"},
+        {"user_id": "gone-4", "roles": INSTRUCTOR, "status": "Inactive", "name": "Old Prof"},
+    ]
+    call_command("lti_sync_instructors")
+    assigned = {a.instructor.last_name or a.instructor.username for a in CourseAssignment.objects.filter(course_id=COURSE)}
+    assert len(assigned) == 2 and LtiUser.objects.get(sub="ta-2").auth_user.is_staff
+    assert not LtiUser.objects.filter(sub="learner-3").exists()
+    # Tom left the course: his assignment goes; one made by hand for a local account stays.
+    local = User.objects.create_user("local-instructor")
+    CourseAssignment.objects.create(instructor=local, course_id=COURSE)
+    platform.members[COURSE] = platform.members[COURSE][:1]
+    call_command("lti_sync_instructors", course=COURSE)
+    kept = set(CourseAssignment.objects.filter(course_id=COURSE).values_list("instructor__username", flat=True))
+    assert kept == {LtiUser.objects.get(sub="teacher-1").auth_user.username, "local-instructor"}
+
+
+def test_keys_rotate_and_the_set_up_page_gives_the_values_to_enter(platform, live_server, client):
+    call_command("rotate_keys")
+    jwks = client.get("/lti/jwks/").json()
+    assert len(jwks["keys"]) == 2 and {k["alg"] for k in jwks["keys"]} == {"RS256"}
+    call_command("rotate_keys", deactivate_after=0)
+    assert Key.objects.active().count() == 1
+    admin = User.objects.create_superuser("root", password="x" * 12)
+    client.force_login(admin)
+    page = client.get("/lti/setup/")
+    text = page.content.decode()
+    assert page.status_code == 200
+    for value in ("http://testserver/lti/launch/", "http://testserver/lti/login/", "http://testserver/lti/jwks/",
+                  platform.url, "deployment-1"):
+        assert value in text
+    learner = User.objects.create_user("lea")
+    client.force_login(learner)
+    assert client.get("/lti/setup/").status_code == 403
+
+
+def test_without_a_signing_key_the_login_says_what_to_do(platform):
+    import requests
+
+    Key.objects.all().delete()
+    answer = requests.get(platform.launch_url(sub="learner-1", roles=LEARNER), timeout=30)
+    assert answer.status_code == 503 and "manage.py rotate_keys" in answer.text and nothing_created()
