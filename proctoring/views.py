@@ -12,7 +12,7 @@ def home(request):
     from monitor.models import ExamSession, SessionStatus
 
     user = request.user
-    context = {"exams": [], "watch": False, "reports": False, "api": False, "admin": False}
+    context = {"exams": [], "watch": False, "reports": False, "api": False, "admin": False, "lti": False}
     if user.is_authenticated:
         context["exams"] = list(ExamSession.objects.filter(learner=user).exclude(status=SessionStatus.ENDED)
                                 .order_by("created_at"))
@@ -20,6 +20,7 @@ def home(request):
         context["reports"] = user.is_staff and user.has_perm("monitor.view_examsession")
         context["api"] = user.is_superuser or user.has_perm("monitor.add_examsession")
         context["admin"] = user.is_staff
+        context["lti"] = user.is_superuser or user.has_perm("lti_tool.view_ltiregistration")
     return render(request, "home.html", context)
 
 

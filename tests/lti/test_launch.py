@@ -169,3 +169,23 @@ def test_without_a_signing_key_the_login_says_what_to_do(platform):
     Key.objects.all().delete()
     answer = requests.get(platform.launch_url(sub="learner-1", roles=LEARNER), timeout=30)
     assert answer.status_code == 503 and "manage.py rotate_keys" in answer.text and nothing_created()
+
+
+def test_the_camera_check_answers_bad_input_in_json(platform, live_server):
+    import re
+
+    start = {AP + "start_assessment_url": f"{platform.url}/start-assessment", AP + "attempt_number": 1}
+    launched = launch(platform, sub="learner-1", roles=LEARNER, message_type="LtiStartProctoring", extra=start)
+    session = ExamSession.objects.get()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', launched.text).group(1)
+    url = f"{live_server.url}/lti/proctoring/{session.id}/check/"
+    headers = {"X-CSRFToken": token, "Referer": launched.response.url}
+    for body, error in ((b"{not json", "invalid_json"), (b'{"image": "not an image"}', None), (b"[]", None)):
+        answer = launched.session.post(url, data=body, headers=headers, timeout=30)
+        assert answer.status_code == 400 and answer.json()["ok"] is False, (body, answer.text)
+        assert error is None or answer.json()["error"] == error
+    # Starting without a passed check is refused; the platform hears nothing.
+    refused = launched.session.post(f"{live_server.url}/lti/proctoring/{session.id}/start/",
+                                    data={"csrfmiddlewaretoken": token}, headers={"Referer": launched.response.url},
+                                    timeout=30)
+    assert refused.status_code == 409 and platform.started == []

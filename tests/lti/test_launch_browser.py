@@ -76,3 +76,21 @@ def test_start_needs_a_passed_camera_check(platform, tmp_path):
         page.locator("#start").click()
         expect(page.locator(".error")).to_contain_text(re.compile("camera check has not passed"))
         assert platform.started == []
+
+
+def test_an_administrator_finds_the_set_up_page_from_home(platform, request):
+    from django.contrib.auth import get_user_model
+
+    from tests.browser import page_login
+
+    get_user_model().objects.create_superuser("root", password="root-password")
+    with chromium_context() as context:
+        page = context.new_page()
+        page_login(page=page, base_url=platform.tool_url, username="root", password="root-password")
+        page.goto(platform.tool_url + "/")
+        page.get_by_role("link", name="Register this tool in an LMS (LTI 1.3)").click()
+        expect(page.locator("#launch-url")).to_have_text(f"{platform.tool_url}/lti/launch/")
+        expect(page.locator("#jwks-url")).to_have_text(f"{platform.tool_url}/lti/jwks/")
+        expect(page.locator("#key-status")).to_contain_text("Active key")
+        expect(page.locator("table.setup").last).to_contain_text("deployment-1")
+        page_screenshot(page=page, name=request.node.name)

@@ -20,7 +20,8 @@ def test_home_page_per_role(live_server):
         page.goto(live_server.url + "/")
         expect(page.get_by_role("link", name="c1 / midterm")).to_be_visible()
         expect(page.get_by_role("link", name="Try the analysis with your webcam")).to_be_visible()
-        for hidden in ("Live sessions of your courses", "Session reports and alerts", "API documentation"):
+        for hidden in ("Live sessions of your courses", "Session reports and alerts", "API documentation",
+                       "Register this tool in an LMS (LTI 1.3)"):
             expect(page.get_by_role("link", name=hidden)).to_have_count(0)
         page_screenshot(page=page, name="home-learner")
         page.goto(live_server.url + "/monitor/live/")
@@ -36,4 +37,5 @@ def test_home_page_per_role(live_server):
         expect(page.get_by_role("link", name="Live sessions of your courses")).to_be_visible()
         expect(page.get_by_role("link", name="Session reports and alerts")).to_be_visible()
         expect(page.get_by_role("link", name="API documentation")).to_have_count(0)
+        expect(page.get_by_role("link", name="Register this tool in an LMS (LTI 1.3)")).to_have_count(0)
         page_screenshot(page=page, name="home-instructor")
