@@ -98,6 +98,16 @@ def test_a_replayed_launch_is_refused(platform):
     assert ExamSession.objects.count() == 1
 
 
+def test_a_state_the_tool_did_not_issue_is_refused(platform):
+    import requests
+
+    browser = requests.Session()
+    assert browser.get(platform.launch_url(sub="learner-1", roles=LEARNER), timeout=30).status_code == 200
+    form = dict(platform.id_tokens[-1], state="state-made-up")
+    answer = browser.post(f"{platform.tool_url}/lti/launch/", data=form, timeout=30)
+    assert answer.status_code == 400 and "State not found" in answer.text and nothing_created()
+
+
 def test_an_inactive_deployment_is_refused(platform):
     LtiDeployment.objects.update(is_active=False)
     answer = launch(platform, sub="learner-1", roles=LEARNER)
@@ -189,3 +199,23 @@ def test_the_camera_check_answers_bad_input_in_json(platform, live_server):
                                     data={"csrfmiddlewaretoken": token}, headers={"Referer": launched.response.url},
                                     timeout=30)
     assert refused.status_code == 409 and platform.started == []
+
+
+def test_an_instructor_launch_syncs_the_course_on_a_worker_when_scaled(platform, celery_workers):
+    import time
+
+    from lti_tool.models import LtiContext
+
+    from lti.tasks import course_instructors_sync
+
+    platform.members[COURSE] = [{"user_id": "teacher-1", "roles": INSTRUCTOR, "name": "Ines Dupont"},
+                                {"user_id": "ta-2", "roles": TEACHING_ASSISTANT, "name": "Tom Ade"}]
+    nrps = {"https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice": {
+        "context_memberships_url": f"{platform.url}/memberships/{COURSE}", "service_versions": ["2.0"]}}
+    assert launch(platform, sub="teacher-1", roles=INSTRUCTOR, extra=nrps).status == 200
+    if celery_workers is None:  # embedded: no broker, so the launch queued nothing; the task runs here
+        course_instructors_sync.apply(kwargs={"context_id": LtiContext.objects.get().pk})
+    deadline = time.monotonic() + 60
+    while not LtiUser.objects.filter(sub="ta-2", auth_user__course_assignments__course_id=COURSE).exists():
+        assert time.monotonic() < deadline, "the worker did not sync the course's instructors"
+        time.sleep(0.2)

@@ -45,6 +45,12 @@ class AsgiServer:
         """Stop serving and close every connection."""
         self.server.should_exit = True
         self.thread.join(timeout=15)
+        # A server's event loop dies with it, and a Redis channel layer keeps locks and connections bound to that
+        # loop (a consumer cut off mid-receive leaves its lock held): the next server gets a layer of its own, as
+        # a new server process would.
+        from channels.layers import channel_layers
+
+        channel_layers.backends.clear()
 
 
 @pytest.fixture
