@@ -41,7 +41,8 @@ class _ProctoringValidator(MessageValidatorAbstract):
 
     def validate(self, jwt_body) -> bool:
         self.run_common_validators(jwt_body)
-        if not (jwt_body.get(LTI + "resource_link") or {}).get("id"):
+        link = jwt_body.get(LTI + "resource_link")
+        if not isinstance(link, dict) or not link.get("id"):
             raise LtiException("Missing Resource Link Id")
         attempt_number_of(jwt_body)
         session_data = jwt_body.get(AP + "session_data")

@@ -46,7 +46,7 @@ class Role:
 
 def role_of(*, roles: Any) -> str:
     """Instructor (or teaching assistant) first, then learner; anything else is other."""
-    roles = set(roles) if isinstance(roles, list) else set()
+    roles = {role for role in roles if isinstance(role, str)} if isinstance(roles, list) else set()
     if roles & INSTRUCTOR_ROLES:
         return Role.INSTRUCTOR
     if roles & LEARNER_ROLES:
@@ -56,21 +56,29 @@ def role_of(*, roles: Any) -> str:
 
 def course_and_exam(*, body: dict) -> tuple[str, str]:
     """The course id (context.id) and exam id (resource_link.id) of a launch, each at most 128 characters."""
-    course = (body.get(LTI + "context") or {}).get("id")
-    exam = (body.get(LTI + "resource_link") or {}).get("id")
+    context, link = body.get(LTI + "context"), body.get(LTI + "resource_link")
+    course = context.get("id") if isinstance(context, dict) else None
+    exam = link.get("id") if isinstance(link, dict) else None
     if not isinstance(course, str) or not course:
         raise LaunchRefused("The launch names no course (its context claim has no id): launch the tool from a course.")
     if not isinstance(exam, str) or not exam:
         raise LaunchRefused("The launch names no exam (its resource_link claim has no id).")
     if len(course) > 128 or len(exam) > 128:
         raise LaunchRefused("The course or exam id of the launch is longer than 128 characters.")
+    if not isinstance(body.get("sub"), str) or len(body["sub"]) > 255:
+        raise LaunchRefused("The launch's user (sub) must be a string of at most 255 characters.")
     return course, exam
+
+
+def _text(value: Any, limit: int) -> str:
+    # Optional claims are kept only when they are strings (cut to the column's size).
+    return value[:limit] if isinstance(value, str) else ""
 
 
 def _username(*, issuer: str, sub: str, body: dict) -> str:
     # Readable for instructors (a name or the email's local part), unique per platform user (a hash of issuer and
     # sub): a claim can never name an existing local account.
-    readable = slugify(str(body.get("name") or str(body.get("email") or "").split("@")[0]))[:40] or "user"
+    readable = slugify(_text(body.get("name"), 200) or _text(body.get("email"), 254).split("@")[0])[:40] or "user"
     digest = hashlib.sha256(f"{issuer}\n{sub}".encode()).hexdigest()[:10]
     return f"{readable}-{digest}"
 
@@ -89,8 +97,8 @@ def lti_user_resolve(*, registration: LtiRegistration, sub: str, body: dict | No
         lti_user.auth_user = user
         lti_user.save(update_fields=["auth_user"])
     user = lti_user.auth_user
-    names = {"first_name": str(body.get("given_name") or "")[:150], "last_name": str(body.get("family_name") or "")[:150],
-             "email": str(body.get("email") or "")[:254]}
+    names = {"first_name": _text(body.get("given_name"), 150), "last_name": _text(body.get("family_name"), 150),
+             "email": _text(body.get("email"), 254)}
     changed = [k for k, v in names.items() if v and getattr(user, k) != v]
     for key in changed:
         setattr(user, key, names[key])
