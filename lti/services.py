@@ -99,6 +99,8 @@ def lti_user_resolve(*, registration: LtiRegistration, sub: str, body: dict | No
     user = lti_user.auth_user
     names = {"first_name": _text(body.get("given_name"), 150), "last_name": _text(body.get("family_name"), 150),
              "email": _text(body.get("email"), 254)}
+    if not (names["first_name"] or names["last_name"]):  # only the full name: kept whole as the first name
+        names["first_name"] = _text(body.get("name"), 150)
     changed = [k for k, v in names.items() if v and getattr(user, k) != v]
     for key in changed:
         setattr(user, key, names[key])

@@ -18,9 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
-from lti_tool.models import Key, LtiRegistration
+from lti_tool.models import Key, LtiLaunch, LtiRegistration
 from lti_tool.utils import sync_data_from_launch
-from lti_tool.models import LtiLaunch
 from lti_tool.views import jwks  # noqa: F401  (the tool's key set, as django-lti serves it)
 from pylti1p3.contrib.django import DjangoCacheDataStorage, DjangoOIDCLogin
 from pylti1p3.exception import LtiException, OIDCException

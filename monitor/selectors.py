@@ -50,6 +50,8 @@ def session_live_row(*, session: ExamSession, open_alerts: list[Alert] | None = 
     return {
         "id": str(session.id),
         "learner": session.learner.get_username(),
+        # LTI learners' usernames end in a hash: the live view shows their name when the LMS gave one.
+        "learner_name": session.learner.get_full_name() or session.learner.get_username(),
         "course_id": session.course_id,
         "exam_id": session.exam_id,
         "status": session.status,

@@ -109,7 +109,7 @@
     const present = s.status !== "ended" && (s.connection === "connected" || s.connection === "camera_blocked");
     // While no face is analysed, or the page is gone, an older score would read as engagement now: show "-".
     const current = analysed && here;
-    row.replaceChildren(cell(link(s.learner, report)), cell(s.course_id + " / " + s.exam_id, "wide"),
+    row.replaceChildren(cell(link(s.learner_name || s.learner, report)), cell(s.course_id + " / " + s.exam_id, "wide"),
       cell(SESSION[s.status] || s.status, "wide"), cell(presence(s), "presence-cell"),
       status, cell(current ? s.dominant_emotion : null, "wide"),
       cell(current && s.smoothed_score != null ? s.smoothed_score.toFixed(1) : null, "score-cell"),

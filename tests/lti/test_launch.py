@@ -23,7 +23,7 @@ def test_a_learner_launch_creates_the_user_and_the_session_once(platform, live_s
     assert (session.course_id, session.exam_id) == (COURSE, "final-exam")
     user = session.learner
     assert user.username.startswith("lea-martin-") and not user.has_usable_password()
-    assert (user.first_name, user.email, user.is_staff) == ("", "lea@uni.example", False)
+    assert (user.get_full_name(), user.email, user.is_staff) == ("Lea Martin", "lea@uni.example", False)
     assert LtiUser.objects.get(sub="learner-1").auth_user == user
     # The same platform user again: the same local user and the running session resumed.
     again = launch(platform, sub="learner-1", roles=LEARNER)
@@ -148,8 +148,8 @@ def test_names_and_roles_sync_the_course_instructors(platform, live_server):
         {"user_id": "gone-4", "roles": INSTRUCTOR, "status": "Inactive", "name": "Old Prof"},
     ]
     call_command("lti_sync_instructors")
-    assigned = {a.instructor.last_name or a.instructor.username for a in CourseAssignment.objects.filter(course_id=COURSE)}
-    assert len(assigned) == 2 and LtiUser.objects.get(sub="ta-2").auth_user.is_staff
+    assigned = {a.instructor.get_full_name() for a in CourseAssignment.objects.filter(course_id=COURSE)}
+    assert assigned == {"Ines Dupont", "Tom Ade"} and LtiUser.objects.get(sub="ta-2").auth_user.is_staff
     assert not LtiUser.objects.filter(sub="learner-3").exists()
     # Tom left the course: his assignment goes; one made by hand for a local account stays.
     local = User.objects.create_user("local-instructor")
