@@ -225,3 +225,24 @@ def test_an_instructor_launch_syncs_the_course_on_a_worker_when_scaled(platform,
     while not LtiUser.objects.filter(sub="ta-2", auth_user__course_assignments__course_id=COURSE).exists():
         assert time.monotonic() < deadline, "the worker did not sync the course's instructors"
         time.sleep(0.2)
+
+
+def test_an_administrator_registers_a_platform_and_its_deployment_in_the_admin(client):
+    from lti_tool.models import LtiRegistration
+
+    client.force_login(User.objects.create_superuser("root", password="x" * 12))
+    form = client.get("/admin/lti_tool/ltiregistration/add/")
+    assert form.status_code == 200 and "Deployment ID" in form.content.decode()
+    answer = client.post("/admin/lti_tool/ltiregistration/add/", {
+        "name": "Moodle", "uuid": "5b1d3c7e-0000-4000-8000-000000000001", "issuer": "https://moodle.uni.example",
+        "client_id": "Abc123", "audience": "", "auth_url": "https://moodle.uni.example/mod/lti/auth.php",
+        "token_url": "https://moodle.uni.example/mod/lti/token.php",
+        "keyset_url": "https://moodle.uni.example/mod/lti/certs.php", "is_active": "on",
+        "public_key": "", "private_key": "",
+        "deployments-TOTAL_FORMS": "1", "deployments-INITIAL_FORMS": "0", "deployments-MIN_NUM_FORMS": "0",
+        "deployments-MAX_NUM_FORMS": "1000", "deployments-0-deployment_id": "3", "deployments-0-is_active": "on",
+        "deployments-0-pns_url": ""})
+    assert answer.status_code == 302, answer.content.decode()[-2000:]
+    registration = LtiRegistration.objects.get(client_id="Abc123")
+    assert [(d.deployment_id, d.is_active) for d in registration.deployments.all()] == [("3", True)]
+    assert "https://moodle.uni.example" in client.get("/lti/setup/").content.decode()
