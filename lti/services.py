@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import jwt
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core import signing
+from django.core.cache import cache
 from django.db import transaction
 from django.utils.text import slugify
 from lti_tool.models import Key, LtiContext, LtiRegistration, LtiUser
@@ -150,6 +153,37 @@ class Proctoring:
                    deployment_id=body[LTI + "deployment_id"], resource_link=body[LTI + "resource_link"],
                    attempt_number=attempt_number_of(body), session_data=body.get(AP + "session_data"),
                    start_assessment_url=body[AP + "start_assessment_url"])
+
+
+@dataclass
+class Continuation:
+    """Where a launch goes on: who is logged in (confined to an exam session or not), and the page to open."""
+
+    user_id: int
+    next_url: str
+    exam_session_id: str | None = None
+    proctoring: dict | None = None  # a Proctoring's fields, for a start-proctoring launch
+
+
+CONTINUE_SALT = "lti.continue"
+
+
+def continuation_token(*, continuation: Continuation) -> str:
+    """A signed one-time token for a continuation (LTI_CONTINUE_SECONDS to use it)."""
+    return signing.dumps({**asdict(continuation), "id": uuid.uuid4().hex}, salt=CONTINUE_SALT, compress=True)
+
+
+def continuation_use(*, token: str) -> Continuation:
+    """The continuation of a token, once: a second use, a bad signature or an old token is refused."""
+    try:
+        data = signing.loads(token, salt=CONTINUE_SALT, max_age=settings.LTI["CONTINUE_SECONDS"])
+    except signing.SignatureExpired:
+        raise LaunchRefused("This link has expired: open the activity again from your course.", 403) from None
+    except signing.BadSignature:
+        raise LaunchRefused("This link is not valid.", 403) from None
+    if not cache.add(f"lti.continue-used.{data.pop('id')}", 1, timeout=settings.LTI["CONTINUE_SECONDS"] + 60):
+        raise LaunchRefused("This link was already used: open the activity again from your course.", 403)
+    return Continuation(**data)
 
 
 def start_assessment_jwt(*, proctoring: Proctoring) -> str:

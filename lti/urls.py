@@ -8,6 +8,7 @@ urlpatterns = [
     path("login/", views.login_init, name="login"),
     path("login/<uuid:registration_uuid>/", views.login_init, name="login-registration"),
     path("launch/", views.launch, name="launch"),
+    path("continue/<str:token>/", views.continue_launch, name="continue"),
     path("jwks/", views.jwks, name="jwks"),
     path("setup/", views.setup, name="setup"),
     path("proctoring/<uuid:session_id>/", views.proctoring, name="proctoring"),

@@ -16,6 +16,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from lti_tool.models import Key, LtiLaunch, LtiRegistration
@@ -65,6 +66,7 @@ def login_init(request, registration_uuid=None):
 
 
 @csrf_exempt
+@xframe_options_exempt  # only a framed launch's "open in a new window" page is shown in a frame (CSP says so)
 @require_POST
 def launch(request):
     """An LTI message from a platform: validated, then a resource link, a start of proctoring or an end of attempt."""
@@ -123,12 +125,53 @@ def _resource_link(request, message, body):
         return _other_role(request, exc)
     if role == Role.INSTRUCTOR:
         services.instructor_assign(user=user, course_id=course_id)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         _instructors_sync_later(message, body)
-        return redirect(f"{reverse('monitor:live')}?{urlencode({'course': course_id})}")
+        return _go_on(request, services.Continuation(
+            user_id=user.pk, next_url=f"{reverse('monitor:live')}?{urlencode({'course': course_id})}"))
     session = services.learner_session_open(user=user, course_id=course_id, exam_id=exam_id)
+    return _go_on(request, services.Continuation(user_id=user.pk, next_url=reverse("monitor:exam", args=[session.id]),
+                                                 exam_session_id=str(session.id)))
+
+
+def _go_on(request, continuation: "services.Continuation"):
+    """Log the launch's user in and go on; inside an LMS frame, offer the same in a window of its own.
+
+    The tool's pages need the camera and refuse to be framed, and a frame's login would not reach a new window
+    (its cookie is the LMS's third party): the window gets a one-time link that logs in by itself.
+    """
+    if request.headers.get("Sec-Fetch-Dest") == "iframe":
+        token = services.continuation_token(continuation=continuation)
+        response = render(request, "lti/new_window.html", {"url": reverse("lti:continue", args=[token])})
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+            "frame-ancestors 'none'", "frame-ancestors *")
+        return response
+    _continuation_apply(request, continuation)
+    return redirect(continuation.next_url)
+
+
+def _continuation_apply(request, continuation: "services.Continuation") -> None:
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.get(pk=continuation.user_id)
+    if continuation.exam_session_id is None:
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return
+    session = monitor_selectors.session_for_learner(session_id=continuation.exam_session_id, user=user)
+    if session is None:
+        raise LaunchRefused("This exam session has ended: start again from your course.", 409)
     monitor_services.exam_login(request=request, session=session)
-    return redirect("monitor:exam", session_id=session.id)
+    if continuation.proctoring is not None:
+        request.session[PROCTORING_KEY.format(session_id=session.id)] = continuation.proctoring
+
+
+def continue_launch(request, token):
+    """The one-time link a framed launch offers: log in as that launch would have, in this window, and go on."""
+    try:
+        continuation = services.continuation_use(token=token)
+        _continuation_apply(request, continuation)
+    except LaunchRefused as exc:
+        return refused(request, exc.message, exc.status)
+    return redirect(continuation.next_url)
 
 
 def _instructors_sync_later(message, body):
@@ -148,9 +191,9 @@ def _start_proctoring(request, message, body):
                                             attempt_id=str(attempt_number_of(body)))
     proctoring = services.Proctoring.from_launch(session=session, registration=message.get_registration_row(),
                                                  body=body)
-    monitor_services.exam_login(request=request, session=session)
-    request.session[PROCTORING_KEY.format(session_id=session.id)] = asdict(proctoring)
-    return redirect("lti:proctoring", session_id=session.id)
+    return _go_on(request, services.Continuation(
+        user_id=user.pk, next_url=reverse("lti:proctoring", args=[session.id]), exam_session_id=str(session.id),
+        proctoring=asdict(proctoring)))
 
 
 def _end_assessment(request, message, body):

@@ -307,7 +307,7 @@ MONITOR = {
     "PRESENCE_SWEEP_SECONDS": float(os.environ.get("MONITOR_PRESENCE_SWEEP_SECONDS", "5")),
     # Path prefixes a login confined to one exam may also open ("{session_id}": that exam): LTI's launches and
     # its proctoring check for that exam.
-    "EXAM_LOGIN_OPEN_PATHS": ["/lti/launch/", "/lti/login/", "/lti/proctoring/{session_id}/"],
+    "EXAM_LOGIN_OPEN_PATHS": ["/lti/launch/", "/lti/login/", "/lti/continue/", "/lti/proctoring/{session_id}/"],
 }
 
 # LTI 1.3 (the lti app, on django-lti and PyLTI1p3).
@@ -317,6 +317,8 @@ LTI = {
     "NONCE_SECONDS": env_int("LTI_NONCE_SECONDS", 86400),  # a used nonce is remembered (and refused) this long
     # A learner must have been seen by the camera this recently (seconds) to start a proctored attempt.
     "CAMERA_CHECK_SECONDS": env_int("LTI_CAMERA_CHECK_SECONDS", 120),
+    # A launch inside an LMS frame offers a one-time link to open the tool in its own window, valid this long.
+    "CONTINUE_SECONDS": env_int("LTI_CONTINUE_SECONDS", 300),
 }
 
 # Signed webhooks to the LMS: delivery runs in a background thread (or a Celery worker), never in a request.

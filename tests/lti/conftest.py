@@ -42,10 +42,11 @@ class Launched:
         return self.response.text
 
 
-def launch(platform, *, replay=None, **pending) -> Launched:
+def launch(platform, *, replay=None, headers=None, **pending) -> Launched:
     """Launch the tool as a browser would, without running scripts: login, authorization, then the launch form.
 
-    `replay` posts a form the platform sent before ({"id_token", "state"}) instead of a new one.
+    `replay` posts a form the platform sent before ({"id_token", "state"}) instead of a new one; `headers` go with
+    the launch's POST (a framed launch sends Sec-Fetch-Dest: iframe).
     """
     session = requests.Session()
     if replay is None:
@@ -55,5 +56,5 @@ def launch(platform, *, replay=None, **pending) -> Launched:
         form = platform.id_tokens[-1]
     else:
         action, form = urljoin(platform.tool_url, "/lti/launch/"), replay
-    answer = session.post(action, data=form, timeout=30)
+    answer = session.post(action, data=form, headers=headers or {}, timeout=30)
     return Launched(answer, session)

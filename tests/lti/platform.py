@@ -159,6 +159,10 @@ class Platform:
         self.pending[hint] = PendingLaunch(**pending)
         return f"{self.url}/launch/{hint}"
 
+    def course_url(self, **pending) -> str:
+        """A course page on the platform that shows the launch in a frame."""
+        return self.launch_url(**pending).replace("/launch/", "/course/")
+
     def stop(self):
         """Stop serving."""
         self.server.shutdown()
@@ -196,6 +200,10 @@ class Platform:
                     login = Login(None, platform.config())
                     login.set_lti_message_hint(hint=hint)
                     return self._send(302, "", headers=[("Location", login.initiate_login(pending.sub))])
+                if parts.path.startswith("/course/"):  # a course page that embeds the launch, as an LMS may
+                    hint = html.escape(parts.path.rsplit("/", 1)[1])
+                    return self._send(200, f'<html><body><h1>CS101</h1><iframe id="tool" src="/launch/{hint}" '
+                                           'width="900" height="500"></iframe></body></html>')
                 if parts.path == "/auth":
                     return self._auth(query)
                 if parts.path == "/jwks":

@@ -1,5 +1,7 @@
 """LTI 1.3 launches from a real platform (lti1p3platform on loopback): learners, instructors, other roles, and
 every kind of bad launch refused with a page and a 4xx, creating nothing."""
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -188,8 +190,6 @@ def test_without_a_signing_key_the_login_says_what_to_do(platform):
 
 
 def test_the_camera_check_answers_bad_input_in_json(platform, live_server):
-    import re
-
     start = {AP + "start_assessment_url": f"{platform.url}/start-assessment", AP + "attempt_number": 1}
     launched = launch(platform, sub="learner-1", roles=LEARNER, message_type="LtiStartProctoring", extra=start)
     session = ExamSession.objects.get()
@@ -246,3 +246,26 @@ def test_an_administrator_registers_a_platform_and_its_deployment_in_the_admin(c
     registration = LtiRegistration.objects.get(client_id="Abc123")
     assert [(d.deployment_id, d.is_active) for d in registration.deployments.all()] == [("3", True)]
     assert "https://moodle.uni.example" in client.get("/lti/setup/").content.decode()
+
+
+@pytest.mark.parametrize("kind", ["learner", "instructor", "proctoring"])
+def test_a_framed_launch_offers_a_one_time_link_to_a_window_of_its_own(platform, live_server, kind):
+    import requests
+
+    pending = {"learner": {"roles": LEARNER}, "instructor": {"roles": INSTRUCTOR},
+               "proctoring": {"roles": LEARNER, "message_type": "LtiStartProctoring", "extra": {
+                   AP + "start_assessment_url": f"{platform.url}/start-assessment", AP + "attempt_number": 1}}}[kind]
+    framed = launch(platform, sub="user-1", headers={"Sec-Fetch-Dest": "iframe"}, **pending)
+    assert framed.status == 200 and "opens in a window of its own" in framed.text
+    assert "frame-ancestors *" in framed.response.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in framed.response.headers
+    link = re.search(r'href="(/lti/continue/[^"]+)"', framed.text).group(1)
+    window = requests.Session()  # a new window: none of the frame's cookies
+    opened = window.get(live_server.url + link, timeout=30)
+    expected = {"learner": "/monitor/sessions/", "instructor": "/monitor/live/?course=",
+                "proctoring": "/lti/proctoring/"}[kind]
+    assert opened.status_code == 200 and expected in opened.url, (opened.status_code, opened.url)
+    again = requests.get(live_server.url + link, timeout=30)
+    assert again.status_code == 403 and "already used" in again.text
+    forged = requests.get(live_server.url + link[:-3] + "abc/", timeout=30)
+    assert forged.status_code == 403 and "not valid" in forged.text

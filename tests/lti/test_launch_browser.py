@@ -94,3 +94,19 @@ def test_an_administrator_finds_the_set_up_page_from_home(platform, request):
         expect(page.locator("#key-status")).to_contain_text("Active key")
         expect(page.locator("table.setup").last).to_contain_text("deployment-1")
         page_screenshot(page=page, name=request.node.name)
+
+
+def test_a_launch_inside_an_lms_frame_continues_in_a_window_of_its_own(platform, tmp_path, request):
+    with chromium_context(video=face_then_empty(tmp_path, 5, 1)) as context:
+        page = context.new_page()
+        page.goto(platform.course_url(sub="learner-1", roles=LEARNER))
+        frame = page.frame_locator("#tool")
+        expect(frame.locator("h1")).to_have_text("This activity opens in a window of its own")
+        page_screenshot(page=page, name=f"{request.node.name}-frame")
+        with context.expect_page() as opened:
+            frame.locator("#open").click()
+        window = opened.value
+        expect(window.locator("#notice")).to_contain_text("This exam is monitored through your webcam")
+        window.locator("#start").click()
+        expect(window.locator("#status")).to_have_text("Camera OK: face in view")
+        page_screenshot(page=window, name=f"{request.node.name}-window")
