@@ -97,32 +97,30 @@ def launch(request):
         return refused(request, exc.message, exc.status)
 
 
-def _role_and_user(request, message, body, *, wanted: str | None = None):
+def _role_and_user(message, body, *, wanted: str | None = None):
     role = services.role_of(roles=body.get(LTI + "roles"))
     course_id, exam_id = services.course_and_exam(body=body)
     if role == Role.OTHER or (wanted and role != wanted):
-        raise _OtherRole(role)
+        raise _OtherRole
     # Only now, with a valid launch the tool acts on, are records made.
     sync_data_from_launch(LtiLaunch(message))
     user = services.lti_user_resolve(registration=message.get_registration_row(), sub=body["sub"], body=body)
     return role, user, course_id, exam_id
 
 
-class _OtherRole(LaunchRefused):
-    def __init__(self, role):
-        super().__init__("other roles", 403)
-        self.role = role
+class _OtherRole(Exception):
+    """A role this launch has nothing for (a page says what each role may do)."""
 
 
-def _other_role(request, exc: _OtherRole, expected: str = ""):
+def _other_role(request, expected: str = ""):
     return render(request, "lti/roles.html", {"expected": expected}, status=403)
 
 
 def _resource_link(request, message, body):
     try:
-        role, user, course_id, exam_id = _role_and_user(request, message, body)
-    except _OtherRole as exc:
-        return _other_role(request, exc)
+        role, user, course_id, exam_id = _role_and_user(message, body)
+    except _OtherRole:
+        return _other_role(request)
     if role == Role.INSTRUCTOR:
         services.instructor_assign(user=user, course_id=course_id)
         _instructors_sync_later(message, body)
@@ -152,7 +150,9 @@ def _go_on(request, continuation: "services.Continuation"):
 def _continuation_apply(request, continuation: "services.Continuation") -> None:
     from django.contrib.auth import get_user_model
 
-    user = get_user_model().objects.get(pk=continuation.user_id)
+    user = get_user_model().objects.filter(pk=continuation.user_id, is_active=True).first()
+    if user is None:
+        raise LaunchRefused("This account is disabled in the tool: ask its administrator.", 403)
     if continuation.exam_session_id is None:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return
@@ -184,9 +184,9 @@ def _instructors_sync_later(message, body):
 
 def _start_proctoring(request, message, body):
     try:
-        _, user, course_id, exam_id = _role_and_user(request, message, body, wanted=Role.LEARNER)
-    except _OtherRole as exc:
-        return _other_role(request, exc, expected="learner")
+        _, user, course_id, exam_id = _role_and_user(message, body, wanted=Role.LEARNER)
+    except _OtherRole:
+        return _other_role(request, expected="learner")
     session = services.learner_session_open(user=user, course_id=course_id, exam_id=exam_id,
                                             attempt_id=str(attempt_number_of(body)))
     proctoring = services.Proctoring.from_launch(session=session, registration=message.get_registration_row(),
@@ -198,9 +198,9 @@ def _start_proctoring(request, message, body):
 
 def _end_assessment(request, message, body):
     try:
-        _, user, course_id, exam_id = _role_and_user(request, message, body, wanted=Role.LEARNER)
-    except _OtherRole as exc:
-        return _other_role(request, exc, expected="learner")
+        _, user, course_id, exam_id = _role_and_user(message, body, wanted=Role.LEARNER)
+    except _OtherRole:
+        return _other_role(request, expected="learner")
     ended = services.proctored_session_end(user=user, course_id=course_id, exam_id=exam_id,
                                            attempt_number=attempt_number_of(body))
     presentation = body.get(LTI + "launch_presentation") or {}

@@ -269,3 +269,10 @@ def test_a_framed_launch_offers_a_one_time_link_to_a_window_of_its_own(platform,
     assert again.status_code == 403 and "already used" in again.text
     forged = requests.get(live_server.url + link[:-3] + "abc/", timeout=30)
     assert forged.status_code == 403 and "not valid" in forged.text
+
+
+def test_a_disabled_account_is_refused(platform):
+    assert launch(platform, sub="learner-1", roles=LEARNER).status == 200
+    User.objects.filter(lti_users__sub="learner-1").update(is_active=False)
+    again = launch(platform, sub="learner-1", roles=LEARNER)
+    assert again.status == 403 and "disabled" in again.text
