@@ -300,7 +300,7 @@ MONITOR = {
     # Presence: a camera reported blocked or missing, or every socket closed, this long opens an alert.
     "CAMERA_BLOCKED_SECONDS": env_int("MONITOR_CAMERA_BLOCKED_SECONDS", 20),
     "DISCONNECTED_SECONDS": env_int("MONITOR_DISCONNECTED_SECONDS", 30),
-    # A session taken as connected that sent no frame and no camera report this long is taken as disconnected
+    # A session taken as connected whose last frame (or connection) is older than this is taken as disconnected
     # (its server died without closing the socket).
     "PRESENCE_STALE_SECONDS": env_int("MONITOR_PRESENCE_STALE_SECONDS", 120),
     # Each server process checks presence this often (seconds); 0 turns the check off in that process.
