@@ -3,6 +3,7 @@ camera check of LTI Proctoring Services."""
 from __future__ import annotations
 
 import json
+import re
 import logging
 import time
 from dataclasses import asdict
@@ -11,6 +12,7 @@ from urllib.parse import urlencode, urlsplit
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.db import DatabaseError, transaction
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
@@ -70,8 +72,8 @@ def login_init(request, registration_uuid=None):
 @require_POST
 def launch(request):
     """An LTI message from a platform: validated, then a resource link, a start of proctoring or an end of attempt."""
-    message = MessageLaunch(request)
     try:
+        message = MessageLaunch(request)  # over HTTPS it needs PyLTI1p3's session cookie, or it refuses here
         body = message.validate().get_launch_data()
     except (LtiException, OIDCException) as exc:
         return refused(request, f"The launch was refused: {exc}.")
@@ -102,8 +104,13 @@ def _role_and_user(message, body, *, wanted: str | None = None):
     course_id, exam_id = services.course_and_exam(body=body)
     if role == Role.OTHER or (wanted and role != wanted):
         raise _OtherRole
-    # Only now, with a valid launch the tool acts on, are records made.
-    sync_data_from_launch(LtiLaunch(message))
+    # Only now, with a valid launch the tool acts on, are records made. django-lti reads claims PyLTI1p3 does not
+    # check (the NRPS URL, the platform's guid, titles): malformed ones are refused, not a 500.
+    try:
+        with transaction.atomic():
+            sync_data_from_launch(LtiLaunch(message))
+    except (KeyError, TypeError, AttributeError, DatabaseError) as exc:
+        raise LaunchRefused(f"The launch carries a malformed claim ({type(exc).__name__}).") from exc
     user = services.lti_user_resolve(registration=message.get_registration_row(), sub=body["sub"], body=body)
     return role, user, course_id, exam_id
 
@@ -203,8 +210,11 @@ def _end_assessment(request, message, body):
         return _other_role(request, expected="learner")
     ended = services.proctored_session_end(user=user, course_id=course_id, exam_id=exam_id,
                                            attempt_number=attempt_number_of(body))
-    presentation = body.get(LTI + "launch_presentation") or {}
-    return render(request, "lti/ended.html", {"session": ended, "return_url": presentation.get("return_url")})
+    presentation = body.get(LTI + "launch_presentation")
+    return_url = presentation.get("return_url") if isinstance(presentation, dict) else None
+    if not (isinstance(return_url, str) and return_url.startswith(("https://", "http://"))):
+        return_url = None  # never a javascript: or other scheme in the link
+    return render(request, "lti/ended.html", {"session": ended, "return_url": return_url})
 
 
 def _proctoring_of(request, session_id):
@@ -289,6 +299,8 @@ def proctoring_start(request, session_id):
         return refused(request, exc.message, exc.status)
     monitor_services.exam_consent_record(request=request, session=session)
     target = urlsplit(proctoring_data.start_assessment_url)
+    if not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", target.netloc or ""):
+        return refused(request, "The platform's start_assessment_url has an invalid host.")
     response = render(request, "lti/start_assessment.html", {"url": proctoring_data.start_assessment_url,
                                                              "token": token})
     # The form goes to the platform: allow that one origin as a form target on this page.

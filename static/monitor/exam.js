@@ -39,6 +39,7 @@
       video.srcObject.getVideoTracks().forEach(function (track) {
         track.addEventListener("ended", function () {  // unplugged, or the permission taken back
           if (ended) { return; }
+          clearInterval(timer);  // the video keeps its last picture: frames from it would read as presence
           reportCamera("stopped");
           show(cameraMessage, camera.advice.stopped);
           const status = document.getElementById("status");

@@ -276,3 +276,10 @@ def test_a_disabled_account_is_refused(platform):
     User.objects.filter(lti_users__sub="learner-1").update(is_active=False)
     again = launch(platform, sub="learner-1", roles=LEARNER)
     assert again.status == 403 and "disabled" in again.text
+
+
+def test_an_end_assessment_return_url_other_than_http_is_not_linked(platform):
+    ended = launch(platform, sub="learner-1", roles=LEARNER, message_type="LtiEndAssessment",
+                   extra={AP + "attempt_number": 1,
+                          LTI + "launch_presentation": {"return_url": "javascript:alert(1)"}})
+    assert ended.status == 200 and "javascript:" not in ended.text and 'id="return"' not in ended.text
