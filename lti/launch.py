@@ -3,6 +3,7 @@ LTI Proctoring Services messages (validators added beside PyLTI1p3's, without ch
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -61,6 +62,10 @@ class StartProctoringValidator(_ProctoringValidator):
         url = jwt_body.get(AP + "start_assessment_url")
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise LtiException("Missing or invalid start_assessment_url")
+        # The learner's browser posts the signed start message there: never in clear, except to hosts allowed
+        # for development (LTI_HTTP_HOSTS).
+        if url.startswith("http://") and (urlsplit(url).hostname or "") not in settings.LTI["HTTP_HOSTS"]:
+            raise LtiException("The start_assessment_url must be https")
         return True
 
 

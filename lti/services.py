@@ -57,8 +57,21 @@ def role_of(*, roles: Any) -> str:
     return Role.OTHER
 
 
+ID_LENGTH = 128  # the size of the course and exam id columns of monitor's sessions and course assignments
+
+
+def lti_course_id(*, issuer: str, deployment_id: str, context_id: str) -> str:
+    """The tool's course id for a platform's context: `lti:<10 hex digits of issuer and deployment>:<context id>`.
+
+    A context id is unique only within its deployment (LTI 1.3 core, 5.1.2.1), and Moodle's are small integers:
+    without the prefix two platforms, or a platform and the REST API, would share course assignments and reports.
+    """
+    digest = hashlib.sha256(f"{issuer}\n{deployment_id}".encode()).hexdigest()[:10]
+    return f"lti:{digest}:{context_id}"
+
+
 def course_and_exam(*, body: dict) -> tuple[str, str]:
-    """The course id (context.id) and exam id (resource_link.id) of a launch, each at most 128 characters."""
+    """The tool's course id (from context.id, per platform deployment) and exam id (resource_link.id) of a launch."""
     context, link = body.get(LTI + "context"), body.get(LTI + "resource_link")
     course = context.get("id") if isinstance(context, dict) else None
     exam = link.get("id") if isinstance(link, dict) else None
@@ -66,11 +79,20 @@ def course_and_exam(*, body: dict) -> tuple[str, str]:
         raise LaunchRefused("The launch names no course (its context claim has no id): launch the tool from a course.")
     if not isinstance(exam, str) or not exam:
         raise LaunchRefused("The launch names no exam (its resource_link claim has no id).")
-    if len(course) > 128 or len(exam) > 128:
-        raise LaunchRefused("The course or exam id of the launch is longer than 128 characters.")
+    course = lti_course_id(issuer=body.get("iss", ""), deployment_id=body.get(LTI + "deployment_id", ""),
+                           context_id=course)
+    if len(course) > ID_LENGTH or len(exam) > ID_LENGTH:
+        raise LaunchRefused(f"The course id of the launch is longer than {ID_LENGTH - 15} characters, or its exam "
+                            f"id longer than {ID_LENGTH}.")
     if not isinstance(body.get("sub"), str) or len(body["sub"]) > 255:
         raise LaunchRefused("The launch's user (sub) must be a string of at most 255 characters.")
     return course, exam
+
+
+def context_course_id(*, context: LtiContext) -> str:
+    """The tool's course id of a course (django-lti's LtiContext) that launched the tool."""
+    return lti_course_id(issuer=context.deployment.registration.issuer,
+                         deployment_id=context.deployment.deployment_id, context_id=context.id_on_platform)
 
 
 def _text(value: Any, limit: int) -> str:
@@ -113,7 +135,11 @@ def lti_user_resolve(*, registration: LtiRegistration, sub: str, body: dict | No
 
 
 def instructor_assign(*, user, course_id: str) -> bool:
-    """Make the user an instructor of the course (staff, in the Instructors group, assigned); True if newly assigned."""
+    """Make the user an instructor of the course (staff, in the Instructors group, assigned); True if newly assigned.
+
+    Staff for the admin's reports, with the Instructors group's permissions only: the same account still sits exams
+    in other courses (monitor's learner check lets such instructors through when asked to).
+    """
     if not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
@@ -121,15 +147,19 @@ def instructor_assign(*, user, course_id: str) -> bool:
     return CourseAssignment.objects.get_or_create(instructor=user, course_id=course_id)[1]
 
 
+@transaction.atomic
 def learner_session_open(*, user, course_id: str, exam_id: str, attempt_id: str = "") -> ExamSession:
-    """The learner's running session of this exam (and attempt), or a new one."""
+    """The learner's running session of this exam (and attempt), or a new one: one, even for launches at once."""
+    # Two launches at once (a double click in the LMS) must not both find no session and both open one: the
+    # user's row is locked on PostgreSQL, and SQLite's transactions are IMMEDIATE (settings), one writer at a time.
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
     running = (ExamSession.objects.filter(learner=user, course_id=course_id, exam_id=exam_id, attempt_id=attempt_id)
                .exclude(status=SessionStatus.ENDED).order_by("-created_at").first())
     if running is not None:
         return running
     try:
         return monitor_services.session_create(learner=user, course_id=course_id, exam_id=exam_id,
-                                               attempt_id=attempt_id)
+                                               attempt_id=attempt_id, allow_instructor=True)
     except monitor_services.InvalidInput as exc:
         raise LaunchRefused(f"An exam session cannot be opened for this account: {exc.message}", status=403) from exc
 
@@ -227,6 +257,7 @@ def course_instructors_sync(*, context: LtiContext) -> dict:
     if not context.memberships_url:
         raise LtiException("This course's launches offered no Names and Role Provisioning Service.")
     registration = context.deployment.registration
+    course_id = context_course_id(context=context)
     members = fetch_member_data(context)
     instructors = {m["user_id"]: m for m in members
                    if role_of(roles=list(m.get("roles") or [])) == Role.INSTRUCTOR
@@ -235,11 +266,11 @@ def course_instructors_sync(*, context: LtiContext) -> dict:
     kept = set()
     for sub, member in instructors.items():
         user = lti_user_resolve(registration=registration, sub=sub, body=member)
-        added += instructor_assign(user=user, course_id=context.id_on_platform)
+        added += instructor_assign(user=user, course_id=course_id)
         kept.add(user.pk)
     platform_users = LtiUser.objects.filter(registration__issuer=registration.issuer,
                                             auth_user__isnull=False).values("auth_user")
-    removed, _ = (CourseAssignment.objects.filter(course_id=context.id_on_platform, instructor__in=platform_users)
+    removed, _ = (CourseAssignment.objects.filter(course_id=course_id, instructor__in=platform_users)
                   .exclude(instructor__in=kept).delete())
-    return {"course_id": context.id_on_platform, "instructors": len(kept), "added": added, "removed": removed}
+    return {"course_id": course_id, "instructors": len(kept), "added": added, "removed": removed}
 

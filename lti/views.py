@@ -162,6 +162,10 @@ def _continuation_apply(request, continuation: "services.Continuation") -> None:
         raise LaunchRefused("This account is disabled in the tool: ask its administrator.", 403)
     if continuation.exam_session_id is None:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        # Django keeps the session of a login by the same user: an earlier launch's confinement to an exam (and
+        # its close-with-the-browser expiry) must not outlive this instructor login.
+        request.session.pop(monitor_services.EXAM_LOGIN_KEY, None)
+        request.session.set_expiry(None)
         return
     session = monitor_selectors.session_for_learner(session_id=continuation.exam_session_id, user=user)
     if session is None:
@@ -320,5 +324,7 @@ def setup(request):
     return render(request, "lti/setup.html", {
         "login_url": absolute(reverse("lti:login")), "launch_url": absolute(reverse("lti:launch")),
         "jwks_url": absolute(reverse("lti:jwks")),
-        "registrations": [(r, absolute(reverse("lti:login-registration", args=[r.uuid]))) for r in registrations],
+        "registrations": [(r, absolute(reverse("lti:login-registration", args=[r.uuid])),
+                           [(d, services.lti_course_id(issuer=r.issuer, deployment_id=d.deployment_id, context_id=""))
+                            for d in r.deployments.all()]) for r in registrations],
         "key": key})

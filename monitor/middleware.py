@@ -21,17 +21,20 @@ class ExamLoginMiddleware:
         session_id = request.session.get(EXAM_LOGIN_KEY) if hasattr(request, "session") else None
         if not session_id or not request.user.is_authenticated:
             return self.get_response(request)
-        active = ExamSession.objects.filter(pk=session_id, learner=request.user).exclude(
-            status=SessionStatus.ENDED).exists()
-        if not active:
-            logout(request)
-            return render(request, "monitor/link_error.html", {
-                "message": "The exam has ended, so the login from its link is closed."}, status=403)
-        exam_path = reverse("monitor:exam", args=[session_id])
         # Another exam link may replace this login; static files and logout serve the exam page.
         open_prefixes = (reverse("logout"), settings.STATIC_URL, reverse("monitor:join", args=["-"])[:-2],
                          # Pages of other apps that serve this exam (MONITOR_EXAM_LOGIN_OPEN_PATHS, "{session_id}").
                          *(path.format(session_id=session_id) for path in settings.MONITOR["EXAM_LOGIN_OPEN_PATHS"]))
+        active = ExamSession.objects.filter(pk=session_id, learner=request.user).exclude(
+            status=SessionStatus.ENDED).exists()
+        if not active:
+            logout(request)
+            if request.path.startswith(open_prefixes):
+                # A new exam link or LMS launch after the exam ended goes on, logged out, and logs in anew.
+                return self.get_response(request)
+            return render(request, "monitor/link_error.html", {
+                "message": "The exam has ended, so the login from its link is closed."}, status=403)
+        exam_path = reverse("monitor:exam", args=[session_id])
         if request.path == exam_path or request.path.startswith(open_prefixes):
             return self.get_response(request)
         return render(request, "monitor/link_error.html", {

@@ -68,12 +68,23 @@ def learner_resolve(*, learner: Any):
     return user
 
 
-def learner_check(*, user: Any, requested_by: Any = None) -> None:
-    """Refuse accounts that must never be logged in by an exam link: staff, superusers, LMS accounts, oneself."""
+def instructor_only(*, user: Any) -> bool:
+    """Whether a staff account's only powers are the Instructors group's (watch and review assigned courses)."""
+    allowed = {f"{app_label}.{codename}" for app_label, codename in INSTRUCTOR_PERMISSIONS}
+    return user.is_staff and not user.is_superuser and user.get_all_permissions() <= allowed
+
+
+def learner_check(*, user: Any, requested_by: Any = None, allow_instructor: bool = False) -> None:
+    """Refuse accounts that must never be logged in by an exam link: staff, superusers, LMS accounts, oneself.
+
+    `allow_instructor` lets through staff whose only powers are the Instructors group's, for logins that the
+    learner's own platform vouches for (LTI): a teaching assistant in one course still sits exams in another.
+    """
     name = user.get_username()
     if requested_by is not None and user.pk == getattr(requested_by, "pk", None):
         raise InvalidInput("An exam session cannot be created for the account that creates it.", code="not_a_learner")
-    if user.is_staff or user.is_superuser or user.has_perm("monitor.add_examsession"):
+    privileged = user.is_staff or user.is_superuser or user.has_perm("monitor.add_examsession")
+    if privileged and not (allow_instructor and instructor_only(user=user)):
         raise InvalidInput(f"{name!r} is a staff, administrator or LMS account: exam sessions are for learner "
                            "accounts only.", code="not_a_learner")
     if not user.is_active:
@@ -81,10 +92,11 @@ def learner_check(*, user: Any, requested_by: Any = None) -> None:
 
 
 def session_create(*, learner: Any, course_id: str, exam_id: str, attempt_id: str = "",
-                   frame_interval: float | None = None, requested_by: Any = None) -> ExamSession:
+                   frame_interval: float | None = None, requested_by: Any = None,
+                   allow_instructor: bool = False) -> ExamSession:
     """A scheduled session for a learner account (never staff, superusers, LMS accounts or the requester)."""
     user = learner_resolve(learner=learner)
-    learner_check(user=user, requested_by=requested_by)
+    learner_check(user=user, requested_by=requested_by, allow_instructor=allow_instructor)
     session = ExamSession.objects.create(
         learner=user, course_id=course_id, exam_id=exam_id, attempt_id=attempt_id or "",
         frame_interval=frame_interval or settings.MONITOR["FRAME_INTERVAL"],

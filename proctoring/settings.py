@@ -319,6 +319,9 @@ LTI = {
     "CAMERA_CHECK_SECONDS": env_int("LTI_CAMERA_CHECK_SECONDS", 120),
     # A launch inside an LMS frame offers a one-time link to open the tool in its own window, valid this long.
     "CONTINUE_SECONDS": env_int("LTI_CONTINUE_SECONDS", 300),
+    # A platform's start_assessment_url must be https, except on these hosts (comma-separated; a platform on
+    # loopback for development or tests).
+    "HTTP_HOSTS": [h.strip().lower() for h in os.environ.get("LTI_HTTP_HOSTS", "").split(",") if h.strip()],
 }
 
 # Signed webhooks to the LMS: delivery runs in a background thread (or a Celery worker), never in a request.

@@ -15,6 +15,8 @@ for name, value in {
     "CELERY_VISIBILITY_TIMEOUT": "8",
     # The webhook tests' receiver listens on loopback; tests of the refusal set this to nothing.
     "WEBHOOK_ALLOWED_INTERNAL_HOSTS": "127.0.0.1",
+    # The LTI tests' platform listens on plain http on loopback.
+    "LTI_HTTP_HOSTS": "localhost,127.0.0.1",
     # The suite sends far more requests per minute than a client would; the throttling tests set their own.
     "API_THROTTLE_USER": "100000/minute",
     "API_THROTTLE_ANALYZE": "100000/minute",

@@ -59,6 +59,15 @@ def augment(x: torch.Tensor, cfg: dict, gen: torch.Generator) -> torch.Tensor:
     return x
 
 
+def should_validate(epoch: int, epochs: int) -> bool:
+    """Whether to score val after this (1-based) epoch: every 5th, and every one of the last 30%.
+
+    With a one-cycle schedule the best epoch is one of the last, low-learning-rate ones; scoring val after each
+    early epoch too would cost about 8% of a CPU run.
+    """
+    return epoch % 5 == 0 or epoch > 0.7 * epochs or epoch == epochs
+
+
 @torch.no_grad()
 def predict(model, faces: np.ndarray, flip: bool = True, batch: int = 512) -> np.ndarray:
     """Softmax probabilities for uint8 faces, averaged with the mirrored face when `flip`."""
@@ -109,7 +118,7 @@ def main(argv=None) -> None:
     val_x, val_y = load_npz(args.data / "val.npz", args.limit)
     print(f"train {len(train_y)} faces, val {len(val_y)} faces, device {device}", flush=True)
 
-    model = EmotionNet(cfg["widths"], cfg["hidden"], cfg["dropout"]).to(device)
+    model = EmotionNet(cfg["widths"], cfg["hidden"], cfg["dropout"]).to(device, memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
                           weight_decay=cfg["weight_decay"], nesterov=True)
     steps_per_epoch = math.ceil(len(train_y) / cfg["batch_size"])
@@ -136,10 +145,11 @@ def main(argv=None) -> None:
         total, correct, loss_sum = 0, 0, 0.0
         for s in range(steps_per_epoch):
             idx = order[s * cfg["batch_size"]:(s + 1) * cfg["batch_size"]]
-            x = augment(tx[idx], cfg["augment"], gen).to(device)
+            x = augment(tx[idx], cfg["augment"], gen).to(device, memory_format=torch.channels_last)
             y = ty[idx].to(device)
-            # bfloat16 autocast halves a CPU epoch (AVX512-BF16) and is the usual mixed precision on a GPU.
-            with torch.autocast(device, dtype=torch.bfloat16):
+            # bfloat16 autocast is the usual mixed precision on a GPU; on this project's CPUs (AVX512-BF16, no AMX)
+            # float32 in channels-last layout was measured faster (0.46 s a batch against 0.59 s).
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
                 logits = model(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg["label_smoothing"])
             opt.zero_grad(set_to_none=True)
@@ -149,15 +159,18 @@ def main(argv=None) -> None:
             loss_sum += float(loss.detach()) * len(y)
             correct += int((logits.argmax(1) == y).sum())
             total += len(y)
-        model.cpu()
-        val_acc = float((predict(model, val_x).argmax(1) == val_y).mean())
-        model.to(device)
+        val_acc = None
+        if should_validate(epoch + 1, cfg["epochs"]):
+            model.cpu()
+            val_acc = float((predict(model, val_x).argmax(1) == val_y).mean())
+            model.to(device)
         line = {"epoch": epoch + 1, "loss": round(loss_sum / total, 4), "train_acc": round(correct / total, 4),
-                "val_acc_flip": round(val_acc, 4), "seconds": round(time.time() - t0, 1)}
+                "val_acc_flip": val_acc if val_acc is None else round(val_acc, 4),
+                "seconds": round(time.time() - t0, 1)}
         print(json.dumps(line), flush=True)
         with open(args.out / "log.jsonl", "a") as fh:
             fh.write(json.dumps(line) + "\n")
-        if val_acc > best["val_acc"]:
+        if val_acc is not None and val_acc > best["val_acc"]:
             best = {"val_acc": val_acc, "epoch": epoch + 1}
             torch.save({"model": model.state_dict(), "config": cfg, "best": best}, args.out / "best.pt")
         # Written last and atomically: a kill mid-save leaves the previous checkpoint intact.

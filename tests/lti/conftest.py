@@ -42,13 +42,21 @@ class Launched:
         return self.response.text
 
 
-def launch(platform, *, replay=None, headers=None, **pending) -> Launched:
+def tool_course(platform, context_id: str = "course-v1:Uni+CS101+2026", deployment_id: str = DEPLOYMENT_ID) -> str:
+    """The tool's course id for a context of the test platform (lti:<platform>:<context id>)."""
+    from lti.services import lti_course_id
+
+    return lti_course_id(issuer=platform.url, deployment_id=deployment_id, context_id=context_id)
+
+
+def launch(platform, *, replay=None, headers=None, browser=None, **pending) -> Launched:
     """Launch the tool as a browser would, without running scripts: login, authorization, then the launch form.
 
     `replay` posts a form the platform sent before ({"id_token", "state"}) instead of a new one; `headers` go with
-    the launch's POST (a framed launch sends Sec-Fetch-Dest: iframe).
+    the launch's POST (a framed launch sends Sec-Fetch-Dest: iframe); `browser` is a requests session to launch in
+    (the cookies of earlier launches), a new one by default.
     """
-    session = requests.Session()
+    session = browser or requests.Session()
     if replay is None:
         authorized = session.get(platform.launch_url(**pending), timeout=30)
         assert authorized.status_code == 200, authorized.text[:500]

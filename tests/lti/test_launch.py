@@ -1,15 +1,19 @@
 """LTI 1.3 launches from a real platform (lti1p3platform on loopback): learners, instructors, other roles, and
 every kind of bad launch refused with a page and a 4xx, creating nothing."""
 import re
+import threading
+import time
+from urllib.parse import urlencode
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from lti_tool.models import Key, LtiDeployment, LtiUser
 
 from monitor import services as monitor_services
 from monitor.models import CourseAssignment, ExamSession
-from tests.lti.conftest import launch
+from tests.lti.conftest import launch, tool_course
 from tests.lti.platform import (AP, INSTRUCTOR, LEARNER, LTI, REMOVE, TEACHING_ASSISTANT, rsa_pem_pair)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,7 +26,8 @@ def test_a_learner_launch_creates_the_user_and_the_session_once(platform, live_s
     session = ExamSession.objects.get()
     assert first.status == 200 and first.response.url == f"{live_server.url}/monitor/sessions/{session.id}/"
     assert "This exam is monitored through your webcam" in first.text
-    assert (session.course_id, session.exam_id) == (COURSE, "final-exam")
+    assert (session.course_id, session.exam_id) == (tool_course(platform), "final-exam")
+    assert session.course_id.startswith("lti:") and session.course_id.endswith(":" + COURSE)
     user = session.learner
     assert user.username.startswith("lea-martin-") and not user.has_usable_password()
     assert (user.get_full_name(), user.email, user.is_staff) == ("Lea Martin", "lea@uni.example", False)
@@ -37,18 +42,27 @@ def test_a_learner_launch_creates_the_user_and_the_session_once(platform, live_s
 @pytest.mark.parametrize("roles", [INSTRUCTOR, TEACHING_ASSISTANT])
 def test_an_instructor_launch_lands_on_the_live_view_of_that_course_only(platform, live_server, roles):
     lea = User.objects.create_user("lea")
-    monitor_services.session_create(learner=lea, course_id=COURSE, exam_id="final-exam")
+    course = tool_course(platform)
+    monitor_services.session_create(learner=lea, course_id=course, exam_id="final-exam")
     monitor_services.session_create(learner=lea, course_id="another-course", exam_id="quiz")
+    # The same context id through the REST API, and through another deployment: other courses.
+    monitor_services.session_create(learner=lea, course_id=COURSE, exam_id="api-exam")
+    monitor_services.session_create(learner=lea, course_id=tool_course(platform, deployment_id="deployment-2"),
+                                    exam_id="other-deployment-exam")
     answer = launch(platform, sub="teacher-1", roles=roles, name="Ines Dupont", email="ines@uni.example")
-    assert answer.status == 200 and answer.response.url.endswith("/monitor/live/?course=course-v1%3AUni%2BCS101%2B2026")
-    assert f"Live sessions of {COURSE}" in answer.text
-    assert "final-exam" in answer.text and "another-course" not in answer.text
+    assert answer.status == 200 and answer.response.url.endswith("/monitor/live/?" + urlencode({"course": course}))
+    assert f"Live sessions of {course}" in answer.text
+    assert "final-exam" in answer.text
+    for other in ("another-course", "api-exam", "other-deployment-exam"):
+        assert other not in answer.text
     ines = LtiUser.objects.get(sub="teacher-1").auth_user
     assert ines.is_staff and ines.groups.filter(name="Instructors").exists()
-    assert list(CourseAssignment.objects.filter(instructor=ines).values_list("course_id", flat=True)) == [COURSE]
-    # Their reports: the admin lists that course's sessions, not the other's.
+    assert list(CourseAssignment.objects.filter(instructor=ines).values_list("course_id", flat=True)) == [course]
+    # Their reports: the admin lists that course's sessions, not the others'.
     sessions = answer.session.get(f"{live_server.url}/admin/monitor/examsession/", timeout=30)
-    assert sessions.status_code == 200 and "final-exam" in sessions.text and "another-course" not in sessions.text
+    assert sessions.status_code == 200 and "final-exam" in sessions.text
+    for other in ("another-course", "api-exam", "other-deployment-exam"):
+        assert other not in sessions.text
 
 
 def test_other_roles_get_a_page_saying_what_each_role_may_do(platform):
@@ -150,15 +164,16 @@ def test_names_and_roles_sync_the_course_instructors(platform, live_server):
         {"user_id": "gone-4", "roles": INSTRUCTOR, "status": "Inactive", "name": "Old Prof"},
     ]
     call_command("lti_sync_instructors")
-    assigned = {a.instructor.get_full_name() for a in CourseAssignment.objects.filter(course_id=COURSE)}
+    course = tool_course(platform)
+    assigned = {a.instructor.get_full_name() for a in CourseAssignment.objects.filter(course_id=course)}
     assert assigned == {"Ines Dupont", "Tom Ade"} and LtiUser.objects.get(sub="ta-2").auth_user.is_staff
     assert not LtiUser.objects.filter(sub="learner-3").exists()
     # Tom left the course: his assignment goes; one made by hand for a local account stays.
     local = User.objects.create_user("local-instructor")
-    CourseAssignment.objects.create(instructor=local, course_id=COURSE)
+    CourseAssignment.objects.create(instructor=local, course_id=course)
     platform.members[COURSE] = platform.members[COURSE][:1]
-    call_command("lti_sync_instructors", course=COURSE)
-    kept = set(CourseAssignment.objects.filter(course_id=COURSE).values_list("instructor__username", flat=True))
+    call_command("lti_sync_instructors", course=COURSE)  # the platform's context id, or the tool's course id
+    kept = set(CourseAssignment.objects.filter(course_id=course).values_list("instructor__username", flat=True))
     assert kept == {LtiUser.objects.get(sub="teacher-1").auth_user.username, "local-instructor"}
 
 
@@ -174,7 +189,7 @@ def test_keys_rotate_and_the_set_up_page_gives_the_values_to_enter(platform, liv
     text = page.content.decode()
     assert page.status_code == 200
     for value in ("http://testserver/lti/launch/", "http://testserver/lti/login/", "http://testserver/lti/jwks/",
-                  platform.url, "deployment-1"):
+                  platform.url, "deployment-1", tool_course(platform, context_id="")):
         assert value in text
     learner = User.objects.create_user("lea")
     client.force_login(learner)
@@ -222,7 +237,8 @@ def test_an_instructor_launch_syncs_the_course_on_a_worker_when_scaled(platform,
     if celery_workers is None:  # embedded: no broker, so the launch queued nothing; the task runs here
         course_instructors_sync.apply(kwargs={"context_id": LtiContext.objects.get().pk})
     deadline = time.monotonic() + 60
-    while not LtiUser.objects.filter(sub="ta-2", auth_user__course_assignments__course_id=COURSE).exists():
+    course = tool_course(platform)
+    while not LtiUser.objects.filter(sub="ta-2", auth_user__course_assignments__course_id=course).exists():
         assert time.monotonic() < deadline, "the worker did not sync the course's instructors"
         time.sleep(0.2)
 
@@ -283,3 +299,91 @@ def test_an_end_assessment_return_url_other_than_http_is_not_linked(platform):
                    extra={AP + "attempt_number": 1,
                           LTI + "launch_presentation": {"return_url": "javascript:alert(1)"}})
     assert ended.status == 200 and "javascript:" not in ended.text and 'id="return"' not in ended.text
+
+
+def test_a_teaching_assistant_in_one_course_sits_an_exam_in_another(platform, live_server):
+    browser = requests.Session()
+    assert launch(platform, browser=browser, sub="student-ta", roles=TEACHING_ASSISTANT).status == 200
+    exam = launch(platform, browser=browser, sub="student-ta", roles=LEARNER, context_id="MATH201")
+    session = ExamSession.objects.get()
+    assert exam.status == 200 and exam.response.url == f"{live_server.url}/monitor/sessions/{session.id}/"
+    assert session.course_id == tool_course(platform, context_id="MATH201") and session.learner.is_staff
+    # Logged in for that exam only, as any learner: not the live view, not the admin.
+    assert browser.get(f"{live_server.url}/monitor/live/", timeout=30).status_code == 403
+    assert browser.get(f"{live_server.url}/admin/", timeout=30).status_code == 403
+    # The REST API and exam links still refuse the staff account.
+    api = User.objects.create_user("lms")
+    from django.contrib.auth.models import Permission
+
+    api.user_permissions.add(Permission.objects.get(codename="add_examsession"))
+    with pytest.raises(monitor_services.InvalidInput):
+        monitor_services.session_create(learner=session.learner, course_id="c", exam_id="e", requested_by=api)
+
+
+def test_an_account_with_more_than_the_instructors_powers_cannot_sit_an_exam_through_lti(platform):
+    from django.contrib.auth.models import Permission
+
+    assert launch(platform, sub="teacher-1", roles=INSTRUCTOR).status == 200
+    teacher = LtiUser.objects.get(sub="teacher-1").auth_user
+    teacher.user_permissions.add(Permission.objects.get(codename="change_examsession"))
+    refused = launch(platform, sub="teacher-1", roles=LEARNER, context_id="MATH201")
+    assert refused.status == 403 and "exam sessions are for learner accounts only" in refused.text
+    assert not ExamSession.objects.exists()
+
+
+def test_an_instructor_launch_after_a_learner_launch_lifts_the_exam_confinement(platform, live_server):
+    browser = requests.Session()
+    assert launch(platform, browser=browser, sub="user-1", roles=LEARNER, context_id="MATH201").status == 200
+    assert browser.get(f"{live_server.url}/monitor/live/", timeout=30).status_code == 403
+    teaching = launch(platform, browser=browser, sub="user-1", roles=INSTRUCTOR)
+    assert teaching.status == 200 and "/monitor/live/?course=" in teaching.response.url
+    assert browser.get(f"{live_server.url}/monitor/live/", timeout=30).status_code == 200
+    assert browser.get(f"{live_server.url}/admin/monitor/examsession/", timeout=30).status_code == 200
+
+
+def test_a_launch_after_the_exam_ended_opens_the_next_one(platform, live_server):
+    browser = requests.Session()
+    assert launch(platform, browser=browser, sub="learner-1", roles=LEARNER).status == 200
+    monitor_services.session_end(session=ExamSession.objects.get())
+    again = launch(platform, browser=browser, sub="learner-1", roles=LEARNER)
+    running = ExamSession.objects.exclude(status="ended").get()
+    assert again.status == 200 and again.response.url == f"{live_server.url}/monitor/sessions/{running.id}/"
+    assert ExamSession.objects.count() == 2
+
+
+def test_two_launches_of_one_exam_at_once_open_one_session(platform, live_server, monkeypatch):
+    # Each launch is authorized by the platform (its own login, state and nonce), then both are posted at once.
+    forms = []
+    for _ in range(2):
+        browser = requests.Session()
+        authorized = browser.get(platform.launch_url(sub="learner-1", roles=LEARNER), timeout=30)
+        forms.append((browser, re.search(r'action="([^"]*)"', authorized.text).group(1), platform.id_tokens[-1]))
+    # The session is made slowly, so that without the lock both launches would find none and each open one.
+    create = monitor_services.session_create
+
+    def slow_create(**kwargs):
+        time.sleep(0.5)
+        return create(**kwargs)
+
+    monkeypatch.setattr(monitor_services, "session_create", slow_create)
+    barrier, answers = threading.Barrier(2), []
+
+    def post(browser, action, form):
+        barrier.wait()
+        answers.append(browser.post(action, data=form, timeout=60))
+
+    threads = [threading.Thread(target=post, args=form) for form in forms]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    session = ExamSession.objects.get()
+    assert [a.status_code for a in answers] == [200, 200]
+    assert {a.url for a in answers} == {f"{live_server.url}/monitor/sessions/{session.id}/"}
+
+
+def test_a_plain_http_start_assessment_url_is_refused_unless_allowed(platform, settings):
+    settings.LTI = {**settings.LTI, "HTTP_HOSTS": []}
+    start = {AP + "start_assessment_url": f"{platform.url}/start-assessment", AP + "attempt_number": 1}
+    refused = launch(platform, sub="learner-1", roles=LEARNER, message_type="LtiStartProctoring", extra=start)
+    assert refused.status == 400 and "start_assessment_url must be https" in refused.text and nothing_created()

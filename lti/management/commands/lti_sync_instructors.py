@@ -10,13 +10,14 @@ class Command(BaseCommand):
     help = "Sync the instructors of LTI courses (NRPS member lists) into course assignments."
 
     def add_arguments(self, parser):
-        parser.add_argument("--course", help="Only this course id (context id); default: every LTI course.")
+        parser.add_argument("--course", help="Only this course: the tool's course id (lti:...) or the platform's "
+                                             "context id; default: every LTI course.")
 
     def handle(self, *args, course=None, **options):
         contexts = LtiContext.objects.select_related("deployment__registration").exclude(memberships_url="")
         if course:
-            contexts = contexts.filter(id_on_platform=course)
-        if not contexts.exists():
+            contexts = [c for c in contexts if course in (c.id_on_platform, services.context_course_id(context=c))]
+        if not contexts:
             raise CommandError("No LTI course with a member list (launch the tool from the course first).")
         failed = 0
         for context in contexts:
@@ -24,7 +25,7 @@ class Command(BaseCommand):
                 outcome = services.course_instructors_sync(context=context)
             except (LtiException, OSError) as exc:  # one platform down must not stop the others
                 failed += 1
-                self.stderr.write(f"{context.id_on_platform}: {exc}")
+                self.stderr.write(f"{services.context_course_id(context=context)}: {exc}")
                 continue
             self.stdout.write(f"{outcome['course_id']}: {outcome['instructors']} instructors, "
                               f"{outcome['added']} added, {outcome['removed']} removed")
