@@ -1,0 +1,43 @@
+"""The data migration that namespaces the course ids of earlier LTI launches."""
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from lti_tool.models import LtiContext, LtiDeployment, LtiRegistration, LtiUser
+
+from lti.services import lti_course_id
+from monitor.models import CourseAssignment, ExamSession
+
+pytestmark = pytest.mark.django_db(transaction=True)
+BEFORE, AFTER = [("lti", "0001_first_key")], [("lti", "0002_namespaced_course_ids")]
+
+
+def migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+
+
+def test_earlier_lti_course_ids_get_their_platform_prefix_and_api_ones_stay():
+    migrate(BEFORE)
+    try:
+        registration = LtiRegistration.objects.create(name="Moodle", issuer="https://moodle.example", client_id="c1",
+                                                      auth_url="https://moodle.example/a",
+                                                      token_url="https://moodle.example/t",
+                                                      keyset_url="https://moodle.example/k")
+        deployment = LtiDeployment.objects.create(registration=registration, deployment_id="3", is_active=True)
+        LtiContext.objects.create(deployment=deployment, id_on_platform="7")
+        users = get_user_model().objects
+        teacher, learner, api_learner = (users.create_user(n) for n in ("teacher", "learner", "api-learner"))
+        for user in (teacher, learner):
+            LtiUser.objects.create(registration=registration, sub=user.username, auth_user=user)
+        CourseAssignment.objects.create(instructor=teacher, course_id="7")
+        ExamSession.objects.create(learner=learner, course_id="7", exam_id="quiz")
+        ExamSession.objects.create(learner=api_learner, course_id="7", exam_id="quiz")  # made by the REST API
+        migrate(AFTER)
+    finally:
+        migrate([("lti", "0002_namespaced_course_ids")])
+    new = lti_course_id(issuer="https://moodle.example", deployment_id="3", context_id="7")
+    assert CourseAssignment.objects.get().course_id == new
+    assert ExamSession.objects.get(learner=learner).course_id == new
+    assert ExamSession.objects.get(learner=api_learner).course_id == "7"
