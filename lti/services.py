@@ -57,6 +57,7 @@ def role_of(*, roles: Any) -> str:
     return Role.OTHER
 
 
+ACCOUNT_DISABLED = "This account is disabled in the tool: ask its administrator."
 ID_LENGTH = 128  # the size of the course and exam id columns of monitor's sessions and course assignments
 
 
@@ -152,7 +153,19 @@ def learner_session_open(*, user, course_id: str, exam_id: str, attempt_id: str 
     """The learner's running session of this exam (and attempt), or a new one: one, even for launches at once."""
     # Two launches at once (a double click in the LMS) must not both find no session and both open one: the
     # user's row is locked on PostgreSQL, and SQLite's transactions are IMMEDIATE (settings), one writer at a time.
-    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    # no_key: the lock must not hold up the inserts that point at the user (frames, logs) meanwhile.
+    get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).first()
+    if not user.is_active:
+        raise LaunchRefused(ACCOUNT_DISABLED, 403)
+    try:
+        # Checked for a running session too: an account may have become an administrator since it was opened.
+        monitor_services.learner_check(user=user, allow_instructor=True)
+    except monitor_services.InvalidInput as exc:
+        raise LaunchRefused(f"An exam session cannot be opened for this account: {exc.message}", status=403) from exc
+    if CourseAssignment.objects.filter(instructor=user, course_id=course_id).exists():
+        # An instructor of this course would watch, and review, their own exam.
+        raise LaunchRefused("You are an instructor of this course, so you cannot sit its exams here: ask the "
+                            "course's administrator.", status=403)
     running = (ExamSession.objects.filter(learner=user, course_id=course_id, exam_id=exam_id, attempt_id=attempt_id)
                .exclude(status=SessionStatus.ENDED).order_by("-created_at").first())
     if running is not None:

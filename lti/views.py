@@ -159,7 +159,7 @@ def _continuation_apply(request, continuation: "services.Continuation") -> None:
 
     user = get_user_model().objects.filter(pk=continuation.user_id, is_active=True).first()
     if user is None:
-        raise LaunchRefused("This account is disabled in the tool: ask its administrator.", 403)
+        raise LaunchRefused(services.ACCOUNT_DISABLED, 403)
     if continuation.exam_session_id is None:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         # Django keeps the session of a login by the same user: an earlier launch's confinement to an exam (and

@@ -12,6 +12,10 @@ from . import webhooks
 from .models import Alert, AlertKind, ExamSession, SessionStatus, Webhook, WebhookDelivery, WebhookEvent
 
 
+# The course ids LTI launches make (lti:<platform>:<context id>); the REST API's clients use any other.
+RESERVED_COURSE_PREFIX = "lti:"
+
+
 class SessionCreateSerializer(serializers.Serializer):
     """Input of POST /api/v1/sessions/."""
 
@@ -20,6 +24,13 @@ class SessionCreateSerializer(serializers.Serializer):
     exam_id = serializers.CharField(max_length=128)
     attempt_id = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
     frame_interval = serializers.FloatField(required=False, min_value=0.5, max_value=120)
+
+    def validate_course_id(self, value: str) -> str:
+        """Course ids starting with "lti:" are those of LTI launches (per platform): the API cannot make them."""
+        if value.startswith(RESERVED_COURSE_PREFIX):
+            raise serializers.ValidationError(f"Course ids starting with {RESERVED_COURSE_PREFIX!r} are reserved for "
+                                              "LTI launches.")
+        return value
 
 
 class SessionLinksSerializer(serializers.Serializer):

@@ -6,7 +6,7 @@ from django.db import migrations
 
 def namespace(apps, schema_editor):
     LtiContext = apps.get_model("lti_tool", "LtiContext")
-    LtiUser = apps.get_model("lti_tool", "LtiUser")
+    LtiMembership = apps.get_model("lti_tool", "LtiMembership")
     CourseAssignment = apps.get_model("monitor", "CourseAssignment")
     ExamSession = apps.get_model("monitor", "ExamSession")
     for context in LtiContext.objects.select_related("deployment__registration").exclude(id_on_platform=""):
@@ -16,11 +16,12 @@ def namespace(apps, schema_editor):
         old, new = context.id_on_platform, f"lti:{digest}:{context.id_on_platform}"
         if len(new) > 128:
             continue
-        # Only the rows of this platform's users: sessions and assignments the REST API made keep their ids.
-        users = LtiUser.objects.filter(registration__issuer=issuer, auth_user__isnull=False).values("auth_user")
-        (CourseAssignment.objects.filter(course_id=old, instructor__in=users)
-         .exclude(instructor__in=CourseAssignment.objects.filter(course_id=new).values("instructor"))
-         .update(course_id=new))
+        # Only the rows of the users who launched from this context (django-lti records a membership at each
+        # launch): sessions and assignments of other deployments and of the REST API keep their ids.
+        users = LtiMembership.objects.filter(context=context, user__auth_user__isnull=False).values("user__auth_user")
+        assignments = CourseAssignment.objects.filter(course_id=old, instructor__in=users)
+        assignments.filter(instructor__in=CourseAssignment.objects.filter(course_id=new).values("instructor")).delete()
+        assignments.update(course_id=new)
         ExamSession.objects.filter(course_id=old, learner__in=users).update(course_id=new)
 
 

@@ -172,7 +172,7 @@ def test_names_and_roles_sync_the_course_instructors(platform, live_server):
     local = User.objects.create_user("local-instructor")
     CourseAssignment.objects.create(instructor=local, course_id=course)
     platform.members[COURSE] = platform.members[COURSE][:1]
-    call_command("lti_sync_instructors", course=COURSE)  # the platform's context id, or the tool's course id
+    call_command("lti_sync_instructors", course=course)  # the tool's course id, or the platform's context id
     kept = set(CourseAssignment.objects.filter(course_id=course).values_list("instructor__username", flat=True))
     assert kept == {LtiUser.objects.get(sub="teacher-1").auth_user.username, "local-instructor"}
 
@@ -387,3 +387,17 @@ def test_a_plain_http_start_assessment_url_is_refused_unless_allowed(platform, s
     start = {AP + "start_assessment_url": f"{platform.url}/start-assessment", AP + "attempt_number": 1}
     refused = launch(platform, sub="learner-1", roles=LEARNER, message_type="LtiStartProctoring", extra=start)
     assert refused.status == 400 and "start_assessment_url must be https" in refused.text and nothing_created()
+
+
+def test_an_instructor_of_the_course_cannot_sit_its_exam(platform):
+    assert launch(platform, sub="teacher-1", roles=INSTRUCTOR).status == 200
+    refused = launch(platform, sub="teacher-1", roles=LEARNER)
+    assert refused.status == 403 and "instructor of this course" in refused.text
+    assert not ExamSession.objects.exists()
+
+
+def test_a_running_session_is_not_resumed_for_an_account_made_administrator(platform):
+    assert launch(platform, sub="learner-1", roles=LEARNER).status == 200
+    User.objects.filter(lti_users__sub="learner-1").update(is_superuser=True)
+    refused = launch(platform, sub="learner-1", roles=LEARNER)
+    assert refused.status == 403 and "exam sessions are for learner accounts only" in refused.text

@@ -3,7 +3,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from lti_tool.models import LtiContext, LtiDeployment, LtiRegistration, LtiUser
+from lti_tool.models import LtiContext, LtiDeployment, LtiMembership, LtiRegistration, LtiUser
 
 from lti.services import lti_course_id
 from monitor.models import CourseAssignment, ExamSession
@@ -26,11 +26,16 @@ def test_earlier_lti_course_ids_get_their_platform_prefix_and_api_ones_stay():
                                                       token_url="https://moodle.example/t",
                                                       keyset_url="https://moodle.example/k")
         deployment = LtiDeployment.objects.create(registration=registration, deployment_id="3", is_active=True)
-        LtiContext.objects.create(deployment=deployment, id_on_platform="7")
+        context = LtiContext.objects.create(deployment=deployment, id_on_platform="7")
+        # The same context id in another deployment of the platform: another course, whose rows stay as they are.
+        other = LtiDeployment.objects.create(registration=registration, deployment_id="4", is_active=True)
+        other_context = LtiContext.objects.create(deployment=other, id_on_platform="7")
         users = get_user_model().objects
-        teacher, learner, api_learner = (users.create_user(n) for n in ("teacher", "learner", "api-learner"))
-        for user in (teacher, learner):
-            LtiUser.objects.create(registration=registration, sub=user.username, auth_user=user)
+        teacher, learner, api_learner, elsewhere = (users.create_user(n) for n in
+                                                    ("teacher", "learner", "api-learner", "elsewhere"))
+        for user, where in ((teacher, context), (learner, context), (elsewhere, other_context)):
+            lti_user = LtiUser.objects.create(registration=registration, sub=user.username, auth_user=user)
+            LtiMembership.objects.create(user=lti_user, context=where)
         CourseAssignment.objects.create(instructor=teacher, course_id="7")
         ExamSession.objects.create(learner=learner, course_id="7", exam_id="quiz")
         ExamSession.objects.create(learner=api_learner, course_id="7", exam_id="quiz")  # made by the REST API
@@ -38,6 +43,8 @@ def test_earlier_lti_course_ids_get_their_platform_prefix_and_api_ones_stay():
     finally:
         migrate([("lti", "0002_namespaced_course_ids")])
     new = lti_course_id(issuer="https://moodle.example", deployment_id="3", context_id="7")
+    other_new = lti_course_id(issuer="https://moodle.example", deployment_id="4", context_id="7")
     assert CourseAssignment.objects.get().course_id == new
     assert ExamSession.objects.get(learner=learner).course_id == new
     assert ExamSession.objects.get(learner=api_learner).course_id == "7"
+    assert not ExamSession.objects.filter(course_id=other_new).exists()

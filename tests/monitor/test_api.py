@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from engagement import services as engagement_services
 from monitor import services
-from monitor.models import Alert, CourseAssignment, SessionStatus, Webhook
+from monitor.models import Alert, CourseAssignment, ExamSession, SessionStatus, Webhook
 from tests import images
 
 pytestmark = pytest.mark.django_db
@@ -229,3 +229,11 @@ def test_date_filters_accept_any_offset_and_refuse_out_of_range(world):
         str(world["mine"].id), str(world["theirs"].id)}
     response = lms.get("/api/v1/sessions/", {"created_after": "0001-01-01T00:00:00+05:00"})
     assert response.status_code == 400 and response.json()["success"] is False
+
+
+def test_course_ids_of_lti_launches_are_reserved(world):
+    lms = client_for(world["lms"])
+    response = lms.post("/api/v1/sessions/", {"learner": world["lea"].username, "course_id": "lti:0123456789:7",
+                                              "exam_id": "quiz"}, format="json")
+    assert response.status_code == 400 and "reserved for LTI launches" in str(response.json())
+    assert not ExamSession.objects.filter(course_id__startswith="lti:").exists()
