@@ -103,7 +103,14 @@ def main(argv=None) -> None:
     ap.add_argument("--stop-after", type=int, help="stop after this many epochs in this run (resume later)")
     ap.add_argument("--limit", type=int, help="use only the first N training and validation faces (smoke runs)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    ap.add_argument("--export-now", action="store_true",
+                    help="only export the best epoch scored so far to --export (a run still going, or stopped early)")
     args = ap.parse_args(argv)
+    if args.export_now:
+        if not args.export:
+            ap.error("--export-now needs --export FILE")
+        export_best(args.out, args.export)
+        return
 
     cfg = json.loads(args.config.read_text())
     if args.epochs:
@@ -183,11 +190,19 @@ def main(argv=None) -> None:
         return
     print(f"best epoch {best['epoch']}: val accuracy {best['val_acc']:.4f} (flip-averaged)", flush=True)
     if args.export:
-        state = torch.load(args.out / "best.pt", map_location="cpu", weights_only=False)
-        model = EmotionNet(cfg["widths"], cfg["hidden"], cfg["dropout"])
-        model.load_state_dict(state["model"])
-        export_onnx(model, args.export)
-        print(f"exported {args.export}", flush=True)
+        export_best(args.out, args.export)
+
+
+def export_best(out: Path, path: Path) -> None:
+    """Export the run's best.pt (the best epoch scored on val) as ONNX."""
+    if not (out / "best.pt").exists():
+        raise SystemExit(f"{out} has no epoch scored on val yet (best.pt): nothing to export")
+    state = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
+    cfg = state["config"]
+    model = EmotionNet(cfg["widths"], cfg["hidden"], cfg["dropout"])
+    model.load_state_dict(state["model"])
+    export_onnx(model, path)
+    print(f"exported {path}: epoch {state['best']['epoch']}, val accuracy {state['best']['val_acc']:.4f}", flush=True)
 
 
 if __name__ == "__main__":

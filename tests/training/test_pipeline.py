@@ -51,6 +51,9 @@ def test_train_resume_export_quantize_evaluate(data_dir, tmp_path, capsys):
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [line["epoch"] for line in log] == [1, 2]
     assert "resumed after epoch 1" in capsys.readouterr().out
+    # The best epoch so far, exported on its own (a run still going, or stopped early).
+    train.main([*args, "--export-now", "--export", str(tmp_path / "now.onnx")])
+    assert (tmp_path / "now.onnx").read_bytes() == (tmp_path / "float.onnx").read_bytes()
     quantize.main(["--model", str(tmp_path / "float.onnx"), "--out", str(tmp_path / "int8.onnx"),
                    "--data", str(data_dir), "--faces", "50"])
     evaluate.main(["--model", str(tmp_path / "int8.onnx"), "--data", str(data_dir / "val.npz")])
