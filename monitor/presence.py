@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -29,6 +31,24 @@ PRESENCE_ALERTS = {
     Connection.DISCONNECTED: (AlertKind.DISCONNECTED, "DISCONNECTED_SECONDS"),
 }
 PRESENCE_KINDS = {kind for kind, _ in PRESENCE_ALERTS.values()}
+# When the page last sent anything is kept in the cache (shared by the processes when scaled) this long: longer
+# than any silence the sweep waits for (MONITOR_PRESENCE_STALE_SECONDS, three frame intervals of at most 120 s).
+HEARD_SECONDS = 3600
+
+
+def heard_key(session_id: Any) -> str:
+    """The cache key of when the session's page last sent a message."""
+    return f"monitor.heard.{session_id}"
+
+
+def session_heard(*, session_id: Any, at: datetime | None = None) -> None:
+    """Remember that the page sent a message (any: a refused frame, a camera report, a ping proves it is there)."""
+    cache.set(heard_key(session_id), (at or timezone.now()).timestamp(), timeout=HEARD_SECONDS)
+
+
+def _heard_at(session_id: Any) -> datetime | None:
+    heard = cache.get(heard_key(session_id))
+    return datetime.fromtimestamp(heard, tz=dt_timezone.utc) if heard is not None else None
 
 
 class PresenceEvent:
@@ -131,7 +151,9 @@ def _stale_mark(*, session_id: Any, cutoff: datetime, now: datetime) -> Presence
     session = _locked(session_id)
     if session is None or session.connection != Connection.CONNECTED:
         return None
-    last = max(t for t in (session.last_frame_at, session.connection_changed_at) if t is not None)
+    # Heard from by its last analysed frame, its last connection change, or its last message of any kind.
+    last = max(t for t in (session.last_frame_at, session.connection_changed_at, _heard_at(session.id))
+               if t is not None)
     # A slow frame interval is not silence: allow three intervals at least.
     if last > min(cutoff, now - timedelta(seconds=3 * session.frame_interval)):
         return None

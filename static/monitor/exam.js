@@ -132,6 +132,12 @@
     status.textContent = "Exam ended";
   }
 
+  // A ping keeps the socket counted and the page taken as present while no frame goes out (a blocked camera).
+  const PING_MS = 30000;
+  setInterval(function () {
+    if (socket && socket.readyState === WebSocket.OPEN && !ended) { socket.send(JSON.stringify({type: "ping"})); }
+  }, PING_MS);
+
   function connect() {
     socket = new WebSocket(url);
     socket.onopen = function () {

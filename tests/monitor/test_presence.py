@@ -135,6 +135,18 @@ def test_a_silent_connected_session_is_taken_as_disconnected(exam_session, setti
     assert Alert.objects.get().kind == AlertKind.DISCONNECTED
 
 
+def test_a_page_heard_from_without_analysed_frames_is_not_silence(exam_session):
+    record(exam_session, PresenceEvent.SOCKET_OPEN, 0)
+    frame(exam_session, 5)
+    # Its frames are refused (a skewed clock, the rate limit) or it has none to send, but it pings.
+    presence.session_heard(session_id=exam_session.id, at=at(100))
+    assert presence_sweep(now=at(200)) == []
+    assert reload(exam_session).connection == Connection.CONNECTED
+    presence_sweep(now=at(222))  # 122 s after it was last heard from
+    session = reload(exam_session)
+    assert session.connection == Connection.DISCONNECTED and session.connection_changed_at == at(100)
+
+
 def test_a_slow_frame_interval_is_not_silence(learner):
     session = services.session_create(learner=learner, course_id="c1", exam_id="e2", frame_interval=60)
     record(session, PresenceEvent.SOCKET_OPEN, 0)
@@ -227,3 +239,16 @@ async def test_presence_alerts_reach_the_learner_and_the_instructors(connect, ex
     assert closed["type"] == "alert" and closed["event"] == "closed"
     row = (await feed.receive_json_from(timeout=10))["session"]
     assert row["connection"] == "connected" and row["alerts"] == []
+
+
+async def test_any_message_of_the_page_is_heard(connect, exam_session, learner):
+    import time
+
+    from django.core.cache import cache
+
+    ws = await joined(connect, exam_session, learner)
+    before = time.time()
+    await ws.send_to(text_data="not json")  # refused, but the page is there
+    assert (await ws.receive_json_from(timeout=10))["error"] == "invalid_json"
+    assert await cache.aget(presence.heard_key(exam_session.id)) >= before
+    await ws.disconnect()
