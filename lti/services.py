@@ -157,22 +157,20 @@ def learner_session_open(*, user, course_id: str, exam_id: str, attempt_id: str 
     get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).first()
     if not user.is_active:
         raise LaunchRefused(ACCOUNT_DISABLED, 403)
-    try:
-        # Checked for a running session too: an account may have become an administrator since it was opened.
-        monitor_services.learner_check(user=user, allow_instructor=True)
-    except monitor_services.InvalidInput as exc:
-        raise LaunchRefused(f"An exam session cannot be opened for this account: {exc.message}", status=403) from exc
     if CourseAssignment.objects.filter(instructor=user, course_id=course_id).exists():
         # An instructor of this course would watch, and review, their own exam.
         raise LaunchRefused("You are an instructor of this course, so you cannot sit its exams here: ask the "
                             "course's administrator.", status=403)
-    running = (ExamSession.objects.filter(learner=user, course_id=course_id, exam_id=exam_id, attempt_id=attempt_id)
-               .exclude(status=SessionStatus.ENDED).order_by("-created_at").first())
-    if running is not None:
-        return running
     try:
-        return monitor_services.session_create(learner=user, course_id=course_id, exam_id=exam_id,
-                                               attempt_id=attempt_id, allow_instructor=True)
+        running = (ExamSession.objects.filter(learner=user, course_id=course_id, exam_id=exam_id,
+                                              attempt_id=attempt_id)
+                   .exclude(status=SessionStatus.ENDED).order_by("-created_at").first())
+        if running is None:
+            return monitor_services.session_create(learner=user, course_id=course_id, exam_id=exam_id,
+                                                   attempt_id=attempt_id, allow_instructor=True)
+        # A running session is checked too: the account may have become an administrator since it was opened.
+        monitor_services.learner_check(user=user, allow_instructor=True)
+        return running
     except monitor_services.InvalidInput as exc:
         raise LaunchRefused(f"An exam session cannot be opened for this account: {exc.message}", status=403) from exc
 
