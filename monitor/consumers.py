@@ -167,7 +167,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         """Parse JSON ourselves so that malformed or oversized messages get an error, not a crash."""
         # Any message, even one refused below, shows that the page is there (see presence_sweep's staleness).
-        await cache.aset(presence.heard_key(self.session_id), time.time(), timeout=presence.HEARD_SECONDS)
+        await presence.session_heard(session_id=self.session_id)
         if text_data is None:
             await self.error("invalid_message", "Send JSON text messages.")
             return

@@ -41,9 +41,9 @@ def heard_key(session_id: Any) -> str:
     return f"monitor.heard.{session_id}"
 
 
-def session_heard(*, session_id: Any, at: datetime | None = None) -> None:
+async def session_heard(*, session_id: Any, at: datetime | None = None) -> None:
     """Remember that the page sent a message (any: a refused frame, a camera report, a ping proves it is there)."""
-    cache.set(heard_key(session_id), (at or timezone.now()).timestamp(), timeout=HEARD_SECONDS)
+    await cache.aset(heard_key(session_id), (at or timezone.now()).timestamp(), timeout=HEARD_SECONDS)
 
 
 def _heard_at(session_id: Any) -> datetime | None:

@@ -2,6 +2,7 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
@@ -139,7 +140,7 @@ def test_a_page_heard_from_without_analysed_frames_is_not_silence(exam_session):
     record(exam_session, PresenceEvent.SOCKET_OPEN, 0)
     frame(exam_session, 5)
     # Its frames are refused (a skewed clock, the rate limit) or it has none to send, but it pings.
-    presence.session_heard(session_id=exam_session.id, at=at(100))
+    async_to_sync(presence.session_heard)(session_id=exam_session.id, at=at(100))
     assert presence_sweep(now=at(200)) == []
     assert reload(exam_session).connection == Connection.CONNECTED
     presence_sweep(now=at(222))  # 122 s after it was last heard from
