@@ -7,7 +7,7 @@ DEMO ?= 1
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser run test test-scaled test-deepface run-scaled stop-scaled bench train evaluate test-training clean
+.PHONY: install browser run test test-scaled test-deepface run-scaled stop-scaled bench train ensemble evaluate test-training clean
 
 install: $(STAMP)
 
@@ -63,6 +63,7 @@ bench: install
 # The emotion model (training/README.md): a separate environment with PyTorch, data from ../shared/data/fer2013.
 TRAIN_VENV := .venv-training
 TRAIN_RUN ?= training/runs/default
+TRAIN_ARGS ?=
 EMOTION_MODEL := engagement/engines/models/emotion_fer2013.onnx
 $(TRAIN_VENV)/.installed: training/requirements-training.txt
 	test -x $(TRAIN_VENV)/bin/python || $(PYTHON) -m venv $(TRAIN_VENV)
@@ -77,9 +78,17 @@ test-training: $(TRAIN_VENV)/.installed
 
 # Resumes from the run's last checkpoint; exports the best epoch (chosen on val.npz), then its int8 copy.
 train: $(TRAIN_VENV)/.installed
-	$(TRAIN_VENV)/bin/python -m training.train --out $(TRAIN_RUN) --export $(TRAIN_RUN)/emotion_float.onnx
+	$(TRAIN_VENV)/bin/python -m training.train --out $(TRAIN_RUN) --export $(TRAIN_RUN)/emotion_float.onnx $(TRAIN_ARGS)
 	$(TRAIN_VENV)/bin/python -m training.quantize --model $(TRAIN_RUN)/emotion_float.onnx --out $(TRAIN_RUN)/emotion_int8.onnx
 	@echo "Evaluate with: make evaluate MODEL=$(TRAIN_RUN)/emotion_int8.onnx; ship by copying it to $(EMOTION_MODEL)"
+
+# The shipped model: two runs (training/README.md) joined by training/ensemble.py, then its int8 copy.
+ENSEMBLE_RUNS ?= training/runs/v3 training/runs/v4
+ENSEMBLE_OUT ?= training/runs/ensemble
+ensemble: $(TRAIN_VENV)/.installed
+	$(TRAIN_VENV)/bin/python -m training.ensemble --runs $(ENSEMBLE_RUNS) --out $(ENSEMBLE_OUT)/emotion_float.onnx
+	$(TRAIN_VENV)/bin/python -m training.quantize --model $(ENSEMBLE_OUT)/emotion_float.onnx --out $(ENSEMBLE_OUT)/emotion_int8.onnx
+	@echo "Evaluate with: make evaluate MODEL=$(ENSEMBLE_OUT)/emotion_int8.onnx; ship by copying it to $(EMOTION_MODEL)"
 
 MODEL ?= $(EMOTION_MODEL)
 evaluate: install

@@ -30,6 +30,20 @@ def quantize(model: Path, out: Path, faces: np.ndarray) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         quantize_static(str(prepared), str(out), Faces(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    copy_metadata(model, out)
+
+
+def copy_metadata(source: Path, target: Path) -> None:
+    """Carry the float model's metadata (such as mirror_averaged) over to its int8 copy."""
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props}
+    proto = onnx.load(str(target))
+    have = {p.key for p in proto.metadata_props}
+    for key, value in meta.items():
+        if key not in have:
+            proto.metadata_props.add(key=key, value=value)
+    onnx.save(proto, str(target))
 
 
 def main(argv=None) -> None:

@@ -100,6 +100,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default=HERE / "runs" / "default", type=Path, help="checkpoints and log")
     ap.add_argument("--export", type=Path, help="ONNX file to write from the best epoch")
     ap.add_argument("--epochs", type=int, help="override the config's epoch count")
+    ap.add_argument("--seed", type=int, help="override the config's seed (another member of an ensemble)")
     ap.add_argument("--stop-after", type=int, help="stop after this many epochs in this run (resume later)")
     ap.add_argument("--limit", type=int, help="use only the first N training and validation faces (smoke runs)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
@@ -115,6 +116,8 @@ def main(argv=None) -> None:
     cfg = json.loads(args.config.read_text())
     if args.epochs:
         cfg["epochs"] = args.epochs
+    if args.seed is not None:
+        cfg["seed"] = args.seed
     if args.threads:
         torch.set_num_threads(args.threads)
     seed_everything(cfg["seed"])

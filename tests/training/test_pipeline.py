@@ -74,3 +74,53 @@ def test_training_is_deterministic(data_dir, tmp_path):
                     "--threads", "1"])
         losses.append(json.loads((tmp_path / run / "log.jsonl").read_text())["loss"])
     assert losses[0] == losses[1]
+
+
+def test_an_ensemble_mirrors_inside_and_keeps_it_through_int8(data_dir, tmp_path, capsys):
+    import onnxruntime as ort
+    import torch.nn.functional as F
+
+    from training import ensemble, evaluate, quantize, train
+
+    config = json.loads((train.HERE / "config.json").read_text())
+    config.update(epochs=1, batch_size=32)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for seed, run in enumerate(runs):
+        train.main(["--config", str(tmp_path / "config.json"), "--data", str(data_dir), "--out", str(run),
+                    "--seed", str(seed)])
+    out = tmp_path / "ensemble.onnx"
+    ensemble.main(["--runs", *map(str, runs), "--out", str(out), "--data", str(data_dir)])
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert evaluate.mirror_inside(session)
+    # The graph is the first network on the face and the second on its mirror image, averaged, plus the offsets.
+    faces = np.random.default_rng(1).integers(0, 256, (4, 1, 48, 48)).astype(np.float32)
+    a, b = (ensemble.load_run(run) for run in runs)
+    x = torch.from_numpy(faces)
+    with torch.no_grad():
+        mean = (F.softmax(a(x), 1) + F.softmax(b(torch.flip(x, dims=[3])), 1)) / 2
+    offsets = session.run(None, {"faces": faces})[0] - torch.log(mean).numpy()
+    assert np.allclose(offsets, offsets[0], atol=1e-4)  # the same offset for every face: only the class's
+    quantize.main(["--model", str(out), "--out", str(tmp_path / "int8.onnx"), "--data", str(data_dir),
+                   "--faces", "50"])
+    assert evaluate.mirror_inside(ort.InferenceSession(str(tmp_path / "int8.onnx"), providers=["CPUExecutionProvider"]))
+    capsys.readouterr()
+    evaluate.main(["--model", str(tmp_path / "int8.onnx"), "--data", str(data_dir / "val.npz")])
+    printed = capsys.readouterr().out
+    assert "mirror image inside its graph" in printed and "without flip averaging" not in printed
+
+
+def test_offsets_lift_a_class_under_the_recall_target_and_no_other():
+    from training import ensemble
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(7), 100)
+    logp = rng.normal(0, 0.3, (700, 7))
+    logp[np.arange(700), labels] += 1.0
+    logp[labels == 2, 2] -= 1.2  # fear is under-predicted
+    logp[labels == 1, 1] -= 3.0  # disgust too, but it has too few faces to be tuned
+    before = ensemble.recalls(logp, labels)
+    offsets = ensemble.choose_offsets(logp, labels, 0.45)
+    after = ensemble.recalls(logp + offsets, labels)
+    assert before[2] < 0.45 <= after[2] and offsets[2] > 0
+    assert offsets[1] == 0 and np.count_nonzero(offsets) == 1
