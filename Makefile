@@ -82,7 +82,7 @@ train: $(TRAIN_VENV)/.installed
 	$(TRAIN_VENV)/bin/python -m training.quantize --model $(TRAIN_RUN)/emotion_float.onnx --out $(TRAIN_RUN)/emotion_int8.onnx
 	@echo "Evaluate with: make evaluate MODEL=$(TRAIN_RUN)/emotion_int8.onnx; ship by copying it to $(EMOTION_MODEL)"
 
-# The shipped model: two runs (training/README.md) joined by training/ensemble.py, then its int8 copy.
+# Runs joined into one mirror-averaged graph by training/ensemble.py (training/README.md), then its int8 copy.
 ENSEMBLE_RUNS ?= training/runs/v3 training/runs/v4
 ENSEMBLE_OUT ?= training/runs/ensemble
 ensemble: $(TRAIN_VENV)/.installed

@@ -1,9 +1,9 @@
-"""Joins trained runs into one ONNX model that averages their probabilities, with class offsets chosen on val.
+"""Puts trained runs into one ONNX graph that averages their probabilities, with class offsets chosen on val.
 
-Networks trained from different seeds make different mistakes, so their averaged probabilities beat each one.
-The mirror image is taken inside the graph: with --views cross the networks take turns (the first sees the
-face, the second its mirror image), which costs what one flip-averaged network costs; --views all runs every
-network on both. The file says so in its metadata (mirror_averaged), and the engine then runs it once a face.
+The mirror image is taken inside the graph: --views all runs every network on the face and on its mirror
+image (one run: the shipped model); with --views cross two networks or more take turns (the first sees the
+face, the second its mirror image), at the cost of one network. The file says so in its metadata
+(mirror_averaged), and the engine then runs it once a face.
 Classes whose val recall is under --min-recall (disgust aside: 17 val faces) get their logit raised until it is
 met: a prior correction, chosen on val like the best epoch, never on the evaluation sets.
 Usage: python -m training.ensemble --runs RUN [RUN ...] --out FILE [--views cross|all] [--min-recall 0.45]
@@ -102,6 +102,8 @@ def main(argv=None) -> None:
                     help="cross: the networks take turns on the face and its mirror image; all: each sees both")
     ap.add_argument("--min-recall", type=float, default=0.45, help="val recall every class but disgust should reach")
     args = ap.parse_args(argv)
+    if args.views == "cross" and len(args.runs) < 2:
+        ap.error("--views cross needs two runs or more (one network: --views all)")
     model = Ensemble([load_run(run) for run in args.runs], args.views).eval()
     val_x, val_y = load_npz(args.data / "val.npz")
     logp = log_probabilities(model, val_x)

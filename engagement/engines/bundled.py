@@ -123,7 +123,7 @@ class BundledEngine(AnalysisEngine):
         # takes the detector's own (FACE_PADDING), tuned so that the crop frames a face as FER2013's do.
         "face_padding": None,
         "emotion_model": "own",  # "own" (the project's FER2013 CNN, ONNX) or "fer" (fer's mini-Xception)
-        "flip_average": True,  # own model: average each face with its mirror image (more accurate, same batch)
+        "flip_average": True,  # own model: average each face with its mirror image (the shipped one does it inside)
         "looking_away_yaw": 35,  # degrees: a head turned further sideways is looking away
         "looking_away_pitch": 30,  # degrees: a head tilted further down (or up) is looking away
         "age_gender": True,  # compute age and gender (privacy: off means never computed)

@@ -24,7 +24,11 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class OwnEmotionModel:
-    """The project's CNN trained on FER2013 (training/): 48x48 grey faces in, 7 logits out; thread-safe."""
+    """The project's FER2013 model (training/): 48x48 grey faces in, 7 logits out; thread-safe.
+
+    The shipped graph averages each face with its mirror image itself (its metadata says mirror_averaged); a
+    network exported by `make train` alone is mirror-averaged here instead.
+    """
 
     name = "own"
     input_size = 48
@@ -42,12 +46,18 @@ class OwnEmotionModel:
         except Exception as exc:  # a missing or corrupt file: say so at load, never on a frame
             raise ImproperlyConfigured(f"The emotion model {path} cannot be loaded: {exc}") from exc
         self._input = self._session.get_inputs()[0].name
+        # A graph from training/ensemble.py (the shipped one) takes the mirror image itself.
+        self.mirror_inside = self._session.get_modelmeta().custom_metadata_map.get("mirror_averaged") == "1"
+        if self.mirror_inside and not flip_average:
+            raise ImproperlyConfigured(
+                f"flip_average is off, but the emotion model {path.name} averages each face with its mirror image "
+                "inside its graph; leave flip_average on or use emotion_model 'fer'")
         self.flip_average = flip_average
 
     def probabilities(self, chips: np.ndarray) -> np.ndarray:
         """N x 48 x 48 uint8 grey faces -> N x 7 probabilities (mirror-averaged when flip_average)."""
         batch = chips.astype(np.float32)[:, None]
-        if self.flip_average:
+        if self.flip_average and not self.mirror_inside:
             # One run on the faces and their mirror images together: cheaper than two runs.
             both = self._session.run(None, {self._input: np.concatenate([batch, batch[..., ::-1]])})[0]
             n = len(chips)
