@@ -83,10 +83,12 @@ train: $(TRAIN_VENV)/.installed
 	@echo "Evaluate with: make evaluate MODEL=$(TRAIN_RUN)/emotion_int8.onnx; ship by copying it to $(EMOTION_MODEL)"
 
 # Runs joined into one mirror-averaged graph by training/ensemble.py (training/README.md), then its int8 copy.
-ENSEMBLE_RUNS ?= training/runs/v3 training/runs/v4
-ENSEMBLE_OUT ?= training/runs/ensemble
+# The defaults make the shipped file from the run `make train TRAIN_RUN=training/runs/v3` trains.
+ENSEMBLE_RUNS ?= training/runs/v3
+ENSEMBLE_ARGS ?= --views all --min-recall 0.46
+ENSEMBLE_OUT ?= training/runs/v3off
 ensemble: $(TRAIN_VENV)/.installed
-	$(TRAIN_VENV)/bin/python -m training.ensemble --runs $(ENSEMBLE_RUNS) --out $(ENSEMBLE_OUT)/emotion_float.onnx
+	$(TRAIN_VENV)/bin/python -m training.ensemble --runs $(ENSEMBLE_RUNS) --out $(ENSEMBLE_OUT)/emotion_float.onnx $(ENSEMBLE_ARGS)
 	$(TRAIN_VENV)/bin/python -m training.quantize --model $(ENSEMBLE_OUT)/emotion_float.onnx --out $(ENSEMBLE_OUT)/emotion_int8.onnx
 	@echo "Evaluate with: make evaluate MODEL=$(ENSEMBLE_OUT)/emotion_int8.onnx; ship by copying it to $(EMOTION_MODEL)"
 

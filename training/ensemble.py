@@ -19,10 +19,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import CLASSES, DEFAULT_DIR, load_npz
+from .evaluate import MIRROR_KEY
 from .model import EmotionNet
 from .train import export_onnx
 
-MIRROR_KEY = "mirror_averaged"  # read by engagement.engines.emotion.OwnEmotionModel
 STEP = 0.02  # logit offset step (about 2% on a class's odds)
 MAX_OFFSET = 1.0
 

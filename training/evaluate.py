@@ -15,6 +15,7 @@ from .data import CLASSES, DEFAULT_DIR, load_set
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "engagement" / "engines" / "models" / "emotion_fer2013.onnx"
 DEFAULT_SETS = (DEFAULT_DIR.parent / "fer2013-dev", DEFAULT_DIR / "val.npz")
+MIRROR_KEY = "mirror_averaged"  # set by training/ensemble.py; engagement.engines.emotion reads the same key
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -114,7 +115,7 @@ def main(argv=None) -> None:
 
 def mirror_inside(session) -> bool:
     """Whether the model's output already averages each face with its mirror image (its metadata says so)."""
-    return session.get_modelmeta().custom_metadata_map.get("mirror_averaged") == "1"
+    return session.get_modelmeta().custom_metadata_map.get(MIRROR_KEY) == "1"
 
 
 if __name__ == "__main__":
