@@ -85,8 +85,8 @@ train: $(TRAIN_VENV)/.installed
 # Runs joined into one mirror-averaged graph by training/ensemble.py (training/README.md), then its int8 copy.
 # The defaults make the shipped file from the run `make train TRAIN_RUN=training/runs/v3` trains.
 ENSEMBLE_RUNS ?= training/runs/v3
-ENSEMBLE_ARGS ?= --views all --min-recall 0.46
-ENSEMBLE_OUT ?= training/runs/v3off
+ENSEMBLE_ARGS ?= --views face mirror@0.95 face@1.1 --min-recall 0.46
+ENSEMBLE_OUT ?= training/runs/v3views
 ensemble: $(TRAIN_VENV)/.installed
 	$(TRAIN_VENV)/bin/python -m training.ensemble --runs $(ENSEMBLE_RUNS) --out $(ENSEMBLE_OUT)/emotion_float.onnx $(ENSEMBLE_ARGS)
 	$(TRAIN_VENV)/bin/python -m training.quantize --model $(ENSEMBLE_OUT)/emotion_float.onnx --out $(ENSEMBLE_OUT)/emotion_int8.onnx

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "engagement" / "engines" / "models" / "emotion_fer2013.onnx"
 DEFAULT_SETS = (DEFAULT_DIR.parent / "fer2013-dev", DEFAULT_DIR / "val.npz")
 MIRROR_KEY = "mirror_averaged"  # set by training/ensemble.py; engagement.engines.emotion reads the same key
+VIEWS_KEY = "views"  # training/ensemble.py's description of the views the graph averages
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -93,7 +94,8 @@ def main(argv=None) -> None:
     # An ensemble (training/ensemble.py) mirrors inside its graph; the engine runs it once, and so do we.
     inside = mirror_inside(session)
     if inside:
-        print("the model averages each face with its mirror image inside its graph")
+        views = session.get_modelmeta().custom_metadata_map.get(VIEWS_KEY, "the face and its mirror image")
+        print(f"the model averages each face with its mirror image inside its graph (views: {views})")
     faces = None
     for path in args.data:
         if not path.exists():

@@ -26,8 +26,8 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 class OwnEmotionModel:
     """The project's FER2013 model (training/): 48x48 grey faces in, 7 logits out; thread-safe.
 
-    The shipped graph averages each face with its mirror image itself (its metadata says mirror_averaged); a
-    network exported by `make train` alone is mirror-averaged here instead.
+    The shipped graph averages views of each face itself, its mirror image among them (its metadata says
+    mirror_averaged, and which views); a network exported by `make train` alone is mirror-averaged here instead.
     """
 
     name = "own"
@@ -46,7 +46,7 @@ class OwnEmotionModel:
         except Exception as exc:  # a missing or corrupt file: say so at load, never on a frame
             raise ImproperlyConfigured(f"The emotion model {path} cannot be loaded: {exc}") from exc
         self._input = self._session.get_inputs()[0].name
-        # A graph from training/ensemble.py (the shipped one) takes the mirror image itself.
+        # A graph from training/ensemble.py (the shipped one) takes its views, the mirror image among them, itself.
         self.mirror_inside = self._session.get_modelmeta().custom_metadata_map.get("mirror_averaged") == "1"
         if self.mirror_inside and not flip_average:
             raise ImproperlyConfigured(

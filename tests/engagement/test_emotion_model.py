@@ -64,15 +64,18 @@ def webcam_chip(engine):
 
 
 def test_flip_averaging_is_on_by_default_inside_the_shipped_model(engine):
-    # The shipped graph runs its network on the face and on its mirror image and averages them, and says so.
+    # The shipped graph runs its network on views of the face, its mirror image among them, averages them and
+    # says so; the engine then runs it once.
     model = engine._emotion
     assert engine.options["flip_average"] is True and model.mirror_inside
+    views = model._session.get_modelmeta().custom_metadata_map["views"]
+    assert views == "net1 on face, net1 on mirror@0.95, net1 on face@1.1"
     chips = np.stack([webcam_chip(engine), webcam_chip(engine)[:, ::-1]])
     raw = model._session.run(None, {model._input: chips.astype(np.float32)[:, None]})[0]
     assert np.allclose(model.probabilities(chips), emotion_models._softmax(raw), atol=1e-6)  # one run, no second
-    # So a face and its mirror image get the same answer (to int8 rounding: within half a percentage point).
+    # So a face and its mirror image get nearly the same answer (within a percentage point).
     probs = emotion_models._softmax(raw)
-    assert np.allclose(probs[0], probs[1], atol=5e-3)
+    assert np.allclose(probs[0], probs[1], atol=1e-2)
     with pytest.raises(ImproperlyConfigured, match="mirror image inside"):
         build_engine({"ENGINE": BUNDLED, "OPTIONS": {"flip_average": False, "age_gender": False}})
 
@@ -85,8 +88,8 @@ def test_a_single_network_model_is_averaged_with_its_mirror_by_the_engine(engine
     def run(x):
         return emotion_models._softmax(single._session.run(None, {single._input: x.astype(np.float32)[:, None]})[0])
 
-    # The shipped graph is mirror-symmetric, so this checks the engine's own mirroring runs and averages the
-    # right axis (an upside-down face gets another answer), not that it changes this graph's answer.
+    # The shipped graph already sees a mirror view, so this checks that the engine's own mirroring runs and
+    # averages the right axis (an upside-down face gets another answer), not that it changes this graph's answer.
     expected = (run(chips) + run(chips[..., ::-1].copy())) / 2
     assert np.allclose(single.probabilities(chips), expected, atol=1e-5)
     assert not np.allclose(run(chips[:, ::-1].copy()), run(chips), atol=1e-3)

@@ -79,6 +79,7 @@ def test_training_is_deterministic(data_dir, tmp_path):
 def test_an_ensemble_mirrors_inside_and_keeps_it_through_int8(data_dir, tmp_path, capsys):
     import onnxruntime as ort
     import torch.nn.functional as F
+    from scipy import ndimage
 
     from training import ensemble, evaluate, quantize, train
 
@@ -90,24 +91,29 @@ def test_an_ensemble_mirrors_inside_and_keeps_it_through_int8(data_dir, tmp_path
         train.main(["--config", str(tmp_path / "config.json"), "--data", str(data_dir), "--out", str(run),
                     "--seed", str(seed)])
     out = tmp_path / "ensemble.onnx"
-    ensemble.main(["--runs", *map(str, runs), "--out", str(out), "--data", str(data_dir)])
+    ensemble.main(["--runs", *map(str, runs), "--out", str(out), "--data", str(data_dir),
+                   "--views", "face", "mirror@1.1", "--cross"])
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert evaluate.mirror_inside(session)
-    # The graph is the first network on the face and the second on its mirror image, averaged, plus the offsets.
+    # The graph is the first network on the face and the second on its mirror image magnified 10 % about the
+    # centre (here by scipy's linear interpolation, edge pixels repeated), averaged, plus the offsets.
     faces = np.random.default_rng(1).integers(0, 256, (4, 1, 48, 48)).astype(np.float32)
+    mirrored = faces[..., ::-1]
+    zoomed = np.stack([ndimage.affine_transform(f[0], np.eye(2) / 1.1, offset=23.5 - 23.5 / 1.1, order=1,
+                                                mode="nearest")[None] for f in mirrored])
     a, b = (ensemble.load_run(run) for run in runs)
-    x = torch.from_numpy(faces)
     with torch.no_grad():
-        mean = (F.softmax(a(x), 1) + F.softmax(b(torch.flip(x, dims=[3])), 1)) / 2
+        mean = (F.softmax(a(torch.from_numpy(faces)), 1) + F.softmax(b(torch.from_numpy(zoomed)), 1)) / 2
     offsets = session.run(None, {"faces": faces})[0] - torch.log(mean).numpy()
-    assert np.allclose(offsets, offsets[0], atol=1e-4)  # the same offset for every face: only the class's
+    assert np.allclose(offsets, offsets[0], atol=1e-3)  # the same offset for every face: only the class's
     quantize.main(["--model", str(out), "--out", str(tmp_path / "int8.onnx"), "--data", str(data_dir),
                    "--faces", "50"])
     assert evaluate.mirror_inside(ort.InferenceSession(str(tmp_path / "int8.onnx"), providers=["CPUExecutionProvider"]))
     capsys.readouterr()
     evaluate.main(["--model", str(tmp_path / "int8.onnx"), "--data", str(data_dir / "val.npz")])
     printed = capsys.readouterr().out
-    assert "mirror image inside its graph" in printed and "without flip averaging" not in printed
+    assert "mirror image inside its graph (views: net1 on face, net2 on mirror@1.1)" in printed
+    assert "without flip averaging" not in printed
 
 
 def test_offsets_lift_a_class_under_the_recall_target_and_no_other():
@@ -124,3 +130,19 @@ def test_offsets_lift_a_class_under_the_recall_target_and_no_other():
     after = ensemble.recalls(logp + offsets, labels)
     assert before[2] < 0.45 <= after[2] and offsets[2] > 0
     assert offsets[1] == 0 and np.count_nonzero(offsets) == 1
+
+
+def test_views_every_network_sees_by_default_or_in_turns():
+    from training import ensemble
+    from training.model import EmotionNet
+
+    nets = [EmotionNet(), EmotionNet()]
+    assert ensemble.Ensemble(nets, ["face", "mirror@1.1"]).views == [
+        (0, False, 1.0), (0, True, 1.1), (1, False, 1.0), (1, True, 1.1)]
+    assert ensemble.Ensemble(nets, ["face", "mirror"], cross=True).views == [(0, False, 1.0), (1, True, 1.0)]
+    assert not ensemble.Ensemble(nets[:1], ["face", "face@0.9"]).mirrored  # the engine then mirrors it itself
+    for bad in ("side", "mirror@", "mirror@3", "face@x"):
+        with pytest.raises(ValueError, match="a view is face or mirror"):
+            ensemble.parse_view(bad)
+    with pytest.raises(SystemExit):
+        ensemble.main(["--runs", "nowhere", "--out", "x.onnx", "--views", "face", "sideways"])
