@@ -146,3 +146,29 @@ def test_views_every_network_sees_by_default_or_in_turns():
             ensemble.parse_view(bad)
     with pytest.raises(SystemExit):
         ensemble.main(["--runs", "nowhere", "--out", "x.onnx", "--views", "face", "sideways"])
+
+
+def test_view_sets_are_ranked_by_their_mean_val_accuracy(data_dir, tmp_path, capsys):
+    from training import train, views
+
+    labels = np.array([0, 1, 2, 3])
+    right, wrong = np.eye(7)[labels], np.eye(7)[(labels + 1) % 7]
+    # The face alone is right on half; the mirror adds nothing, the zoomed view tips the other half.
+    face = np.where(labels[:, None] < 2, right, 0.4 * wrong)
+    run = {"face": face, "mirror": face.copy(), "face@1.1": np.where(labels[:, None] < 2, 0.0, right)}
+    rows = views.rank([run, run], labels, max_views=3)
+    assert rows[0][2] == ("face", "face@1.1") and rows[0][0] == 1.0 and rows[0][1] == [1.0, 1.0]
+    assert [row[2] for row in rows][-1] == ("face", "mirror") and rows[-1][0] == 0.5
+
+    config = json.loads((train.HERE / "config.json").read_text())
+    config.update(epochs=1, batch_size=32)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    train.main(["--config", str(tmp_path / "config.json"), "--data", str(data_dir), "--out", str(tmp_path / "r")])
+    capsys.readouterr()
+    views.main(["--runs", str(tmp_path / "r"), "--data", str(data_dir), "--views", "mirror", "face@1.1",
+                "--max-views", "2"])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1].startswith("val accuracy, mean of 1 run(s)") and "face and mirror" in printed[2]
+    assert sorted(line.split()[-1] for line in printed[3:]) == ["face@1.1", "mirror"]
+    with pytest.raises(SystemExit):
+        views.main(["--runs", str(tmp_path / "r"), "--max-views", "1"])
