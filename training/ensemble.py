@@ -2,8 +2,9 @@
 
 The views are taken inside the graph: `face` and `mirror` (its mirror image), each optionally at a zoom
 (`mirror@1.1`: the mirror image magnified 10 % about the centre, as training's random affine does). By default
-every network sees every view; with --cross the networks take turns on them (network j mod N on view j). A graph
-with a mirror view says so in its metadata (mirror_averaged), and the engine then runs it once a face.
+every network sees every view; with --cross (two runs or more) the networks take turns on them: network j mod N
+on view j mod V, for j up to the larger of N and V, so the shorter list repeats. The file lists its views in its
+metadata (views); one with a mirror view says so (mirror_averaged), and the engine then runs it once a face.
 Classes whose val recall is under --min-recall (disgust aside: 17 val faces) get their logit raised until it is
 met: a prior correction, chosen on val like the best epoch, never on the evaluation sets.
 Usage: python -m training.ensemble --runs RUN [RUN ...] --out FILE [--views face mirror@1.1 ...] [--cross]
@@ -76,6 +77,7 @@ class Ensemble(nn.Module):
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Faces N x 1 x 48 x 48 -> N x 7: log of the mean softmax over the (network, view) pairs, plus offsets."""
         p = []
         for i, member in enumerate(self.members):
             mine = [j for j, (k, _, _) in enumerate(self.views) if k == i]
@@ -102,13 +104,14 @@ def log_probabilities(model: Ensemble, faces: np.ndarray, batch: int = 512) -> n
                       for start in range(0, len(faces), batch)]).numpy()
 
 
-def mark_mirror_averaged(path: Path, views: str) -> None:
-    """Record in the ONNX file that its output already averages each face's views, mirror image included."""
+def mark_views(path: Path, model: "Ensemble") -> None:
+    """Record in the ONNX file which views its output averages, and whether the mirror image is one of them."""
     import onnx
 
     proto = onnx.load(str(path))
-    proto.metadata_props.add(key=MIRROR_KEY, value="1")
-    proto.metadata_props.add(key=VIEWS_KEY, value=views)
+    if model.mirrored:
+        proto.metadata_props.add(key=MIRROR_KEY, value="1")
+    proto.metadata_props.add(key=VIEWS_KEY, value=describe(model))
     onnx.save(proto, str(path))
 
 
@@ -143,6 +146,8 @@ def main(argv=None) -> None:
                     help="the networks take turns on the views instead of each seeing all")
     ap.add_argument("--min-recall", type=float, default=0.45, help="val recall every class but disgust should reach")
     args = ap.parse_args(argv)
+    if args.cross and len(args.runs) < 2:
+        ap.error("--cross needs two runs or more (one network sees every view)")
     try:
         for view in args.views:
             parse_view(view)
@@ -160,8 +165,7 @@ def main(argv=None) -> None:
     print(json.dumps({c: {"offset": round(float(o), 2), "val_recall": [round(float(b), 3), round(float(a), 3)]}
                       for c, o, b, a in zip(CLASSES, offsets, before, after)}))
     export_onnx(model, args.out)
-    if model.mirrored:
-        mark_mirror_averaged(args.out, describe(model))
+    mark_views(args.out, model)
     print(f"exported {args.out}: {describe(model)}, "
           f"odds x{[round(math.exp(o), 2) for o in offsets]}")
 

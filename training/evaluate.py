@@ -105,11 +105,12 @@ def main(argv=None) -> None:
         if not inside:
             plain = probabilities(session, faces, flip=False).argmax(1)
             print(f"{path.name} without flip averaging: accuracy {float((plain == labels).mean()):.1%}")
-        report(f"{path.name} with flip averaging", labels, probabilities(session, faces, flip=not inside).argmax(1))
+        how = "with its views (flip averaging inside)" if inside else "with flip averaging"
+        report(f"{path.name} {how}", labels, probabilities(session, faces, flip=not inside).argmax(1))
         print()
     if faces is not None and inside:
-        print(f"one face, one thread: {time_per_face(session, faces, False):.2f} ms with flip averaging "
-              "(inside the model; median of 200)")
+        print(f"one face, one thread: {time_per_face(session, faces, False):.2f} ms with its views "
+              "(flip averaging inside the model; median of 200)")
     elif faces is not None:
         print(f"one face, one thread: {time_per_face(session, faces, True):.2f} ms with flip averaging, "
               f"{time_per_face(session, faces, False):.2f} ms without (median of 200)")

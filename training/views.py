@@ -25,7 +25,7 @@ def view_probabilities(run: Path, views, faces: np.ndarray) -> dict:
 
 
 def rank(probs: list, labels: np.ndarray, max_views: int) -> list:
-    """(mean accuracy over runs, per-run accuracies, views) for each set with the face and up to max_views views."""
+    """(mean accuracy over runs, per-run accuracies, views) for each set of up to max_views views, the face included."""
     others = [v for v in probs[0] if v != "face"]
     rows = []
     for size in range(1, max_views):
@@ -43,7 +43,7 @@ def main(argv=None) -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DIR, help="folder with val.npz")
     ap.add_argument("--views", nargs="+", default=CANDIDATES, help="candidate views (face is always one)")
     ap.add_argument("--max-views", type=int, default=3, help="views in a set, the face included (its cost)")
-    ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("--top", type=int, default=15, help="how many of the best sets to print")
     args = ap.parse_args(argv)
     if args.max_views < 2:
         ap.error("--max-views counts the face: at least 2")

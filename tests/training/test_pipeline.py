@@ -79,7 +79,6 @@ def test_training_is_deterministic(data_dir, tmp_path):
 def test_an_ensemble_mirrors_inside_and_keeps_it_through_int8(data_dir, tmp_path, capsys):
     import onnxruntime as ort
     import torch.nn.functional as F
-    from scipy import ndimage
 
     from training import ensemble, evaluate, quantize, train
 
@@ -98,12 +97,10 @@ def test_an_ensemble_mirrors_inside_and_keeps_it_through_int8(data_dir, tmp_path
     # The graph is the first network on the face and the second on its mirror image magnified 10 % about the
     # centre (here by scipy's linear interpolation, edge pixels repeated), averaged, plus the offsets.
     faces = np.random.default_rng(1).integers(0, 256, (4, 1, 48, 48)).astype(np.float32)
-    mirrored = faces[..., ::-1]
-    zoomed = np.stack([ndimage.affine_transform(f[0], np.eye(2) / 1.1, offset=23.5 - 23.5 / 1.1, order=1,
-                                                mode="nearest")[None] for f in mirrored])
     a, b = (ensemble.load_run(run) for run in runs)
     with torch.no_grad():
-        mean = (F.softmax(a(torch.from_numpy(faces)), 1) + F.softmax(b(torch.from_numpy(zoomed)), 1)) / 2
+        mirror = torch.from_numpy(zoomed(faces, 1.1, True))
+        mean = (F.softmax(a(torch.from_numpy(faces)), 1) + F.softmax(b(mirror), 1)) / 2
     offsets = session.run(None, {"faces": faces})[0] - torch.log(mean).numpy()
     assert np.allclose(offsets, offsets[0], atol=1e-3)  # the same offset for every face: only the class's
     quantize.main(["--model", str(out), "--out", str(tmp_path / "int8.onnx"), "--data", str(data_dir),
@@ -113,6 +110,7 @@ def test_an_ensemble_mirrors_inside_and_keeps_it_through_int8(data_dir, tmp_path
     evaluate.main(["--model", str(tmp_path / "int8.onnx"), "--data", str(data_dir / "val.npz")])
     printed = capsys.readouterr().out
     assert "mirror image inside its graph (views: net1 on face, net2 on mirror@1.1)" in printed
+    assert "val.npz with its views (flip averaging inside): accuracy" in printed
     assert "without flip averaging" not in printed
 
 
@@ -132,6 +130,39 @@ def test_offsets_lift_a_class_under_the_recall_target_and_no_other():
     assert offsets[1] == 0 and np.count_nonzero(offsets) == 1
 
 
+def zoomed(faces, zoom, mirrored):
+    """N x 1 x 48 x 48 faces magnified about the centre by scipy's linear interpolation, edge pixels repeated."""
+    from scipy import ndimage
+
+    faces = faces[..., ::-1] if mirrored else faces
+    return np.stack([ndimage.affine_transform(f[0], np.eye(2) / zoom, offset=23.5 - 23.5 / zoom, order=1,
+                                              mode="nearest")[None] for f in faces]).astype(np.float32)
+
+
+def test_one_networks_views_run_as_a_batch_and_average_in_order():
+    import torch.nn.functional as F
+
+    from training import ensemble
+    from training.model import EmotionNet
+
+    torch.manual_seed(0)
+    net = EmotionNet().eval()
+    with torch.no_grad():
+        net.head[-1].weight.mul_(300)  # an untrained network answers nearly the same to any face: not this one
+    model = ensemble.Ensemble([net], ["face", "mirror@0.9", "face@1.1"]).eval()
+    faces = np.random.default_rng(2).integers(0, 256, (5, 1, 48, 48)).astype(np.float32)
+    faces[:, :, :, :24] *= 0.3  # a darker left half, so that the mirror image differs
+    views = (faces, zoomed(faces, 0.9, True), zoomed(faces, 1.1, False))
+    x = torch.from_numpy(faces)
+    with torch.no_grad():
+        for j, view in enumerate(views):  # each view is the resampling scipy computes, to a tenth of a grey level
+            assert np.abs(model.view(x, j).numpy() - view).max() < 0.1
+        expected = sum(F.softmax(net(torch.from_numpy(v)), 1) for v in views) / 3
+        got, alone = model(x), net(x).log_softmax(1)
+    assert np.allclose(got.numpy(), torch.log(expected).numpy(), atol=1e-3)
+    assert not np.allclose(got.numpy(), alone.numpy(), atol=1e-2)  # the views matter to this network
+
+
 def test_views_every_network_sees_by_default_or_in_turns():
     from training import ensemble
     from training.model import EmotionNet
@@ -146,6 +177,8 @@ def test_views_every_network_sees_by_default_or_in_turns():
             ensemble.parse_view(bad)
     with pytest.raises(SystemExit):
         ensemble.main(["--runs", "nowhere", "--out", "x.onnx", "--views", "face", "sideways"])
+    with pytest.raises(SystemExit):
+        ensemble.main(["--runs", "nowhere", "--out", "x.onnx", "--cross"])  # one network cannot take turns
 
 
 def test_view_sets_are_ranked_by_their_mean_val_accuracy(data_dir, tmp_path, capsys):
