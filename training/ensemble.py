@@ -23,7 +23,7 @@ from torch import nn
 from .data import CLASSES, DEFAULT_DIR, load_npz
 from .evaluate import MIRROR_KEY, VIEWS_KEY
 from .model import EmotionNet
-from .train import export_onnx
+from .train import export_onnx, load_best
 
 STEP = 0.02  # logit offset step (about 2% on a class's odds)
 MAX_OFFSET = 1.0
@@ -40,6 +40,15 @@ def parse_view(token: str) -> tuple[bool, float]:
         raise ValueError("a view is face or mirror, optionally @zoom between 0.5 and 2 (such as mirror@1.1): "
                          f"{token!r}")
     return kind == "mirror", value
+
+
+def view_arg(token: str) -> str:
+    """An argparse type for a view token: the token itself, or a clear error for a bad one."""
+    try:
+        parse_view(token)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return token
 
 
 def zoom_grid(zoom: float, mirrored: bool, size: int = 48) -> torch.Tensor:
@@ -89,12 +98,9 @@ class Ensemble(nn.Module):
 
 def load_run(run: Path) -> EmotionNet:
     """The best epoch (on val) of a training run folder."""
-    state = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
-    cfg = state["config"]
-    model = EmotionNet(cfg["widths"], cfg["hidden"], cfg["dropout"])
-    model.load_state_dict(state["model"])
+    model, state = load_best(run)
     print(f"{run}: epoch {state['best']['epoch']}, val accuracy {state['best']['val_acc']:.4f}", flush=True)
-    return model.eval()
+    return model
 
 
 @torch.no_grad()
@@ -140,7 +146,7 @@ def main(argv=None) -> None:
     ap.add_argument("--runs", type=Path, nargs="+", required=True, help="training run folders (their best.pt)")
     ap.add_argument("--out", type=Path, required=True, help="ONNX file to write")
     ap.add_argument("--data", type=Path, default=DEFAULT_DIR, help="folder with val.npz")
-    ap.add_argument("--views", nargs="+", default=["face", "mirror"],
+    ap.add_argument("--views", nargs="+", type=view_arg, default=["face", "mirror"],
                     help="face, mirror, optionally @zoom (mirror@1.1); default: face mirror")
     ap.add_argument("--cross", action="store_true",
                     help="the networks take turns on the views instead of each seeing all")
@@ -148,11 +154,6 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.cross and len(args.runs) < 2:
         ap.error("--cross needs two runs or more (one network sees every view)")
-    try:
-        for view in args.views:
-            parse_view(view)
-    except ValueError as exc:
-        ap.error(str(exc))
     model = Ensemble([load_run(run) for run in args.runs], args.views, args.cross).eval()
     val_x, val_y = load_npz(args.data / "val.npz")
     logp = log_probabilities(model, val_x)

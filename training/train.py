@@ -200,12 +200,18 @@ def export_best(out: Path, path: Path) -> None:
     """Export the run's best.pt (the best epoch scored on val) as ONNX."""
     if not (out / "best.pt").exists():
         raise SystemExit(f"{out} has no epoch scored on val yet (best.pt): nothing to export")
+    model, state = load_best(out)
+    export_onnx(model, path)
+    print(f"exported {path}: epoch {state['best']['epoch']}, val accuracy {state['best']['val_acc']:.4f}", flush=True)
+
+
+def load_best(out: Path) -> tuple[EmotionNet, dict]:
+    """A run folder's best epoch (scored on val, best.pt) as a network in eval mode, with its checkpoint."""
     state = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
     cfg = state["config"]
     model = EmotionNet(cfg["widths"], cfg["hidden"], cfg["dropout"])
     model.load_state_dict(state["model"])
-    export_onnx(model, path)
-    print(f"exported {path}: epoch {state['best']['epoch']}, val accuracy {state['best']['val_acc']:.4f}", flush=True)
+    return model.eval(), state
 
 
 if __name__ == "__main__":

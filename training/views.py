@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .data import DEFAULT_DIR, load_npz
-from .ensemble import Ensemble, load_run, log_probabilities, parse_view
+from .ensemble import Ensemble, load_run, log_probabilities, view_arg
 
 ZOOMS = (0.9, 0.95, 1.0, 1.05, 1.1, 1.15)
 CANDIDATES = [f"{kind}@{zoom:g}" if zoom != 1.0 else kind for zoom in ZOOMS for kind in ("face", "mirror")]
@@ -41,17 +41,12 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=Path, nargs="+", required=True, help="training run folders (their best.pt)")
     ap.add_argument("--data", type=Path, default=DEFAULT_DIR, help="folder with val.npz")
-    ap.add_argument("--views", nargs="+", default=CANDIDATES, help="candidate views (face is always one)")
+    ap.add_argument("--views", nargs="+", type=view_arg, default=CANDIDATES, help="candidate views (face is always one)")
     ap.add_argument("--max-views", type=int, default=3, help="views in a set, the face included (its cost)")
     ap.add_argument("--top", type=int, default=15, help="how many of the best sets to print")
     args = ap.parse_args(argv)
     if args.max_views < 2:
         ap.error("--max-views counts the face: at least 2")
-    try:
-        for view in args.views:
-            parse_view(view)
-    except ValueError as exc:
-        ap.error(str(exc))
     views = ["face", *[v for v in args.views if v != "face"]]
     val_x, val_y = load_npz(args.data / "val.npz")
     with torch.no_grad():
