@@ -25,9 +25,9 @@ class IsLms(BasePermission):
         return request.user.has_perm("monitor.add_examsession")
 
 
-def session_links(request, session: ExamSession) -> dict:
-    """The session's id, its one-time exam link and its socket URL."""
-    token = services.session_join_token(session=session)
+def session_links(request, session: ExamSession, token: str | None = None) -> dict:
+    """The session's id, its one-time exam link (`token`, or the session's current one) and its socket URL."""
+    token = token or services.session_join_token(session=session)
     scheme = "wss" if request.is_secure() else "ws"
     return {
         "id": str(session.id),
@@ -114,6 +114,21 @@ class SessionEndApi(APIView):
             raise NotFound("No such session.")
         session = services.session_end_announced(session=session)
         return Response(SessionSerializer(session).data)
+
+
+class SessionJoinLinkApi(APIView):
+    """A fresh one-time exam link for a session that has not ended (the learner lost the browser)."""
+
+    permission_classes = [IsAuthenticated, IsLms]
+
+    @extend_schema(request=None, responses={201: SessionLinksSerializer})
+    def post(self, request, session_id):
+        """Issue a new exam link; the links issued before it stop working."""
+        session = ExamSession.objects.filter(pk=session_id).first()
+        if session is None:
+            raise NotFound("No such session.")
+        token = services.session_join_link_renew(session=session)
+        return Response(session_links(request, session, token), status=status.HTTP_201_CREATED)
 
 
 class AlertListApi(generics.ListAPIView):

@@ -58,6 +58,10 @@ class ExamSession(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     frame_interval = models.FloatField(default=5.0, help_text="Seconds between webcam frames.")
     join_token_used_at = models.DateTimeField(null=True, blank=True, help_text="When the exam link was used.")
+    # Signed into each exam link: a fresh link (after a lost browser) gets a new nonce, so older links stop working.
+    join_nonce = models.CharField(max_length=32, blank=True, default="")
+    rejoin_count = models.PositiveIntegerField(default=0, help_text="Times the exam page came back after it was lost.")
+    rejoined_at = models.DateTimeField(null=True, blank=True, help_text="When the exam page last came back.")
     # Live state of the alert rules, kept in the row so that any server process can take the next frame.
     rule_state = models.JSONField(default=dict, blank=True)
     smoothed_score = models.FloatField(null=True, blank=True)

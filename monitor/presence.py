@@ -112,10 +112,13 @@ def session_presence_record(*, session_id: Any, event: str, camera_problem: str 
     changed = new != session.connection or problem != session.rule_state.get("camera_problem", "")
     if not changed and not closed:
         return None
+    if event == PresenceEvent.SOCKET_OPEN and session.connection == Connection.DISCONNECTED:
+        # The page came back after it was lost (a reload, a reconnection, a new browser): the live view says so.
+        session.rejoin_count, session.rejoined_at = session.rejoin_count + 1, at
     if new != session.connection:
         session.connection, session.connection_changed_at = new, at
     session.rule_state = {**session.rule_state, "camera_problem": problem}
-    session.save(update_fields=["connection", "connection_changed_at", "rule_state"])
+    session.save(update_fields=["connection", "connection_changed_at", "rule_state", "rejoin_count", "rejoined_at"])
     return PresenceChange(session_id=str(session.id), row=selectors.session_live_row(session=session),
                           events=[_alert_event(a) for a in closed])
 

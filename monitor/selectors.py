@@ -62,6 +62,8 @@ def session_live_row(*, session: ExamSession, open_alerts: list[Alert] | None = 
         "last_frame_at": session.last_frame_at.isoformat() if session.last_frame_at else None,
         "connection": session.connection,
         "connection_changed_at": session.connection_changed_at.isoformat() if session.connection_changed_at else None,
+        "rejoins": session.rejoin_count,
+        "rejoined_at": session.rejoined_at.isoformat() if session.rejoined_at else None,
         "alerts": [a.as_message() for a in open_alerts],
     }
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -154,37 +155,67 @@ def exam_consent_record(*, request: Any, session: ExamSession) -> None:
 
 def session_join_token(*, session: ExamSession) -> str:
     """A signed, short-lived token for the session's one-time exam link."""
-    return signing.dumps({"session": str(session.id)}, salt=JOIN_SALT, compress=True)
+    data = {"session": str(session.id)}
+    if session.join_nonce:
+        data["n"] = session.join_nonce
+    return signing.dumps(data, salt=JOIN_SALT, compress=True)
 
 
-def _join_session_id(token: str) -> str:
+@transaction.atomic
+def session_join_link_renew(*, session: ExamSession) -> str:
+    """A fresh one-time exam link for a session that has not ended (the learner lost the browser).
+
+    The links issued before it stop working, so only the newest link can open the exam.
+    """
+    session = ExamSession.objects.select_for_update().get(pk=session.pk)
+    if session.status == SessionStatus.ENDED:
+        raise SessionError("This exam session has ended: no new exam link can be issued.", code="session_ended")
+    session.join_nonce, session.join_token_used_at = secrets.token_hex(8), None
+    session.save(update_fields=["join_nonce", "join_token_used_at"])
+    return session_join_token(session=session)
+
+
+# What a learner whose link no longer opens the exam can do (the used-link page and the exam page say it).
+REJOIN_HELP = ("open the exam again from your course page: you come back to this same exam session. If that does not "
+               "work, ask your instructor for a new exam link.")
+
+
+def _join_token_read(token: str) -> tuple[str, str]:
     try:
         data = signing.loads(token, salt=JOIN_SALT, max_age=settings.MONITOR["JOIN_LINK_MAX_AGE"])
     except signing.SignatureExpired:
-        raise SessionError("This exam link has expired: ask your course for a new one.", code="link_expired") from None
+        raise SessionError("This exam link has expired.", code="link_expired") from None
     except signing.BadSignature:
         raise SessionError("This exam link is not valid.", code="link_invalid") from None
-    return data["session"]
+    return data["session"], data.get("n", "")
+
+
+def _link_used(session_id: str) -> SessionError:
+    error = SessionError("This exam link was already used, was replaced by a newer one, or the exam has ended.",
+                         code="link_used")
+    error.session_id = session_id  # the page lets the session's learner, still logged in here, go back to it
+    return error
 
 
 def session_join_peek(*, token: str) -> ExamSession:
     """The session of a valid, unused, unexpired exam link, without using the link (to ask for confirmation)."""
-    session = (ExamSession.objects.select_related("learner").filter(pk=_join_session_id(token),
-                                                                    join_token_used_at__isnull=True)
+    session_id, nonce = _join_token_read(token)
+    session = (ExamSession.objects.select_related("learner")
+               .filter(pk=session_id, join_token_used_at__isnull=True, join_nonce=nonce)
                .exclude(status=SessionStatus.ENDED).first())
     if session is None:
-        raise SessionError("This exam link was already used or the exam has ended.", code="link_used")
+        raise _link_used(session_id)
     return session
 
 
 def session_join(*, token: str) -> ExamSession:
     """The session of a valid, unused, unexpired exam link; marks the link used."""
-    session_id = _join_session_id(token)
+    session_id, nonce = _join_token_read(token)
     # Single use: only the first request flips join_token_used_at from NULL.
-    used = ExamSession.objects.filter(pk=session_id, join_token_used_at__isnull=True).exclude(
+    used = ExamSession.objects.filter(pk=session_id, join_token_used_at__isnull=True, join_nonce=nonce).exclude(
         status=SessionStatus.ENDED).update(join_token_used_at=timezone.now())
     if not used:
-        raise SessionError("This exam link was already used or the exam has ended.", code="link_used")
+        raise _link_used(session_id)
     session = ExamSession.objects.select_related("learner").get(pk=session_id)
     # Re-checked here too: an account may have become staff since the session was created.
     try:

@@ -17,6 +17,7 @@ api_urlpatterns = [
     path("sessions/<uuid:session_id>/report/", apis.SessionReportApi.as_view(), name="session-report"),
     path("sessions/<uuid:session_id>/logs/", apis.SessionLogsApi.as_view(), name="session-logs"),
     path("sessions/<uuid:session_id>/end/", apis.SessionEndApi.as_view(), name="session-end"),
+    path("sessions/<uuid:session_id>/join-link/", apis.SessionJoinLinkApi.as_view(), name="session-join-link"),
     path("alerts/", apis.AlertListApi.as_view(), name="alerts"),
     path("alerts/<int:alert_id>/review/", apis.AlertReviewApi.as_view(), name="alert-review"),
     path("webhooks/", apis.WebhookListCreateApi.as_view(), name="webhooks"),

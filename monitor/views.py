@@ -19,7 +19,14 @@ def join(request, token):
             return render(request, "monitor/join_confirm.html", {"session": session, "current": current})
         session = services.session_join(token=token)
     except services.SessionError as exc:
-        return render(request, "monitor/link_error.html", {"message": exc.message}, status=403)
+        own = getattr(exc, "session_id", None) and selectors.session_for_learner(
+            session_id=exc.session_id, user=request.user)
+        if own:
+            # The learner is still logged in here (a closed tab, not a lost browser): the exam page is theirs.
+            return redirect("monitor:exam", session_id=own.id)
+        rejoin = exc.code in ("link_used", "link_expired")
+        return render(request, "monitor/link_error.html", {
+            "message": exc.message, "help": services.REJOIN_HELP if rejoin else ""}, status=403)
     if current is None or current.pk != session.learner_id or request.session.get(services.EXAM_LOGIN_KEY):
         # The link's login opens this exam only, and only until the browser closes or the exam ends.
         services.exam_login(request=request, session=session)
@@ -35,7 +42,7 @@ def exam(request, session_id):
                       {"message": "This exam session does not exist, is not yours, or has ended."}, status=404)
     return render(request, "monitor/exam.html", {
         "session": session, "max_frame_bytes": settings.ENGAGEMENT["MAX_REQUEST_BYTES"],
-        "retention_days": settings.RETENTION_DAYS, "show_analysis": settings.MONITOR["SHOW_LEARNER_ANALYSIS"],
+        "retention_days": settings.RETENTION_DAYS, "rejoin_help": services.REJOIN_HELP, "show_analysis": settings.MONITOR["SHOW_LEARNER_ANALYSIS"],
         "consented": bool(request.session.get(services.EXAM_CONSENT_KEY.format(session_id=session.id)))})
 
 

@@ -69,6 +69,13 @@
     if (s.connection !== "waiting" && s.connection_changed_at) {
       span.appendChild(ticking(s.connection_changed_at, "presence-for"));
     }
+    if (s.rejoins) {  // the page was lost and came back: a reload, a reconnection or a new browser
+      const back = document.createElement("span");
+      back.className = "rejoined";
+      back.append(" Rejoined " + s.rejoins + "\u00d7 (");
+      back.appendChild(ticking(s.rejoined_at, "rejoined-for", " ago)"));
+      span.appendChild(back);
+    }
     return span;
   }
 

@@ -87,15 +87,20 @@ def test_a_page_gone_opens_a_disconnected_alert_and_coming_back_closes_it(hooked
     change = record(hooked, PresenceEvent.SOCKET_OPEN, 50)
     alert.refresh_from_db()
     assert alert.closed_at == at(50) and change.row["connection"] == "connected"
+    # The live view's row says the page came back, and when.
+    assert change.row["rejoins"] == 1 and change.row["rejoined_at"] == at(50).isoformat()
     assert [p["data"]["alert"]["kind"] for p in deliveries("alert.closed")] == ["disconnected"]
 
 
 def test_a_short_reload_raises_nothing(exam_session):
     record(exam_session, PresenceEvent.SOCKET_OPEN, 0)
     record(exam_session, PresenceEvent.SOCKET_CLOSED, 10)
-    record(exam_session, PresenceEvent.SOCKET_OPEN, 12)
+    change = record(exam_session, PresenceEvent.SOCKET_OPEN, 12)
     assert presence_sweep(now=at(100)) == []
     assert not Alert.objects.exists()
+    assert change.row["rejoins"] == 1  # no alert, but the page did go and come back
+    assert record(exam_session, PresenceEvent.SOCKET_OPEN, 13) is None  # a second socket is not a rejoin
+    assert reload(exam_session).rejoin_count == 1
 
 
 def test_reopening_the_page_keeps_a_blocked_camera_blocked(exam_session):

@@ -178,3 +178,47 @@ def test_status_seconds_add_up_to_the_duration(gaps, expected):
     seconds = status_seconds(logs=logs, frame_interval=5)
     assert dict(seconds) == expected
     assert sum(seconds.values()) == (times[-1] - times[0]).total_seconds() + 5  # first frame to last, plus one
+
+
+def test_a_used_link_says_how_to_get_back_and_a_learner_still_logged_in_goes_back(client, learner):
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1")
+    link = f"/monitor/join/{services.session_join_token(session=session)}/"
+    assert client.get(link).status_code == 302
+    # The tab closed but the browser kept the login: the used link leads back to the exam.
+    again = client.get(link)
+    assert again.status_code == 302 and again["Location"] == f"/monitor/sessions/{session.id}/"
+    page = client.get(again["Location"]).content.decode()
+    assert "Closing this page does not end the exam" in page and "open the exam again from your course page" in page
+    client.logout()  # a lost browser: no login left
+    lost = client.get(link)
+    text = lost.content.decode()
+    assert lost.status_code == 403 and "already used" in text
+    assert 'id="rejoin-help"' in text and "open the exam again from your course page" in text
+
+
+def test_the_lms_issues_a_fresh_link_for_a_running_session_and_older_links_stop(client, lms, learner):
+    created = lms.post("/api/v1/sessions/", {"learner": "lea", "course_id": "c1", "exam_id": "e1"}, format="json")
+    first = created.json()["exam_url"]
+    unused = lms.post(f"/api/v1/sessions/{created.json()['id']}/join-link/")
+    assert unused.status_code == 201, unused.content
+    # A new link replaces the old one even unused: only the newest link opens the exam.
+    assert client.get(first).status_code == 403
+    fresh = lms.post(f"/api/v1/sessions/{created.json()['id']}/join-link/").json()
+    assert set(fresh) == {"id", "status", "exam_url", "ws_url"} and fresh["id"] == created.json()["id"]
+    assert client.get(unused.json()["exam_url"]).status_code == 403
+    opened = client.get(fresh["exam_url"])
+    assert opened.status_code == 302 and opened["Location"] == f"/monitor/sessions/{fresh['id']}/"
+    client.logout()
+    assert client.get(fresh["exam_url"]).status_code == 403  # still one-time
+
+
+def test_fresh_links_are_for_the_lms_and_for_sessions_that_have_not_ended(lms, learner):
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1")
+    own = APIClient()
+    own.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=learner)[0].key}")
+    assert own.post(f"/api/v1/sessions/{session.id}/join-link/").status_code == 403
+    assert APIClient().post(f"/api/v1/sessions/{session.id}/join-link/").status_code == 401
+    assert lms.post("/api/v1/sessions/00000000-0000-0000-0000-000000000000/join-link/").status_code == 404
+    services.session_end(session=session)
+    ended = lms.post(f"/api/v1/sessions/{session.id}/join-link/")
+    assert ended.status_code == 409 and ended.json()["error"] == "session_ended"
