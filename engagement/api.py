@@ -3,9 +3,11 @@ from .engines.base import EMOTIONS
 from .exceptions import EngagementError, EngineUnavailable, InvalidInput
 from .models import EngagementLog
 from .scoring import EngagementStatus
-from .services import Frame, analysis_pool, engagement_log_build, frame_analyze, head_pose_limits, timestamp_parse
+from .services import (Frame, age_gender_enabled, analysis_pool, engagement_log_build, frame_analyze, head_pose_limits,
+                       timestamp_parse)
 
 __all__ = [
     "EMOTIONS", "EngagementError", "EngineUnavailable", "EngagementLog", "EngagementStatus", "Frame", "InvalidInput",
-    "analysis_pool", "engagement_log_build", "frame_analyze", "head_pose_limits", "timestamp_parse",
+    "age_gender_enabled", "analysis_pool", "engagement_log_build", "frame_analyze", "head_pose_limits",
+    "timestamp_parse",
 ]

@@ -139,12 +139,12 @@ def result_build(*, analysis: FrameAnalysis, frame_time: datetime, engine_name: 
     return result
 
 
-def _engine_run(images: list, detector: str | None) -> tuple[list[FrameAnalysis], str]:
+def _engine_run(images: list, detector: str | None, age_gender: bool) -> tuple[list[FrameAnalysis], str]:
     try:
         engine = get_engine()
         if len(images) == 1:
-            return [engine.analyze(images[0], detector=detector)], engine.name
-        return engine.analyze_many(images, detector=detector), engine.name
+            return [engine.analyze(images[0], detector=detector, age_gender=age_gender)], engine.name
+        return engine.analyze_many(images, detector=detector, age_gender=age_gender), engine.name
     except EngagementError:
         raise
     except Exception as exc:  # any engine failure is the engine's, not the client's: 503, logged
@@ -153,10 +153,13 @@ def _engine_run(images: list, detector: str | None) -> tuple[list[FrameAnalysis]
 
 
 def frame_analyze(*, frame: Frame, detector_backend: str | None = None, session_id: str | None = None,
-                  user: Any = None) -> dict:
-    """Analyse one frame; log it when it carries a session id. Raises EngagementError on bad input."""
+                  user: Any = None, age_gender: bool = True) -> dict:
+    """Analyse one frame; log it when it carries a session id. Raises EngagementError on bad input.
+
+    `age_gender=False` never infers age and gender for this frame (they are None), whatever the engine allows.
+    """
     return frames_analyze(frames=[frame], detector_backend=detector_backend, session_id=session_id, user=user,
-                          fail_alone=False)[0]
+                          fail_alone=False, age_gender=age_gender)[0]
 
 
 def frames_from_json(items: list) -> list[Frame | Any]:
@@ -208,7 +211,7 @@ def analysis_pool() -> ThreadPoolExecutor:
 
 
 def _frames_results(frames: list, detector: str | None, fail_alone: bool, budget: PixelBudget | None,
-                    first_index: int) -> list[tuple[dict, datetime | None]]:
+                    first_index: int, age_gender: bool = True) -> list[tuple[dict, datetime | None]]:
     """Each frame's result (and capture time when analysed): decode in parallel, then one engine batch."""
     prepared: list[Any] = []
     futures = [_decoder.submit(_prepare, frame, budget) for frame in frames]
@@ -220,7 +223,7 @@ def _frames_results(frames: list, detector: str | None, fail_alone: bool, budget
                 raise
             prepared.append(exc)
     good = [p for p in prepared if not isinstance(p, EngagementError)]
-    analyses, engine_name = _engine_run([p[0] for p in good], detector) if good else ([], "")
+    analyses, engine_name = _engine_run([p[0] for p in good], detector, age_gender) if good else ([], "")
     results: list[tuple[dict, datetime | None]] = []
     analysed = iter(zip(good, analyses))
     for index, item in enumerate(prepared, start=first_index):
@@ -237,7 +240,8 @@ def _frames_results(frames: list, detector: str | None, fail_alone: bool, budget
 
 
 def frames_analyze(*, frames: list[Frame | Any], detector_backend: str | None = None, session_id: str | None = None,
-                   user: Any = None, fail_alone: bool = True, shared_pool: bool = False) -> list[dict]:
+                   user: Any = None, fail_alone: bool = True, shared_pool: bool = False,
+                   age_gender: bool = True) -> list[dict]:
     """Analyse frames in order (a bad frame fails alone); log them when a session id is given.
 
     `shared_pool` runs the analysis on `analysis_pool()` in chunks (the API in a server process); otherwise it
@@ -250,14 +254,21 @@ def frames_analyze(*, frames: list[Frame | Any], detector_backend: str | None = 
         analysed = []
         for start in range(0, len(frames), chunk):
             analysed += analysis_pool().submit(_frames_results, frames[start:start + chunk], detector, fail_alone,
-                                               budget, start).result()
+                                               budget, start, age_gender).result()
     else:
-        analysed = _frames_results(frames, detector, fail_alone, budget, 0)
+        analysed = _frames_results(frames, detector, fail_alone, budget, 0, age_gender)
     if session_id:
         EngagementLog.objects.bulk_create(
             engagement_log_build(result=result, frame_time=frame_time, session_id=session_id, user=user)
             for result, frame_time in analysed if frame_time is not None)
     return [result for result, _ in analysed]
+
+
+def age_gender_enabled() -> bool:
+    """Whether the configured engine infers age and gender at all (its age_gender option, a privacy switch)."""
+    engine_class = import_string(settings.ENGAGEMENT["ENGINE"])
+    default = getattr(engine_class, "default_options", {}).get("age_gender", False)
+    return bool(settings.ENGAGEMENT.get("OPTIONS", {}).get("age_gender", default))
 
 
 def head_pose_limits() -> dict[str, float] | None:

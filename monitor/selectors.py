@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import CharField, Count, Exists, Func, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat, Substr
 
-from engagement.api import EMOTIONS, EngagementLog
+from engagement.api import EMOTIONS, EngagementLog, age_gender_enabled
 
 from .models import Alert, CourseAssignment, ExamSession, SessionStatus
 
@@ -31,6 +31,11 @@ def session_for_learner(*, session_id: Any, user: Any) -> ExamSession | None:
         return None
     return (ExamSession.objects.filter(pk=key, learner=user).exclude(status=SessionStatus.ENDED)
             .select_related("learner").first())
+
+
+def exam_age_gender_inferred() -> bool:
+    """Whether exam frames infer age and gender: only when MONITOR's AGE_GENDER asks and the engine allows it."""
+    return bool(settings.MONITOR["AGE_GENDER"]) and age_gender_enabled()
 
 
 def user_can_watch(*, user: Any) -> bool:

@@ -377,7 +377,9 @@ def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image
     try:
         received = timestamp_parse(value=server_time) if server_time else timezone.now()
         server_time_check(timestamp=timestamp, server_time=received)
-        result = frame_analyze(frame=Frame(image=image, timestamp=timestamp or received))
+        # Age and gender play no part in any alert: an exam infers them only when the deployment asks for it.
+        result = frame_analyze(frame=Frame(image=image, timestamp=timestamp or received),
+                               age_gender=selectors.exam_age_gender_inferred())
         record = session_frame_record(session_id=session_id, user=user_id, result=result, frame_id=frame_id,
                                       received_at=received)
         return {

@@ -295,6 +295,9 @@ MONITOR = {
     "JOIN_LINK_MAX_AGE": env_int("MONITOR_JOIN_LINK_MAX_AGE", 600),  # seconds an exam link stays valid
     # Socket frames whose timestamp is further than this (seconds) from the server's clock are refused.
     "MAX_CLOCK_SKEW": env_int("MONITOR_MAX_CLOCK_SKEW", 300),
+    # Whether exams infer age and gender (they play no part in any alert; the learner's notice says so when on).
+    # Off by default; ENGAGEMENT_AGE_GENDER=0 turns them off everywhere, /analyze-mood included.
+    "AGE_GENDER": env_bool("MONITOR_AGE_GENDER", False),
     # Whether learners see their emotions and scores during an exam, or only whether the camera sees them.
     "SHOW_LEARNER_ANALYSIS": env_bool("MONITOR_SHOW_LEARNER_ANALYSIS", False),
     # Presence: a camera reported blocked or missing, or every socket closed, this long opens an alert.

@@ -78,15 +78,16 @@ class AnalysisEngine(abc.ABC):
         return bool(self.options.get("age_gender", True))
 
     @abc.abstractmethod
-    def analyze(self, image: np.ndarray, *, detector: str | None = None) -> FrameAnalysis:
-        """Analyse one RGB image."""
+    def analyze(self, image: np.ndarray, *, detector: str | None = None, age_gender: bool = True) -> FrameAnalysis:
+        """Analyse one RGB image; age and gender only when both `age_gender` and the engine's option allow them."""
 
     def warm_up(self) -> None:
         """Load whatever the engine would otherwise load on its first frame (nothing, unless overridden)."""
 
-    def analyze_many(self, images: list[np.ndarray], *, detector: str | None = None) -> list[FrameAnalysis]:
+    def analyze_many(self, images: list[np.ndarray], *, detector: str | None = None,
+                     age_gender: bool = True) -> list[FrameAnalysis]:
         """Analyse several images; engines override this to batch the work."""
-        return [self.analyze(image, detector=detector) for image in images]
+        return [self.analyze(image, detector=detector, age_gender=age_gender) for image in images]
 
 
 def packaged_file(distribution: str, name: str) -> Path:

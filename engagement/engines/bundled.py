@@ -274,14 +274,15 @@ class BundledEngine(AnalysisEngine):
             return result, None
         return result, self._emotion_chip(gray, faces[0], detector)
 
-    def _finish(self, image: np.ndarray, result: FrameAnalysis) -> FrameAnalysis:
-        if self.age_gender and result.error is None:
+    def _finish(self, image: np.ndarray, result: FrameAnalysis, age_gender: bool) -> FrameAnalysis:
+        if age_gender and self.age_gender and result.error is None:
             started = time.perf_counter()
             result.age, result.gender = self._age_and_gender(image, result.face)
             result.timings["age_gender"] = (time.perf_counter() - started) * 1000
         return result
 
-    def _run(self, images: list[np.ndarray], detector: str | None, parallel: bool) -> list[FrameAnalysis]:
+    def _run(self, images: list[np.ndarray], detector: str | None, parallel: bool,
+             age_gender: bool) -> list[FrameAnalysis]:
         detector = detector or self.options["detector"]
         if detector not in DETECTORS:
             raise ValueError(f"detector_backend must be one of {DETECTORS}")
@@ -297,15 +298,16 @@ class BundledEngine(AnalysisEngine):
                     result.emotions = {name: float(value) for name, value in zip(EMOTIONS, row)}
                     result.timings["emotion"] = elapsed
             results = [result for result, _ in located]
-            return list(mapper(self._finish, images, results))
+            return list(mapper(lambda im, r: self._finish(im, r, age_gender), images, results))
         except (cv2.error, RuntimeError, OSError) as exc:
             logger.exception("bundled engine failed")
             raise EngineError(f"analysis engine failed: {exc}") from exc
 
-    def analyze(self, image: np.ndarray, *, detector: str | None = None) -> FrameAnalysis:
+    def analyze(self, image: np.ndarray, *, detector: str | None = None, age_gender: bool = True) -> FrameAnalysis:
         """Analyse one RGB frame on the calling thread."""
-        return self._run([image], detector, parallel=False)[0]
+        return self._run([image], detector, parallel=False, age_gender=age_gender)[0]
 
-    def analyze_many(self, images: list[np.ndarray], *, detector: str | None = None) -> list[FrameAnalysis]:
+    def analyze_many(self, images: list[np.ndarray], *, detector: str | None = None,
+                     age_gender: bool = True) -> list[FrameAnalysis]:
         """Detect in parallel threads, then one emotion batch for all faces."""
-        return self._run(images, detector, parallel=True)
+        return self._run(images, detector, parallel=True, age_gender=age_gender)

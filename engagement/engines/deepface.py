@@ -134,11 +134,11 @@ class DeepFaceEngine(AnalysisEngine):
             if not is_face_not_detected(exc):  # the models are loaded either way
                 raise
 
-    def _call(self, bgr: np.ndarray, detector: str) -> list[dict[str, Any]]:
+    def _call(self, bgr: np.ndarray, detector: str, age_gender: bool = True) -> list[dict[str, Any]]:
         with _DEEPFACE_LOCK:
             found = self._deepface.analyze(
                 img_path=bgr,
-                actions=self.actions,
+                actions=self.actions if age_gender else ("emotion",),
                 detector_backend=detector,
                 enforce_detection=True,
                 silent=True,
@@ -174,7 +174,7 @@ class DeepFaceEngine(AnalysisEngine):
                 kept.append(face)
         return kept
 
-    def _map(self, image: np.ndarray, faces: list[dict[str, Any]], detector: str) -> FrameAnalysis:
+    def _map(self, image: np.ndarray, faces: list[dict[str, Any]], detector: str, age_gender: bool) -> FrameAnalysis:
         faces = self._confident(faces, detector)
         result = FrameAnalysis(face_count=len(faces))
         if not faces:
@@ -190,14 +190,14 @@ class DeepFaceEngine(AnalysisEngine):
             result.error = "face_too_small"
             return result
         result.emotions = self._emotions(face.get("emotion"))
-        if self.age_gender:
+        if age_gender and self.age_gender:
             if face.get("age") is not None:
                 result.age = int(round(float(face["age"])))
             gender = face.get("dominant_gender")
             result.gender = gender if gender in GENDERS else None
         return result
 
-    def analyze(self, image: np.ndarray, *, detector: str | None = None) -> FrameAnalysis:
+    def analyze(self, image: np.ndarray, *, detector: str | None = None, age_gender: bool = True) -> FrameAnalysis:
         """Analyse one RGB frame with DeepFace; the largest face is the one reported."""
         detector = detector or self.options["detector"]
         if detector not in self.detectors and detector != self.options["detector"]:
@@ -205,7 +205,7 @@ class DeepFaceEngine(AnalysisEngine):
         bgr = np.ascontiguousarray(image[..., ::-1])  # DeepFace takes arrays in OpenCV's BGR order
         started = time.perf_counter()
         try:
-            faces = self._call(bgr, detector)
+            faces = self._call(bgr, detector, age_gender)
         except Exception as exc:
             if is_face_not_detected(exc):
                 result = FrameAnalysis(face_count=0, error="no_face")
@@ -215,7 +215,7 @@ class DeepFaceEngine(AnalysisEngine):
             raise EngineError(f"DeepFace failed: {exc}") from exc
         elapsed = (time.perf_counter() - started) * 1000
         try:
-            result = self._map(image, faces, detector)
+            result = self._map(image, faces, detector, age_gender)
         except (TypeError, ValueError, KeyError) as exc:
             raise EngineError(f"DeepFace returned an unexpected result: {exc}") from exc
         result.timings["deepface"] = elapsed

@@ -85,6 +85,16 @@ def test_age_gender_off_is_never_computed():
     assert "age_gender" not in result.timings
 
 
+def test_age_gender_off_for_one_call(engine):
+    """A caller (an exam) may skip age and gender for its frames while the engine infers them for others."""
+    skipped = engine.analyze(images.webcam_face(), age_gender=False)
+    [batched] = engine.analyze_many([images.webcam_face()], age_gender=False)
+    for result in (skipped, batched):
+        assert result.error is None and result.age is None and result.gender is None
+        assert "age_gender" not in result.timings
+    assert engine.analyze(images.webcam_face()).age is not None
+
+
 def test_unknown_options_are_rejected():
     with pytest.raises(ImproperlyConfigured, match="colour"):
         build_engine({"ENGINE": BUNDLED, "OPTIONS": {"colour": "blue"}})

@@ -1,10 +1,12 @@
-"""Retention purge, a learner's export and erasure, and age/gender switched off."""
+"""Retention purge, a learner's export and erasure, and age/gender: switched off, and off in exams by default."""
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -122,3 +124,56 @@ def test_age_and_gender_off_are_neither_computed_nor_stored(settings, fresh_engi
     assert "age_gender" not in body["timings_ms"]
     log = EngagementLog.objects.get()
     assert log.age is None and log.gender == ""
+
+
+def exam_frame(session):
+    """One face frame through the exam path (what the socket's analysis runs, in a thread or a worker)."""
+    return services.session_frame_process(session_id=str(session.id), user_id=session.learner_id,
+                                          frame_id=str(uuid.uuid4()), image=images.data_url(images.webcam_face()),
+                                          timestamp=None)["analysis"]
+
+
+@pytest.mark.django_db(transaction=True)  # the exam path closes its connections, as a worker's thread must
+def test_exams_infer_no_age_or_gender_by_default(settings):
+    """Off by default (MONITOR's AGE_GENDER): neither inferred nor stored, though the engine can infer them."""
+    assert settings.MONITOR["AGE_GENDER"] is False and engagement_services.age_gender_enabled()
+    lea = User.objects.create_user("lea", password="x" * 12)
+    analysis = exam_frame(services.session_create(learner=lea, course_id="c1", exam_id="e1"))
+    assert analysis["success"] and analysis["age"] is None and analysis["gender"] is None
+    assert "age_gender" not in analysis["timings_ms"]
+    log = EngagementLog.objects.get()
+    assert log.age is None and log.gender == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_exams_infer_age_and_gender_when_asked(settings):
+    settings.MONITOR = {**settings.MONITOR, "AGE_GENDER": True}
+    lea = User.objects.create_user("lea", password="x" * 12)
+    analysis = exam_frame(services.session_create(learner=lea, course_id="c1", exam_id="e1"))
+    assert isinstance(analysis["age"], int) and analysis["gender"] in ("Man", "Woman")
+    assert (EngagementLog.objects.get().age, EngagementLog.objects.get().gender) == (analysis["age"], analysis["gender"])
+
+
+def test_analyze_mood_keeps_age_and_gender_while_exams_do_not(settings):
+    """The prototype's contract: /analyze-mood answers age and gender whatever MONITOR's AGE_GENDER says."""
+    assert settings.MONITOR["AGE_GENDER"] is False
+    user = User.objects.create_user("lea", password="x" * 12)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    body = client.post("/analyze-mood", {"image": images.data_url(images.webcam_face())}, format="json").json()
+    assert body["success"] and isinstance(body["age"], int) and body["gender"] in ("Man", "Woman")
+
+
+@pytest.mark.parametrize("monitor_on, engine_on, mentioned", [(False, True, False), (True, True, True),
+                                                              (True, False, False)])
+def test_notice_mentions_age_and_gender_only_when_inferred(client, settings, monitor_on, engine_on, mentioned):
+    """The learner's notice is generated from the settings in force: age and gender only when exams infer them."""
+    settings.MONITOR = {**settings.MONITOR, "AGE_GENDER": monitor_on}
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "OPTIONS": {**settings.ENGAGEMENT["OPTIONS"], "age_gender": engine_on}}
+    lea = User.objects.create_user("lea", password="x" * 12)
+    session = services.session_create(learner=lea, course_id="c1", exam_id="e1")
+    client.force_login(lea)
+    page = client.get(reverse("monitor:exam", args=[session.id])).content.decode()
+    notice = page[page.index('id="notice"'):page.index('id="start"')]
+    assert "expression" in notice
+    assert ("age and gender" in notice) is mentioned and ("gender" in notice) is mentioned
