@@ -99,7 +99,13 @@
   function renderAnalysis(msg) {
     const status = document.getElementById("status");
     const lookingAway = msg.success && msg.looking_away;
-    if (msg.success) {
+    if (msg.success && msg.face_count > 1) {
+      // Never green while someone else is in view: the learner must see what the instructor will see.
+      show(errorBox, "");
+      status.className = "status status-warning";
+      status.textContent = msg.face_count + " faces in view: only you should be in view of the camera.";
+      show(adviceBox, "");
+    } else if (msg.success) {
       show(errorBox, "");
       status.className = "status " + (showAnalysis ? "status-" + msg.engagement_status : "status-ok");
       status.textContent = showAnalysis ? msg.engagement_status.replace(/_/g, " ") : "Camera OK: face in view";
@@ -138,13 +144,38 @@
     if (socket && socket.readyState === WebSocket.OPEN && !ended) { socket.send(JSON.stringify({type: "ping"})); }
   }, PING_MS);
 
+  // When the connection to the server was lost (null while it is up): said on the page until it is back.
+  const outage = document.getElementById("outage");
+  let lostAt = null;
+  const clock = window.EngagementTime.clock;
+  function connectionLost() {
+    if (lostAt === null) { lostAt = new Date(); }
+    outage.className = "banner banner-down";
+    outage.textContent = "The connection to the server was lost at " + clock(lostAt) + ". Keep this page open: " +
+      "it reconnects by itself, and your exam goes on.";
+    outage.hidden = false;
+    // Nothing is analysed meanwhile: the last "Camera OK" would be a claim the server cannot back.
+    const status = document.getElementById("status");
+    status.className = "status status-none";
+    status.textContent = "Waiting for the server...";
+  }
+  function connectionBack() {
+    if (lostAt === null) { return; }
+    const seconds = Math.round((Date.now() - lostAt.getTime()) / 1000);
+    outage.className = "banner banner-up";
+    outage.textContent = "The connection is back since " + clock(new Date()) + " (lost for " + seconds + " s).";
+    lostAt = null;
+  }
+
   function connect() {
     socket = new WebSocket(url);
     socket.onopen = function () {
       retries = 0;
       connection.textContent = "connected";
+      const wasLost = lostAt !== null;
+      connectionBack();
       if (cameraState) { reportCamera(cameraState); }
-      if (!firstSent) { sendFrame(); }
+      if (!firstSent || wasLost) { sendFrame(); }  // the status is current again at once, not one interval later
     };
     socket.onmessage = function (event) {
       const msg = JSON.parse(event.data);
@@ -162,6 +193,7 @@
       // Exponential backoff with jitter, capped at 30 s.
       const delay = Math.min(30000, 1000 * Math.pow(2, retries)) * (0.5 + Math.random() / 2);
       retries += 1;
+      connectionLost();
       connection.textContent = "the server is unreachable; reconnecting in " + Math.round(delay / 1000) + " s";
       setTimeout(connect, delay);
     };

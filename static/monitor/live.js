@@ -54,15 +54,28 @@
   }
 
   function tick() {
+    if (lostAt !== null) { return; }  // frozen: what they count may have changed meanwhile
     document.querySelectorAll("span.ticking[data-since]").forEach(function (span) {
       span.textContent = since(span.dataset.since) + span.dataset.suffix;
     });
   }
 
+  // While this page's own socket is down it hears nothing: no row's presence can be vouched for.
+  let lostAt = null;
+  const rows = new Map();  // session id -> its last row data, to draw the rows again when the socket goes or comes
+  const outage = document.getElementById("outage");
+  const clock = window.EngagementTime.clock;
+
   // Whether the learner's page is there: connected, camera blocked, disconnected (and since when), or ended.
   function presence(s) {
     const span = document.createElement("span");
     if (s.status === "ended") { span.textContent = "Session ended"; return span; }
+    if (lostAt !== null) {
+      span.className = "presence presence-unknown";
+      span.dataset.connection = "unknown";
+      span.textContent = "Unknown: this page is offline";
+      return span;
+    }
     span.className = "presence presence-" + s.connection;
     span.dataset.connection = s.connection;
     span.append((PRESENCE[s.connection] || s.connection) + " ");
@@ -83,6 +96,7 @@
 
   function render(s) {
     if (onlyCourse && s.course_id !== onlyCourse) { return; }  // the page shows one course
+    rows.set(s.id, s);
     let row = body.querySelector('tr[data-session="' + s.id + '"]');
     if (!row) {
       row = document.createElement("tr");
@@ -106,14 +120,16 @@
     } else { alerts.textContent = "-"; }
     const analysed = s.engagement_status && NOT_ANALYSED.indexOf(s.engagement_status) < 0;
     // The last status describes the learner now only while their page is there with a camera.
-    const here = s.status !== "ended" && s.connection === "connected";
+    const here = s.status !== "ended" && s.connection === "connected" && lostAt === null;
     const status = cell(here ? STATUS[s.engagement_status] || s.engagement_status : null, "status-cell");
     if (here && s.engagement_status) { status.dataset.status = s.engagement_status; }
     row.className = (s.alerts.length ? "has-alerts" : "") +
       (s.alerts.some(function (a) { return a.severity === "critical"; }) ? " has-critical" : "") +
       (s.status === "ended" ? " ended" : "") +
-      (s.status !== "ended" && (s.connection === "camera_blocked" || s.connection === "disconnected") ? " absent" : "");
-    const present = s.status !== "ended" && (s.connection === "connected" || s.connection === "camera_blocked");
+      (s.status !== "ended" && (s.connection === "camera_blocked" || s.connection === "disconnected") ? " absent" : "") +
+      (lostAt !== null && s.status !== "ended" ? " unknown" : "");
+    const present = s.status !== "ended" && lostAt === null &&
+      (s.connection === "connected" || s.connection === "camera_blocked");
     // While no face is analysed, or the page is gone, an older score would read as engagement now: show "-".
     const current = analysed && here;
     row.replaceChildren(cell(link(s.learner_name || s.learner, report)), cell(s.course_id + " / " + s.exam_id, "wide"),
@@ -126,18 +142,51 @@
     empty.hidden = body.children.length > 0;
   }
 
+  function connectionLost() {
+    if (lostAt === null) {
+      lostAt = new Date();
+      rows.forEach(render);
+    }
+    outage.className = "banner banner-down";
+    outage.textContent = "Live updates stopped at " + clock(lostAt) + ": the connection to the server is lost. " +
+      "Presence is unknown and timers are stopped until it is back.";
+    outage.hidden = false;
+  }
+
+  // The server's list of live sessions, as it is now (at first and after a reconnection).
+  function snapshot(sessions) {
+    const back = lostAt !== null;
+    lostAt = null;
+    const live = new Set(sessions.map(function (s) { return s.id; }));
+    rows.forEach(function (s, id) {  // ended or unassigned while this page was offline: no longer live
+      if (!live.has(id) && s.status !== "ended") {
+        rows.delete(id);
+        const row = body.querySelector('tr[data-session="' + id + '"]');
+        if (row) { row.remove(); }
+      }
+    });
+    rows.forEach(function (s, id) { if (!live.has(id)) { render(s); } });
+    sessions.forEach(render);
+    empty.hidden = body.children.length > 0;
+    if (back) {
+      outage.className = "banner banner-up";
+      outage.textContent = "Live updates are back since " + clock(new Date()) + ".";
+    }
+  }
+
   function connect() {
     const socket = new WebSocket(url);
     socket.onopen = function () { retries = 0; connection.textContent = "live"; };
     socket.onmessage = function (event) {
       const msg = JSON.parse(event.data);
-      if (msg.type === "sessions") { msg.sessions.forEach(render); }
+      if (msg.type === "sessions") { snapshot(msg.sessions); }
       if (msg.type === "session") { render(msg.session); }
     };
     socket.onclose = function (event) {
       if (event.code === 4403) { connection.textContent = "refused: instructors only"; return; }
       const delay = Math.min(30000, 1000 * Math.pow(2, retries));
       retries += 1;
+      connectionLost();
       connection.textContent = "disconnected; reconnecting in " + Math.round(delay / 1000) + " s";
       setTimeout(connect, delay);
     };

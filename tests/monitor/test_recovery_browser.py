@@ -53,3 +53,83 @@ def test_a_learner_who_loses_the_browser_gets_back_with_a_fresh_link(asgi_server
         expect(row.locator("td.presence-cell .rejoined")).to_contain_text(re.compile(r"Rejoined 1\u00d7"))
         page_screenshot(page=live, name=f"{request.node.name}-live")
         again.close()
+
+
+def restart(server):
+    """Stop the server, then serve again on the same port (a server restart, as the pages see it)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from proctoring.asgi import application
+
+    server.stop()
+    port = int(server.url.rsplit(":", 1)[1])
+    server.server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
+                                                  ws="websockets-sansio", lifespan="off"))
+    server.thread = threading.Thread(target=server.server.run, daemon=True)
+    server.thread.start()
+    deadline = time.monotonic() + 30
+    while not server.server.started:
+        assert server.thread.is_alive() and time.monotonic() < deadline, "the server did not start again"
+        time.sleep(0.05)
+
+
+def test_both_pages_say_when_the_server_is_lost_and_when_it_is_back(asgi_server, tmp_path, request):
+    learner = get_user_model().objects.create_user("lea", password="lea-password")
+    get_user_model().objects.create_superuser("ines", password="ines-password")
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1", frame_interval=0.5)
+    with chromium_context(video=face_then_empty(tmp_path, 30, 1)) as context:
+        live = live_view(context, asgi_server.url)
+        row = live.locator(f'tr[data-session="{session.id}"]')
+        page = context.new_page()
+        page.goto(f"{asgi_server.url}/monitor/join/{services.session_join_token(session=session)}/")
+        start(page)
+        expect(page.locator("#status")).to_have_text("Camera OK: face in view")
+        expect(row.locator("td.presence-cell")).to_contain_text("Connected")
+        expect(page.locator("#outage")).to_be_hidden()
+        expect(live.locator("#outage")).to_be_hidden()
+
+        asgi_server.stop()
+        # The learner is not told all is well while nothing is analysed.
+        # When, in one format on both pages: 24-hour clock time with the viewer's time zone named.
+        expect(page.locator("#outage")).to_contain_text(re.compile(r"The connection to the server was lost at "
+                                                                   r"\d\d:\d\d:\d\d (UTC|GMT|[A-Z]{3,4})"))
+        expect(page.locator("#status")).to_have_text("Waiting for the server...")
+        expect(page.locator("#status")).not_to_have_class(re.compile(r"status-ok"))
+        # The instructor is not shown rows as connected while the live view hears nothing.
+        expect(live.locator("#outage")).to_contain_text(re.compile(r"Live updates stopped at \d\d:\d\d:\d\d \w"))
+        expect(row.locator("td.presence-cell")).to_have_text("Unknown: this page is offline")
+        expect(row.locator("td.status-cell")).to_have_text("-")
+        expect(row).to_have_class(re.compile(r"\bunknown\b"))
+        page_screenshot(page=page, name=f"{request.node.name}-learner-lost")
+        page_screenshot(page=live, name=f"{request.node.name}-instructor-lost")
+
+        restart(asgi_server)
+        expect(page.locator("#outage")).to_contain_text("The connection is back since")
+        expect(page.locator("#status")).to_have_text("Camera OK: face in view")
+        expect(live.locator("#outage")).to_contain_text("Live updates are back since")
+        expect(row.locator("td.presence-cell")).to_contain_text("Connected")
+        expect(row).not_to_have_class(re.compile(r"\bunknown\b"))
+        page_screenshot(page=page, name=f"{request.node.name}-learner-back")
+        page_screenshot(page=live, name=f"{request.node.name}-instructor-back")
+
+
+def test_camera_ok_is_never_shown_while_two_faces_are_in_view(asgi_server, tmp_path, request):
+    from tests import images
+    from tests.browser import y4m_write
+
+    learner = get_user_model().objects.create_user("lea", password="lea-password")
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1", frame_interval=0.5)
+    video = y4m_write(path=tmp_path / "two.y4m", frames=[images.two_faces()] * 10, fps=5)
+    with chromium_context(video=video) as context:
+        page = context.new_page()
+        page.goto(f"{asgi_server.url}/monitor/join/{services.session_join_token(session=session)}/")
+        start(page)
+        status = page.locator("#status")
+        expect(status).to_have_text("2 faces in view: only you should be in view of the camera.")
+        expect(status).to_have_class(re.compile(r"status-warning"))
+        expect(page.locator("#alerts li[data-kind=multiple_faces]")).to_be_visible()
+        expect(status).not_to_have_class(re.compile(r"status-ok"))
+        page_screenshot(page=page, name=request.node.name)
