@@ -32,6 +32,9 @@ class AsgiServer:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
+        self._serve(application, port)
+
+    def _serve(self, application, port):
         self.server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
                                                     ws="websockets-sansio", lifespan="off"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -40,6 +43,13 @@ class AsgiServer:
         while not self.server.started:
             assert self.thread.is_alive() and time.monotonic() < deadline, "the server did not start"
             time.sleep(0.05)
+
+    def restart(self):
+        """Stop, then serve again on the same port: a server restart, as the pages see it."""
+        from proctoring.asgi import application
+
+        self.stop()
+        self._serve(application, int(self.url.rsplit(":", 1)[1]))
 
     def stop(self):
         """Stop serving and close every connection."""

@@ -55,27 +55,6 @@ def test_a_learner_who_loses_the_browser_gets_back_with_a_fresh_link(asgi_server
         again.close()
 
 
-def restart(server):
-    """Stop the server, then serve again on the same port (a server restart, as the pages see it)."""
-    import threading
-    import time
-
-    import uvicorn
-
-    from proctoring.asgi import application
-
-    server.stop()
-    port = int(server.url.rsplit(":", 1)[1])
-    server.server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
-                                                  ws="websockets-sansio", lifespan="off"))
-    server.thread = threading.Thread(target=server.server.run, daemon=True)
-    server.thread.start()
-    deadline = time.monotonic() + 30
-    while not server.server.started:
-        assert server.thread.is_alive() and time.monotonic() < deadline, "the server did not start again"
-        time.sleep(0.05)
-
-
 def test_both_pages_say_when_the_server_is_lost_and_when_it_is_back(asgi_server, tmp_path, request):
     learner = get_user_model().objects.create_user("lea", password="lea-password")
     get_user_model().objects.create_superuser("ines", password="ines-password")
@@ -106,7 +85,7 @@ def test_both_pages_say_when_the_server_is_lost_and_when_it_is_back(asgi_server,
         page_screenshot(page=page, name=f"{request.node.name}-learner-lost")
         page_screenshot(page=live, name=f"{request.node.name}-instructor-lost")
 
-        restart(asgi_server)
+        asgi_server.restart()
         expect(page.locator("#outage")).to_contain_text("The connection is back since")
         expect(page.locator("#status")).to_have_text("Camera OK: face in view")
         expect(live.locator("#outage")).to_contain_text("Live updates are back since")
