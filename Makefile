@@ -92,9 +92,11 @@ ensemble: $(TRAIN_VENV)/.installed
 	$(TRAIN_VENV)/bin/python -m training.quantize --model $(ENSEMBLE_OUT)/emotion_float.onnx --out $(ENSEMBLE_OUT)/emotion_int8.onnx
 	@echo "Evaluate with: make evaluate MODEL=$(ENSEMBLE_OUT)/emotion_int8.onnx; ship by copying it to $(EMOTION_MODEL)"
 
+# Unseen faces (de-duplicated val.npz plus the disgust hold-out), then fer2013-dev; EVAL_ARGS="--fer DIR --also SET".
 MODEL ?= $(EMOTION_MODEL)
+EVAL_ARGS ?=
 evaluate: install
-	$(BIN)/python -m training.evaluate --model $(MODEL)
+	$(BIN)/python -m training.evaluate --model $(MODEL) $(EVAL_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TRAIN_VENV) $(DEEPFACE_VENV) db.sqlite3 test-output

@@ -78,3 +78,19 @@ def holdout_split(faces: np.ndarray, labels: np.ndarray, label: int, share: floa
     copies = (sig @ sig[held].T).max(axis=1) > NEAR_COPY
     keep &= ~copies
     return keep, held
+
+
+def unseen_set(directory, holdout: bool = True, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Faces a network from training/train.py never trained on: (faces, labels, how many are the disgust hold-out).
+
+    val.npz without its near-copies of Training, then (with `holdout`, if train.npz is there) the tenth of
+    Training's disgust faces that training/train.py holds out: the same `holdout_split` of the same file, so
+    the same faces. `limit` must be the one the run was trained with (None for a real run).
+    """
+    directory = Path(directory)
+    faces, labels = load_npz(directory / "val.npz", limit, unseen_only=True)
+    if not holdout or not (directory / "train.npz").exists():
+        return faces, labels, 0
+    train_x, train_y = load_npz(directory / "train.npz", limit)
+    _, held = holdout_split(train_x, train_y, CLASSES.index("disgust"))
+    return np.concatenate([faces, train_x[held]]), np.concatenate([labels, train_y[held]]), len(held)

@@ -40,13 +40,19 @@ def copy_metadata(source: Path, target: Path) -> None:
     """Carry the float model's metadata (such as mirror_averaged) over to its int8 copy."""
     import onnx
 
-    meta = {p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props}
-    proto = onnx.load(str(target))
+    add_metadata(target, {p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props})
+
+
+def add_metadata(path: Path, items: dict) -> None:
+    """Add key/value pairs to an ONNX file's metadata (a key it already has keeps its value)."""
+    import onnx
+
+    proto = onnx.load(str(path))
     have = {p.key for p in proto.metadata_props}
-    for key, value in meta.items():
+    for key, value in items.items():
         if key not in have:
             proto.metadata_props.add(key=key, value=value)
-    onnx.save(proto, str(target))
+    onnx.save(proto, str(path))
 
 
 def main(argv=None) -> None:

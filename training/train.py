@@ -15,7 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from .data import CLASSES, DEFAULT_DIR, holdout_split, load_npz
+from .evaluate import HOLDOUT_KEY
 from .model import EmotionNet
+from .quantize import add_metadata
 
 HERE = Path(__file__).resolve().parent
 
@@ -226,6 +228,8 @@ def export_best(out: Path, path: Path) -> None:
         raise SystemExit(f"{out} has no epoch scored on val yet (best.pt): nothing to export")
     model, state = load_best(out)
     export_onnx(model, path)
+    if "val_balanced" in state["best"]:  # scored on balanced accuracy: trained without the disgust hold-out
+        add_metadata(path, {HOLDOUT_KEY: "unseen"})
     print(f"exported {path}: epoch {state['best']['epoch']}, val accuracy {state['best']['val_acc']:.4f}, "
           f"balanced {state['best'].get('val_balanced', float('nan')):.4f}", flush=True)
 

@@ -9,8 +9,8 @@ from PIL import Image
 torch = pytest.importorskip("torch", reason="the training pipeline needs PyTorch (training/requirements-training.txt)")
 
 
-def write_split(path, faces, labels):
-    """An npz in FER2013's layout: JPEG bytes one after another, offsets, labels, names."""
+def write_split(path, faces, labels, **extra):
+    """An npz in FER2013's layout: JPEG bytes one after another, offsets, labels, names (and `extra` arrays)."""
     blobs = []
     for face in faces:
         buffer = io.BytesIO()
@@ -18,12 +18,12 @@ def write_split(path, faces, labels):
         blobs.append(np.frombuffer(buffer.getvalue(), np.uint8))
     offsets = np.concatenate([[0], np.cumsum([len(b) for b in blobs])])
     np.savez(path, jpeg=np.concatenate(blobs), offsets=offsets, labels=labels.astype(np.int8),
-             names=np.array([f"face_{i}.jpg" for i in range(len(faces))]))
+             names=np.array([f"face_{i}.jpg" for i in range(len(faces))]), **extra)
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    """Two hundred 48x48 faces from scikit-image's LFW subset, with labels that follow a mirrored brightness cue."""
+    """Two hundred 48x48 faces from scikit-image's LFW subset, labelled in turn; val flags its first 5 as copies."""
     from skimage import data
 
     faces = (np.asarray(data.lfw_subset()[:200]) * 255).astype(np.uint8)
@@ -31,7 +31,7 @@ def data_dir(tmp_path_factory):
     labels = np.arange(len(faces)) % 7
     directory = tmp_path_factory.mktemp("fer")
     write_split(directory / "train.npz", faces[:160], labels[:160])
-    write_split(directory / "val.npz", faces[160:], labels[160:])
+    write_split(directory / "val.npz", faces[160:], labels[160:], near_duplicate_of_train=np.arange(40) < 5)
     return directory
 
 
@@ -56,10 +56,14 @@ def test_train_resume_export_quantize_evaluate(data_dir, tmp_path, capsys):
     assert (tmp_path / "now.onnx").read_bytes() == (tmp_path / "float.onnx").read_bytes()
     quantize.main(["--model", str(tmp_path / "float.onnx"), "--out", str(tmp_path / "int8.onnx"),
                    "--data", str(data_dir), "--faces", "50"])
-    evaluate.main(["--model", str(tmp_path / "int8.onnx"), "--data", str(data_dir / "val.npz")])
+    evaluate.main(["--model", str(tmp_path / "int8.onnx"), "--fer", str(data_dir), "--also", str(data_dir / "val.npz")])
     printed = capsys.readouterr().out
-    assert "val.npz with flip averaging: accuracy" in printed and "confusion" in printed
-    assert "ms with flip averaging" in printed
+    # 35 val faces without the 5 copies, plus 2 of the train split's 23 disgust faces held out as training held them.
+    assert "val.npz without its 5 near-copies of Training: 35; plus 2 disgust faces held out" in printed
+    assert "unseen faces without flip averaging: accuracy" in printed and "secondary: val.npz: 40 faces" in printed
+    assert printed.count("confusion") == 2 and "95 % interval (Wilson)" in printed
+    assert "ms wall clock" in printed and "face and mirror image in one batch" in printed
+    assert "NOT on unseen faces" not in printed  # this run held the disgust faces out, and its file says so
 
 
 def test_training_is_deterministic(data_dir, tmp_path):
@@ -91,7 +95,7 @@ def test_an_ensemble_mirrors_inside_and_keeps_it_through_int8(data_dir, tmp_path
                     "--seed", str(seed)])
     out = tmp_path / "ensemble.onnx"
     ensemble.main(["--runs", *map(str, runs), "--out", str(out), "--data", str(data_dir),
-                   "--views", "face", "mirror@1.1", "--cross"])
+                   "--views", "face", "mirror@1.1", "--cross", "--min-faces", "1"])
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert evaluate.mirror_inside(session)
     # The graph is the first network on the face and the second on its mirror image magnified 10 % about the
@@ -107,11 +111,11 @@ def test_an_ensemble_mirrors_inside_and_keeps_it_through_int8(data_dir, tmp_path
                    "--faces", "50"])
     assert evaluate.mirror_inside(ort.InferenceSession(str(tmp_path / "int8.onnx"), providers=["CPUExecutionProvider"]))
     capsys.readouterr()
-    evaluate.main(["--model", str(tmp_path / "int8.onnx"), "--data", str(data_dir / "val.npz")])
+    evaluate.main(["--model", str(tmp_path / "int8.onnx"), "--fer", str(data_dir), "--also"])
     printed = capsys.readouterr().out
     assert "mirror image inside its graph (views: net1 on face, net2 on mirror@1.1)" in printed
-    assert "val.npz with its views (flip averaging inside): accuracy" in printed
-    assert "without flip averaging" not in printed
+    assert "unseen faces (val.npz without its" in printed and "views inside the model" in printed
+    assert "without flip averaging" not in printed and "NOT on unseen faces" not in printed
 
 
 def test_offsets_lift_a_class_under_the_recall_target_and_no_other():
@@ -181,17 +185,21 @@ def test_views_every_network_sees_by_default_or_in_turns():
         ensemble.main(["--runs", "nowhere", "--out", "x.onnx", "--cross"])  # one network cannot take turns
 
 
-def test_view_sets_are_ranked_by_their_mean_val_accuracy(data_dir, tmp_path, capsys):
+def test_view_sets_are_ranked_by_their_mean_balanced_accuracy(data_dir, tmp_path, capsys):
     from training import train, views
 
-    labels = np.array([0, 1, 2, 3])
-    right, wrong = np.eye(7)[labels], np.eye(7)[(labels + 1) % 7]
-    # The face alone is right on half; the mirror adds nothing, the zoomed view tips the other half.
-    face = np.where(labels[:, None] < 2, right, 0.4 * wrong)
-    run = {"face": face, "mirror": face.copy(), "face@1.1": np.where(labels[:, None] < 2, 0.0, right)}
-    rows = views.rank([run, run], labels, max_views=3)
-    assert rows[0][2] == ("face", "face@1.1") and rows[0][0] == 1.0 and rows[0][1] == [1.0, 1.0]
-    assert [row[2] for row in rows][-1] == ("face", "mirror") and rows[-1][0] == 0.5
+    # Eight happy faces and two fear faces; each view adds its vote to the face's, which is always happy. With the
+    # mirror image every happy face and no fear face are right (80 % accuracy, 50 % balanced); with the zoomed
+    # view both fear faces and five happy ones (70 % accuracy, but 81.25 % balanced): the zoom ranks first.
+    labels = np.array([3] * 8 + [2] * 2)
+    happy, fear = np.eye(7)[3], np.eye(7)[2]
+    face = np.tile(happy, (10, 1))
+    run = {"face": face, "mirror": face.copy(), "face@1.1": np.array([happy] * 5 + [2 * fear] * 5)}
+    rows = views.rank([run, run], labels, max_views=2)
+    assert [row[2] for row in rows] == [("face", "face@1.1"), ("face", "mirror")]
+    assert rows[0][0] == 0.8125 and rows[0][1] == [0.8125, 0.8125] and rows[1][0] == 0.5
+    # With fear left out (too few faces to choose on), the mirror's eight happy faces beat the zoom's five.
+    assert views.rank([run], labels, max_views=2, skip=(2,))[0][2] == ("face", "mirror")
 
     config = json.loads((train.HERE / "config.json").read_text())
     config.update(epochs=1, batch_size=32)
@@ -199,9 +207,90 @@ def test_view_sets_are_ranked_by_their_mean_val_accuracy(data_dir, tmp_path, cap
     train.main(["--config", str(tmp_path / "config.json"), "--data", str(data_dir), "--out", str(tmp_path / "r")])
     capsys.readouterr()
     views.main(["--runs", str(tmp_path / "r"), "--data", str(data_dir), "--views", "mirror", "face@1.1",
-                "--max-views", "2"])
+                "--max-views", "2", "--min-faces", "1"])
     printed = capsys.readouterr().out.splitlines()
-    assert printed[1].startswith("val accuracy, mean of 1 run(s)") and "face and mirror" in printed[2]
-    assert sorted(line.split()[-1] for line in printed[3:]) == ["face@1.1", "mirror"]
+    assert printed[0] == "choices on 37 unseen faces (2 of them the disgust hold-out)"
+    assert printed[1].endswith("(unseen faces)") and ", balanced " in printed[1]
+    assert printed[2].startswith("balanced accuracy on unseen faces, mean of 1 run(s)") and "face and mirror" in printed[3]
+    assert sorted(line.split()[-1] for line in printed[4:]) == ["face@1.1", "mirror"]
     with pytest.raises(SystemExit):
         views.main(["--runs", str(tmp_path / "r"), "--max-views", "1"])
+
+
+def test_report_gives_balanced_accuracy_and_wilson_intervals(capsys):
+    from training import evaluate
+
+    # 10 angry faces (9 right), 2 disgust (1 right), 8 happy (4 right).
+    labels = np.array([0] * 10 + [1] * 2 + [3] * 8)
+    predicted = np.array([0] * 9 + [3] + [1, 0] + [3] * 4 + [6] * 4)
+    scores = evaluate.report("toy", labels, predicted)
+    assert scores["accuracy"] == 14 / 20 and np.isclose(scores["balanced"], (0.9 + 0.5 + 0.5) / 3)
+    assert np.isclose(evaluate.balanced_accuracy(predicted, labels, skip=(1,)), 0.7)
+    z = 1.959964  # Wilson's interval, written out: (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)
+    centre, half = (0.9 + z * z / 20) / (1 + z * z / 10), z * np.sqrt(0.09 / 10 + z * z / 400) / (1 + z * z / 10)
+    assert np.allclose(evaluate.wilson(9, 10), (centre - half, centre + half), atol=1e-5)
+    printed = capsys.readouterr().out
+    low, high = evaluate.wilson(9, 10)
+    assert f"angry         10      9    90.0%   {low:.1%} - {high:.1%}" in printed
+    assert "surprise       0      -        -" in printed and "accuracy 70.0%, balanced accuracy 63.3%" in printed
+
+
+def test_unseen_faces_are_the_ones_training_held_out(data_dir, tmp_path, capsys):
+    from training import data, train
+
+    faces, labels, held = data.unseen_set(data_dir)
+    val_x, val_y = data.load_npz(data_dir / "val.npz")
+    train_x, train_y = data.load_npz(data_dir / "train.npz")
+    _, indices = data.holdout_split(train_x, train_y, 1)
+    assert held == 2 and np.array_equal(faces, np.concatenate([val_x[5:], train_x[indices]]))
+    assert np.array_equal(labels, np.concatenate([val_y[5:], train_y[indices]])) and (labels[-2:] == 1).all()
+    config = json.loads((train.HERE / "config.json").read_text())
+    config.update(epochs=1, batch_size=32)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    train.main(["--config", str(tmp_path / "config.json"), "--data", str(data_dir), "--out", str(tmp_path / "r")])
+    assert f"val {len(labels)} unseen faces ({held} held-out disgust)" in capsys.readouterr().out
+    assert len(data.unseen_set(data_dir, holdout=False)[1]) == 35
+
+
+def test_a_model_that_saw_the_holdout_is_told_apart(data_dir, tmp_path, capsys):
+    import onnxruntime as ort
+
+    from training import ensemble, evaluate, train
+
+    # A run from before the hold-out: its best.pt has no balanced accuracy, like the runs the shipped model came from.
+    config = json.loads((train.HERE / "config.json").read_text())
+    config.update(epochs=1, batch_size=32)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    run = tmp_path / "old"
+    train.main(["--config", str(tmp_path / "config.json"), "--data", str(data_dir), "--out", str(run)])
+    state = torch.load(run / "best.pt", weights_only=False)
+    assert ensemble.held_out_disgust(run)
+    del state["best"]["val_balanced"]
+    torch.save(state, run / "best.pt")
+    assert not ensemble.held_out_disgust(run)
+    capsys.readouterr()
+    ensemble.main(["--runs", str(run), "--out", str(tmp_path / "old.onnx"), "--data", str(data_dir),
+                   "--min-faces", "1"])
+    printed = capsys.readouterr().out
+    assert "choices on 35 unseen faces (0 of them the disgust hold-out: not used, a run learnt from it)" in printed
+    meta = ort.InferenceSession(str(tmp_path / "old.onnx")).get_modelmeta().custom_metadata_map
+    assert evaluate.HOLDOUT_KEY not in meta and meta[evaluate.MIRROR_KEY] == "1"
+    evaluate.main(["--model", str(tmp_path / "old.onnx"), "--fer", str(data_dir), "--also"])
+    printed = capsys.readouterr().out
+    assert "its disgust figure above is NOT on unseen faces. De-duplicated val alone: accuracy" in printed
+
+
+def test_offsets_raise_balanced_accuracy_and_leave_a_thin_class_alone():
+    from training import ensemble, evaluate
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(7), 100)
+    logp = rng.normal(0, 0.3, (700, 7))
+    logp[np.arange(700), labels] += 1.0
+    logp[:, 2] -= 0.9  # fear's prior is too low: its logit is 0.9 under on every face
+    logp[:, 1] -= 3.0  # disgust's too, but say it had too few faces to be tuned
+    offsets = ensemble.balanced_offsets(logp, labels, skip=(1,))
+    before = evaluate.balanced_accuracy(logp.argmax(1), labels, skip=(1,))
+    after = evaluate.balanced_accuracy((logp + offsets).argmax(1), labels, skip=(1,))
+    assert after > before + 0.05 and offsets[1] == 0 and offsets[2] == offsets.max() > 0.5
+    assert np.allclose(offsets / ensemble.STEP, np.round(offsets / ensemble.STEP)) and abs(offsets).max() <= 1
