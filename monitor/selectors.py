@@ -60,6 +60,7 @@ def session_live_row(*, session: ExamSession, open_alerts: list[Alert] | None = 
         "course_id": session.course_id,
         "exam_id": session.exam_id,
         "status": session.status,
+        "created_at": session.created_at.isoformat() if session.created_at else None,
         "engagement_status": session.last_status,
         "dominant_emotion": session.last_emotion,
         "smoothed_score": session.smoothed_score,

@@ -29,10 +29,14 @@
     return td;
   }
 
-  function link(text, href) {
+  function link(text, href, beside) {
     const a = document.createElement("a");
     a.href = href;
     a.textContent = text;
+    if (beside) {  // reports and reviews open in one window of their own, beside the live view, never over it
+      a.target = "engagement-review";
+      a.rel = "noopener";
+    }
     return a;
   }
 
@@ -116,7 +120,7 @@
       alerts.appendChild(span);
     });
     if (s.alerts.length) {
-      alerts.appendChild(link("review", "/admin/monitor/alert/?session__id__exact=" + s.id));
+      alerts.appendChild(link("review", "/admin/monitor/alert/?session__id__exact=" + s.id, true));
     } else { alerts.textContent = "-"; }
     const analysed = s.engagement_status && NOT_ANALYSED.indexOf(s.engagement_status) < 0;
     // The last status describes the learner now only while their page is there with a camera.
@@ -132,14 +136,86 @@
       (s.connection === "connected" || s.connection === "camera_blocked");
     // While no face is analysed, or the page is gone, an older score would read as engagement now: show "-".
     const current = analysed && here;
-    row.replaceChildren(cell(link(s.learner_name || s.learner, report)), cell(s.course_id + " / " + s.exam_id, "wide"),
+    row.replaceChildren(cell(link(s.learner_name || s.learner, report, true)), cell(s.course_id + " / " + s.exam_id, "wide"),
       cell(SESSION[s.status] || s.status, "wide"), cell(presence(s), "presence-cell"),
       status, cell(current ? s.dominant_emotion : null, "wide"),
-      cell(current && s.smoothed_score != null ? s.smoothed_score.toFixed(1) : null, "score-cell"),
+      cell(current && s.smoothed_score != null ? s.smoothed_score.toFixed(1) : null, "wide score-cell"),
       cell(s.frames, "wide frames-cell"),
       cell(present && s.last_frame_at ? ticking(s.last_frame_at, "last-frame", " ago") : null, "wide last-frame-cell"),
       cell(alerts, "alerts-cell"));
     empty.hidden = body.children.length > 0;
+    announce(s);
+  }
+
+  // Triage: the rows that need an instructor first. Most severe open alert, then the oldest of those alerts
+  // (waiting longest), then the rest in the order the sessions were created; ended rows last.
+  const RANK = { critical: 3, warning: 2, info: 1 };
+  function urgency(s) {
+    if (s.status === "ended" || !s.alerts.length) { return { rank: 0, since: Infinity }; }
+    const rank = Math.max.apply(null, s.alerts.map(function (a) { return RANK[a.severity] || 0; }));
+    const since = Math.min.apply(null, s.alerts.filter(function (a) { return (RANK[a.severity] || 0) === rank; })
+      .map(function (a) { return Date.parse(a.opened_at); }));
+    return { rank: rank, since: since };
+  }
+  function order() {
+    const sorted = Array.from(rows.values()).sort(function (a, b) {
+      const ua = urgency(a), ub = urgency(b);
+      return (a.status === "ended") - (b.status === "ended") || ub.rank - ua.rank || ua.since - ub.since ||
+        Date.parse(a.created_at || 0) - Date.parse(b.created_at || 0);
+    });
+    sorted.forEach(function (s, i) {
+      const row = body.querySelector('tr[data-session="' + s.id + '"]');
+      if (row && body.children[i] !== row) { body.insertBefore(row, body.children[i] || null); }
+    });
+    counts();
+  }
+
+  // The open alerts by kind above the table, and their number in the page's title (seen from another tab).
+  const countsBox = document.getElementById("alert-counts");
+  const baseTitle = document.title;
+  function counts() {
+    const byKind = new Map();
+    let total = 0;
+    rows.forEach(function (s) {
+      if (s.status === "ended") { return; }
+      s.alerts.forEach(function (a) {
+        const entry = byKind.get(a.kind) || { severity: a.severity, n: 0 };
+        entry.n += 1;
+        byKind.set(a.kind, entry);
+        total += 1;
+      });
+    });
+    document.title = (total ? "(" + total + ") " : "") + baseTitle;
+    if (!total) {
+      countsBox.textContent = "No open alerts.";
+      return;
+    }
+    const items = Array.from(byKind.entries()).sort(function (a, b) {
+      return (RANK[b[1].severity] || 0) - (RANK[a[1].severity] || 0) || b[1].n - a[1].n;
+    }).map(function (entry) {
+      const span = document.createElement("span");
+      span.className = "alert alert-" + entry[1].severity;
+      span.dataset.kind = entry[0];
+      span.textContent = (KIND[entry[0]] || entry[0]) + ": " + entry[1].n;
+      return span;
+    });
+    countsBox.replaceChildren("Open alerts: ", ...items);
+  }
+
+  // New alerts are read out by screen readers (an aria-live region); those already open at load are not news.
+  const announcer = document.getElementById("announce");
+  const seen = new Set();
+  let announcing = false;
+  function announce(s) {
+    const fresh = s.alerts.filter(function (a) { return !seen.has(a.id); });
+    fresh.forEach(function (a) { seen.add(a.id); });
+    if (!announcing || !fresh.length || s.status === "ended") { return; }
+    const line = document.createElement("p");
+    line.textContent = "New alert: " + (s.learner_name || s.learner) + ", " +
+      fresh.map(function (a) { return (KIND[a.kind] || a.kind) + " (" + a.severity + ")"; }).join(", ") +
+      ", at " + clock(fresh[0].opened_at) + ".";
+    announcer.appendChild(line);
+    while (announcer.children.length > 5) { announcer.removeChild(announcer.firstChild); }
   }
 
   function connectionLost() {
@@ -181,6 +257,7 @@
       const msg = JSON.parse(event.data);
       if (msg.type === "sessions") { snapshot(msg.sessions); }
       if (msg.type === "session") { render(msg.session); }
+      order();
     };
     socket.onclose = function (event) {
       if (event.code === 4403) { connection.textContent = "refused: instructors only"; return; }
@@ -193,6 +270,8 @@
   }
 
   JSON.parse(document.getElementById("initial-sessions").textContent).forEach(render);
+  order();
+  announcing = true;
   empty.hidden = body.children.length > 0;
   setInterval(tick, 1000);
   connect();

@@ -112,3 +112,60 @@ def test_camera_ok_is_never_shown_while_two_faces_are_in_view(asgi_server, tmp_p
         expect(page.locator("#alerts li[data-kind=multiple_faces]")).to_be_visible()
         expect(status).not_to_have_class(re.compile(r"status-ok"))
         page_screenshot(page=page, name=request.node.name)
+
+
+def test_the_live_view_is_a_triage_list(asgi_server, tmp_path, request):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from monitor.models import Alert, AlertKind, Severity
+    from tests import images
+    from tests.browser import y4m_write
+
+    User = get_user_model()
+    User.objects.create_superuser("ines", password="ines-password")
+    quiet, older, newer, crowded = (
+        services.session_create(learner=User.objects.create_user(name, password="x" * 12), course_id="c1",
+                                exam_id="e1", frame_interval=0.5)
+        for name in ("quiet", "older", "newer", "crowded"))
+    now = timezone.now()
+    for session, kind, minutes in ((older, AlertKind.LOOKING_AWAY, 5), (newer, AlertKind.LOW_ENGAGEMENT, 2)):
+        Alert.objects.create(session=session, kind=kind, severity=Severity.WARNING, message="...",
+                             opened_at=now - timedelta(minutes=minutes))
+    video = y4m_write(path=tmp_path / "two.y4m", frames=[images.two_faces()] * 10, fps=5)
+    with chromium_context(video=video) as context:
+        live = live_view(context, asgi_server.url)
+        names = live.locator("#sessions tbody tr td:first-child")
+        # Open alerts first, the longest waiting first; then the others in the order they were created.
+        expect(names).to_have_text(["older", "newer", "quiet", "crowded"])
+        expect(live.locator("#alert-counts")).to_have_text("Open alerts: Looking away: 1Low engagement: 1")
+        expect(live).to_have_title("(2) Live sessions")
+        expect(live.locator("#announce")).to_have_attribute("aria-live", "polite")
+        expect(live.locator("#announce")).to_have_text("")  # alerts open at load are not news
+        # Reports and reviews open beside the live view, in one window of their own.
+        row = live.locator(f'tr[data-session="{older.id}"]')
+        expect(row.locator("td.alerts-cell a")).to_have_attribute("target", "engagement-review")
+        expect(row.locator("td").first.locator("a")).to_have_attribute("target", "engagement-review")
+
+        page = context.new_page()
+        page.goto(f"{asgi_server.url}/monitor/join/{services.session_join_token(session=crowded)}/")
+        start(page)
+        # A critical alert takes the top row, is counted, and is read out.
+        expect(names).to_have_text(["crowded", "older", "newer", "quiet"])
+        expect(live.locator("#announce")).to_contain_text(
+            re.compile(r"New alert: crowded, Several faces \(critical\), at \d\d:\d\d:\d\d"))
+        expect(live).to_have_title("(3) Live sessions")
+        expect(live.locator("#alert-counts span[data-kind=multiple_faces]")).to_have_text("Several faces: 1")
+        page_screenshot(page=live, name=f"{request.node.name}-desktop")
+        with live.context.expect_page() as opened:
+            live.locator(f'tr[data-session="{crowded.id}"] td.alerts-cell a').click()
+        review = opened.value  # a window of its own: the live view stays where it was
+        assert live.url.endswith("/monitor/live/") and "/admin/monitor/alert/" in review.url
+        live.bring_to_front()
+
+        live.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing cut off, nothing scrolled away
+        assert live.evaluate("document.documentElement.scrollWidth") <= 390
+        wrap = live.locator(".table-wrap")
+        assert wrap.evaluate("e => e.scrollWidth") <= wrap.evaluate("e => e.clientWidth")
+        page_screenshot(page=live, name=f"{request.node.name}-phone")
