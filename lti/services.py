@@ -123,6 +123,9 @@ def lti_user_resolve(*, registration: LtiRegistration, sub: str, body: dict | No
         lti_user.auth_user = user
         lti_user.save(update_fields=["auth_user"])
     user = lti_user.auth_user
+    # The platform's own account: no other tenant (an LMS account over REST) can name it.
+    monitor_services.learner_tenant_set(user=user, tenant=monitor_services.tenant_of_platform(
+        issuer=registration.issuer))
     names = {"first_name": _text(body.get("given_name"), 150), "last_name": _text(body.get("family_name"), 150),
              "email": _text(body.get("email"), 254)}
     if not (names["first_name"] or names["last_name"]):  # only the full name: kept whole as the first name
@@ -167,7 +170,8 @@ def learner_session_open(*, user, course_id: str, exam_id: str, attempt_id: str 
                    .exclude(status=SessionStatus.ENDED).order_by("-created_at").first())
         if running is None:
             return monitor_services.session_create(learner=user, course_id=course_id, exam_id=exam_id,
-                                                   attempt_id=attempt_id, allow_instructor=True)
+                                                   attempt_id=attempt_id, allow_instructor=True,
+                                                   tenant=monitor_services.learner_tenant(user=user))
         # A running session is checked too: the account may have become an administrator since it was opened.
         monitor_services.learner_check(user=user, allow_instructor=True)
         return running

@@ -17,7 +17,7 @@ from engagement.admin import EngagementLogAdmin, cell_short, cell_time
 from engagement.api import EngagementLog
 
 from . import reviews, selectors, services, webhooks
-from .models import Alert, AlertKind, CourseAssignment, ExamSession, Webhook, WebhookDelivery
+from .models import Alert, AlertKind, CourseAssignment, ExamSession, Tenant, TenantLearner, Webhook, WebhookDelivery
 
 ALERT_FIELDS = ("kind", "severity", "message", "opened_at", "closed_at", "frame_count", "reviewed_by", "reviewed_at")
 CSV_CHUNK_ROWS = 500
@@ -500,3 +500,21 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class TenantLearnerInline(admin.TabularInline):
+    """The learners of a tenant."""
+
+    model = TenantLearner
+    extra = 0
+    raw_id_fields = ("learner",)
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    """Tenants (LMS accounts and LTI platforms) and their learners: superusers move a learner between them here."""
+
+    list_display = ("name", "account", "lti_issuer", "created_at")
+    search_fields = ("name", "lti_issuer", "account__username")
+    raw_id_fields = ("account",)
+    inlines = [TenantLearnerInline]

@@ -17,12 +17,12 @@ from .serializers import (AlertFilter, AlertSerializer, DeliverySerializer, LogF
 
 
 class IsLms(BasePermission):
-    """The LMS service account: a user with the permission to add exam sessions."""
+    """The LMS service account: a user with the permission to add exam sessions (it acts for its own tenant)."""
 
     message = "Only the LMS service account may do this (needs monitor.add_examsession)."
 
     def has_permission(self, request, view):
-        return request.user.has_perm("monitor.add_examsession")
+        return selectors.user_is_lms(user=request.user)
 
 
 def session_links(request, session: ExamSession, token: str | None = None) -> dict:
@@ -65,7 +65,8 @@ class SessionListCreateApi(generics.ListAPIView):
         """Create the session; answer its id, exam_url and ws_url."""
         serializer = SessionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        session = services.session_create(**serializer.validated_data, requested_by=request.user)
+        session = services.session_create(**serializer.validated_data, requested_by=request.user,
+                                          tenant=services.tenant_of_account(account=request.user))
         return Response(session_links(request, session), status=status.HTTP_201_CREATED)
 
 
@@ -108,11 +109,8 @@ class SessionEndApi(APIView):
 
     @extend_schema(request=None, responses=SessionSerializer)
     def post(self, request, session_id):
-        """End the session and answer it with its summary."""
-        session = ExamSession.objects.filter(pk=session_id).first()
-        if session is None:
-            raise NotFound("No such session.")
-        session = services.session_end_announced(session=session)
+        """End the session (one of the account's tenant) and answer it with its summary."""
+        session = services.session_end_announced(session=visible_session(request, session_id))
         return Response(SessionSerializer(session).data)
 
 
@@ -123,10 +121,8 @@ class SessionJoinLinkApi(APIView):
 
     @extend_schema(request=None, responses={201: SessionLinksSerializer})
     def post(self, request, session_id):
-        """Issue a new exam link; the links issued before it stop working."""
-        session = ExamSession.objects.filter(pk=session_id).first()
-        if session is None:
-            raise NotFound("No such session.")
+        """Issue a new exam link (for a session of the account's tenant); the links issued before it stop working."""
+        session = visible_session(request, session_id)
         token = services.session_join_link_renew(session=session)
         return Response(session_links(request, session, token), status=status.HTTP_201_CREATED)
 

@@ -43,11 +43,45 @@ class Severity(models.TextChoices):
     CRITICAL = "critical"  # likely a rule breach
 
 
+class Tenant(models.Model):
+    """Who sessions, learners and webhooks belong to: one LMS service account (REST) or one LTI platform."""
+
+    name = models.CharField(max_length=200)
+    # Exactly one of the two: the LMS service account whose token creates the sessions, or the platform's issuer.
+    account = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                                   related_name="tenant")
+    lti_issuer = models.CharField(max_length=255, blank=True, help_text="The LTI platform's issuer (iss).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["lti_issuer"], condition=~models.Q(lti_issuer=""),
+                                    name="one_tenant_per_platform"),
+            models.CheckConstraint(condition=models.Q(account__isnull=True) ^ models.Q(lti_issuer=""),
+                                   name="tenant_is_an_account_or_a_platform"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TenantLearner(models.Model):
+    """The tenant a learner account belongs to: only that tenant's LMS account may open sessions for it."""
+
+    learner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="learner_tenancy")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="learners")
+
+    def __str__(self) -> str:
+        return f"{self.learner} of {self.tenant}"
+
+
 class ExamSession(models.Model):
     """One learner sitting one exam attempt under webcam monitoring."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exam_sessions")
+    # None: made by an administrator (admin, commands); only superusers and the course's instructors see it.
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions")
     course_id = models.CharField(max_length=128, db_index=True)
     exam_id = models.CharField(max_length=128, db_index=True)
     attempt_id = models.CharField(max_length=128, blank=True)

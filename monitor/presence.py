@@ -107,7 +107,8 @@ def session_presence_record(*, session_id: Any, event: str, camera_problem: str 
         if alert.kind in clears:
             alert.closed_at = at
             alert.save(update_fields=["closed_at"])
-            webhooks.event_emit(event=WebhookEvent.ALERT_CLOSED, data=webhooks.webhook_payload_alert(alert))
+            webhooks.event_emit(event=WebhookEvent.ALERT_CLOSED, data=webhooks.webhook_payload_alert(alert),
+                                session=session)
             closed.append(alert)
     changed = new != session.connection or problem != session.rule_state.get("camera_problem", "")
     if not changed and not closed:
@@ -144,7 +145,8 @@ def _presence_alert_open(*, session_id: Any, kind: str, connection: str, cutoff:
     alert = Alert.objects.create(session=session, kind=kind, severity=rules.SEVERITY[kind], opened_at=now,
                                  message=presence_alert_message(kind=kind, seconds=seconds,
                                                                 camera_problem=session.rule_state.get("camera_problem", "")))
-    webhooks.event_emit(event=WebhookEvent.ALERT_OPENED, data=webhooks.webhook_payload_alert(alert))
+    webhooks.event_emit(event=WebhookEvent.ALERT_OPENED, data=webhooks.webhook_payload_alert(alert),
+                        session=session)
     return PresenceChange(session_id=str(session.id), row=selectors.session_live_row(session=session),
                           events=[_alert_event(alert)])
 

@@ -12,7 +12,7 @@ from django.db.models.functions import Cast, Coalesce, Concat, Substr
 
 from engagement.api import EMOTIONS, EngagementLog, age_gender_enabled
 
-from .models import Alert, CourseAssignment, ExamSession, SessionStatus
+from .models import Alert, CourseAssignment, ExamSession, SessionStatus, Tenant
 
 LOG_SOURCE = "monitor"  # EngagementLog.source of the rows recorded for exam sessions
 
@@ -160,12 +160,19 @@ def session_timeline(*, session: ExamSession) -> list[dict]:
     return points
 
 
+def user_is_lms(*, user: Any) -> bool:
+    """An LMS service account: a user with the permission to add exam sessions (superusers too)."""
+    return user.has_perm("monitor.add_examsession")
+
+
 def sessions_visible(*, user: Any) -> QuerySet[ExamSession]:
-    """Sessions a user may read: all for the LMS account and superusers, assigned courses for instructors,
-    their own for learners."""
+    """Sessions a user may read: all for superusers, its tenant's for an LMS account, assigned courses for
+    instructors, their own for learners."""
     sessions = ExamSession.objects.select_related("learner")
-    if user.is_superuser or user.has_perm("monitor.add_examsession"):
+    if user.is_superuser:
         return sessions
+    if user_is_lms(user=user):
+        return sessions.filter(tenant__account=user)
     if user_is_instructor(user=user):
         return sessions.filter(course_id__in=CourseAssignment.objects.filter(instructor=user).values("course_id"))
     return sessions.filter(learner=user)
@@ -177,9 +184,11 @@ def user_is_instructor(*, user: Any) -> bool:
 
 
 def user_can_review(*, user: Any, session: ExamSession) -> bool:
-    """The LMS account, superusers and the course's instructors review alerts; learners do not."""
-    if user.is_superuser or user.has_perm("monitor.add_examsession"):
+    """Superusers, the session's LMS account and the course's instructors review alerts; learners do not."""
+    if user.is_superuser:
         return True
+    if user_is_lms(user=user):
+        return session.tenant_id is not None and Tenant.objects.filter(pk=session.tenant_id, account=user).exists()
     return user_is_instructor(user=user) and CourseAssignment.objects.filter(
         instructor=user, course_id=session.course_id).exists()
 
@@ -234,8 +243,10 @@ def alerts_visible(*, user: Any, alerts: QuerySet[Alert] | None = None) -> Query
 def alerts_reviewable(*, user: Any, alerts: QuerySet[Alert] | None = None) -> QuerySet[Alert]:
     """The alerts (of `alerts`, default all) the user may review: user_can_review's rule, as a query."""
     alerts = Alert.objects.all() if alerts is None else alerts
-    if user.is_superuser or user.has_perm("monitor.add_examsession"):
+    if user.is_superuser:
         return alerts
+    if user_is_lms(user=user):
+        return alerts.filter(session__tenant__account=user)
     if not user_is_instructor(user=user):
         return alerts.none()
     return alerts.filter(session__course_id__in=CourseAssignment.objects.filter(instructor=user).values("course_id"))

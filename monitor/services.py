@@ -19,7 +19,7 @@ from engagement.api import (EngagementError, EngagementLog, Frame, InvalidInput,
 
 from . import alerts as rules
 from . import presence, selectors, webhooks
-from .models import Alert, Connection, ExamSession, SessionStatus, WebhookEvent
+from .models import Alert, Connection, ExamSession, SessionStatus, Tenant, TenantLearner, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
@@ -92,14 +92,54 @@ def learner_check(*, user: Any, requested_by: Any = None, allow_instructor: bool
         raise InvalidInput(f"{name!r} is not an active account.", code="not_a_learner")
 
 
+def tenant_of_account(*, account: Any) -> Tenant | None:
+    """The tenant of an LMS service account (made at its first use); None for a superuser, who acts for none."""
+    if account.is_superuser:
+        return None
+    return Tenant.objects.get_or_create(account=account,
+                                        defaults={"name": f"LMS account {account.get_username()}"[:200]})[0]
+
+
+def tenant_of_platform(*, issuer: str) -> Tenant:
+    """The tenant of an LTI platform (by its issuer), made at its first launch."""
+    return Tenant.objects.get_or_create(lti_issuer=issuer, defaults={"name": f"LTI platform {issuer}"[:200]})[0]
+
+
+def learner_tenant_claim(*, user: Any, tenant: Tenant, name: Any = None) -> None:
+    """Make the learner the tenant's if no tenant has them; another tenant's learner is answered as unknown.
+
+    Unknown rather than forbidden, so that one tenant cannot learn which accounts another one has.
+    """
+    held = TenantLearner.objects.get_or_create(learner=user, defaults={"tenant": tenant})[0]
+    if held.tenant_id != tenant.pk:
+        raise InvalidInput(f"No learner {name if name is not None else user.get_username()!r}.",
+                           code="unknown_learner")
+
+
+def learner_tenant_set(*, user: Any, tenant: Tenant) -> None:
+    """Make the learner the tenant's whoever had them: for accounts the tenant made itself (LTI launches)."""
+    TenantLearner.objects.update_or_create(learner=user, defaults={"tenant": tenant})
+
+
+def learner_tenant(*, user: Any) -> Tenant | None:
+    """The tenant a learner belongs to, if any."""
+    held = TenantLearner.objects.select_related("tenant").filter(learner=user).first()
+    return held.tenant if held else None
+
+
 def session_create(*, learner: Any, course_id: str, exam_id: str, attempt_id: str = "",
                    frame_interval: float | None = None, requested_by: Any = None,
-                   allow_instructor: bool = False) -> ExamSession:
-    """A scheduled session for a learner account (never staff, superusers, LMS accounts or the requester)."""
+                   allow_instructor: bool = False, tenant: Tenant | None = None) -> ExamSession:
+    """A scheduled session for a learner account (never staff, superusers, LMS accounts or the requester).
+
+    With a `tenant`, the learner must be that tenant's (or nobody's yet: then they become its).
+    """
     user = learner_resolve(learner=learner)
     learner_check(user=user, requested_by=requested_by, allow_instructor=allow_instructor)
+    if tenant is not None:
+        learner_tenant_claim(user=user, tenant=tenant, name=learner if isinstance(learner, (int, str)) else None)
     session = ExamSession.objects.create(
-        learner=user, course_id=course_id, exam_id=exam_id, attempt_id=attempt_id or "",
+        learner=user, tenant=tenant, course_id=course_id, exam_id=exam_id, attempt_id=attempt_id or "",
         frame_interval=frame_interval or settings.MONITOR["FRAME_INTERVAL"],
     )
     # The instructors' live view shows the new session at once, not at its first frame.
@@ -304,9 +344,11 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
         session.status, session.started_at = SessionStatus.ACTIVE, frame_time
     session.save()
     for alert in opened:
-        webhooks.event_emit(event=WebhookEvent.ALERT_OPENED, data=webhooks.webhook_payload_alert(alert))
+        webhooks.event_emit(event=WebhookEvent.ALERT_OPENED, data=webhooks.webhook_payload_alert(alert),
+                            session=session)
     for alert in closed:
-        webhooks.event_emit(event=WebhookEvent.ALERT_CLOSED, data=webhooks.webhook_payload_alert(alert))
+        webhooks.event_emit(event=WebhookEvent.ALERT_CLOSED, data=webhooks.webhook_payload_alert(alert),
+                            session=session)
     still_open = [a for a in open_alerts.values() if a not in closed] + opened
     return FrameRecord(log_id=log.pk, session=session, open_alerts=sorted(still_open, key=lambda a: a.opened_at),
                        opened=opened, closed=closed)
@@ -323,11 +365,12 @@ def session_end(*, session: ExamSession) -> ExamSession:
     for alert in still_open:
         alert.closed_at = now
         alert.save(update_fields=["closed_at"])
-        webhooks.event_emit(event=WebhookEvent.ALERT_CLOSED, data=webhooks.webhook_payload_alert(alert))
+        webhooks.event_emit(event=WebhookEvent.ALERT_CLOSED, data=webhooks.webhook_payload_alert(alert),
+                            session=session)
     session.status, session.ended_at = SessionStatus.ENDED, now
     session.summary = selectors.session_summary(session=session)
     session.save()
-    webhooks.event_emit(event=WebhookEvent.SESSION_ENDED, data={
+    webhooks.event_emit(event=WebhookEvent.SESSION_ENDED, session=session, data={
         "session": {"id": str(session.id), "learner": session.learner.get_username(), "course_id": session.course_id,
                     "exam_id": session.exam_id, "attempt_id": session.attempt_id,
                     "started_at": session.started_at, "ended_at": session.ended_at},

@@ -17,6 +17,7 @@ import requests
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import DeliveryStatus, Webhook, WebhookDelivery
@@ -31,9 +32,14 @@ def signature_compute(*, secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def event_emit(*, event: str, data: dict) -> list[WebhookDelivery]:
-    """Queue an event for every active webhook subscribed to it; delivery starts after the commit."""
-    hooks = [h for h in Webhook.objects.filter(active=True) if event in h.events]
+def event_emit(*, event: str, data: dict, session: Any) -> list[WebhookDelivery]:
+    """Queue a session's event for the active webhooks subscribed to it of the session's tenant (its LMS account)
+    and of superusers; delivery starts after the commit."""
+    # An LTI platform's sessions (and those an administrator made) reach no LMS account's endpoint.
+    owners = Q(owner__is_superuser=True)
+    if session.tenant_id is not None:
+        owners |= Q(owner__tenant__pk=session.tenant_id)
+    hooks = [h for h in Webhook.objects.filter(owners, active=True) if event in h.events]
     if not hooks:
         return []
     now = timezone.now()

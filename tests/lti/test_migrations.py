@@ -48,3 +48,37 @@ def test_earlier_lti_course_ids_get_their_platform_prefix_and_api_ones_stay():
     assert ExamSession.objects.get(learner=learner).course_id == new
     assert ExamSession.objects.get(learner=api_learner).course_id == "7"
     assert not ExamSession.objects.filter(course_id=other_new).exists()
+
+
+def test_tenants_of_earlier_sessions_the_platforms_accounts_and_the_one_lms_account():
+    from django.contrib.auth.models import Permission
+
+    from monitor.models import TenantLearner
+
+    before = [("monitor", "0005_presence"), ("lti", "0002_namespaced_course_ids")]
+    migrate(before)
+    try:
+        old = MigrationExecutor(connection).loader.project_state(before).apps
+        OldSession = old.get_model("monitor", "ExamSession")
+        registration = LtiRegistration.objects.create(name="Moodle", issuer="https://moodle.example", client_id="c1",
+                                                      auth_url="https://moodle.example/a",
+                                                      token_url="https://moodle.example/t",
+                                                      keyset_url="https://moodle.example/k")
+        LtiDeployment.objects.create(registration=registration, deployment_id="3", is_active=True)
+        users = get_user_model().objects
+        lms, platform_learner, api_learner = (users.create_user(n) for n in ("lms", "platform-learner", "api-learner"))
+        lms.user_permissions.add(Permission.objects.get(codename="add_examsession"))
+        LtiUser.objects.create(registration=registration, sub="1", auth_user=platform_learner)
+        course = lti_course_id(issuer="https://moodle.example", deployment_id="3", context_id="7")
+        OldSession.objects.create(learner_id=platform_learner.pk, course_id=course, exam_id="quiz")
+        # Made over REST for the platform's learner (what tenancy now refuses): still the platform's learner.
+        OldSession.objects.create(learner_id=platform_learner.pk, course_id="c", exam_id="api-quiz")
+        OldSession.objects.create(learner_id=api_learner.pk, course_id="c", exam_id="quiz")
+        migrate([("lti", "0003_platform_tenants")])
+    finally:
+        migrate([("lti", "0003_platform_tenants")])
+    assert ExamSession.objects.get(exam_id="quiz", course_id=course).tenant.lti_issuer == "https://moodle.example"
+    assert ExamSession.objects.get(learner=api_learner).tenant.account == lms
+    assert ExamSession.objects.get(exam_id="api-quiz").tenant.account == lms
+    assert TenantLearner.objects.get(learner=platform_learner).tenant.lti_issuer == "https://moodle.example"
+    assert TenantLearner.objects.get(learner=api_learner).tenant.account == lms

@@ -48,9 +48,10 @@ def world(settings):
         CourseAssignment.objects.create(instructor=user, course_id=course)
     lea = User.objects.create_user("lea", password="x" * 12)
     bob = User.objects.create_user("bob", password="x" * 12)
-    mine = services.session_create(learner=lea, course_id="c1", exam_id="midterm")
+    tenant = services.tenant_of_account(account=lms)  # the LMS account's sessions, as its API calls make them
+    mine = services.session_create(learner=lea, course_id="c1", exam_id="midterm", tenant=tenant)
     record(mine, ["face", "face", "empty", "empty", "empty", "face", "two", "two"])
-    theirs = services.session_create(learner=bob, course_id="c2", exam_id="final")
+    theirs = services.session_create(learner=bob, course_id="c2", exam_id="final", tenant=tenant)
     record(theirs, ["face"])
     return {"lms": lms, "ines": ines, "otto": otto, "lea": lea, "bob": bob, "mine": mine, "theirs": theirs}
 

@@ -29,11 +29,12 @@ def no_background_webhooks(settings):
 
 @pytest.fixture
 def hooked(exam_session, no_background_webhooks):
-    """The session with an LMS webhook subscribed to alert events."""
+    """The session, of an LMS account's tenant, with its webhook subscribed to alert events."""
     lms = get_user_model().objects.create_user("lms", password="x" * 12)
     Webhook.objects.create(owner=lms, url="https://lms.example/hook", secret="s" * 16,
                            events=["alert.opened", "alert.closed"])
-    return exam_session
+    ExamSession.objects.filter(pk=exam_session.pk).update(tenant=services.tenant_of_account(account=lms))
+    return reload(exam_session)
 
 
 def reload(session):

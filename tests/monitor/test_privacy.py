@@ -23,9 +23,9 @@ FACE = images.encode(images.webcam_face())
 EMPTY = images.encode(images.no_face_images()["coffee"])
 
 
-def sit(learner, start, frames, course="c1"):
+def sit(learner, start, frames, course="c1", tenant=None):
     """A session whose frames (real engine) start at `start`, 5 s apart, then ended."""
-    session = services.session_create(learner=learner, course_id=course, exam_id="e1")
+    session = services.session_create(learner=learner, course_id=course, exam_id="e1", tenant=tenant)
     for i, image in enumerate(frames):
         result = engagement_services.frame_analyze(frame=engagement_services.Frame(
             image=image, timestamp=(start + timedelta(seconds=5 * i)).isoformat()))
@@ -42,13 +42,14 @@ def old_and_new(settings):
     lms = User.objects.create_user("lms", password="x" * 12)
     Webhook.objects.create(owner=lms, url="https://93.184.215.14/hook", secret="s" * 20,
                            events=["alert.opened", "alert.closed", "session.ended"])
-    old = sit(lea, timezone.now() - timedelta(days=400), [FACE, EMPTY, EMPTY, EMPTY])
+    tenant = services.tenant_of_account(account=lms)
+    old = sit(lea, timezone.now() - timedelta(days=400), [FACE, EMPTY, EMPTY, EMPTY], tenant=tenant)
     services.session_end(session=old)
     ExamSession.objects.filter(pk=old.pk).update(ended_at=timezone.now() - timedelta(days=399))
     # As if saved then: the purge goes by the server's time, not by the frames' (client) times.
     EngagementLog.objects.filter(session_key=str(old.pk)).update(created_at=timezone.now() - timedelta(days=400))
-    new = sit(lea, timezone.now() - timedelta(minutes=5), [FACE, FACE])
-    other = sit(bob, timezone.now() - timedelta(minutes=5), [FACE])
+    new = sit(lea, timezone.now() - timedelta(minutes=5), [FACE, FACE], tenant=tenant)
+    other = sit(bob, timezone.now() - timedelta(minutes=5), [FACE], tenant=tenant)
     return lea, bob, old, new, other
 
 

@@ -25,6 +25,7 @@ def lms():
     account.user_permissions.add(Permission.objects.get(codename="add_examsession"))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=account).key}")
+    client.account = account
     return client
 
 
@@ -75,7 +76,8 @@ def test_only_the_lms_may_create_or_end(learner):
 
 
 def test_end_computes_and_stores_the_summary(lms, learner):
-    session = services.session_create(learner=learner, course_id="c1", exam_id="e1")
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1",
+                                      tenant=services.tenant_of_account(account=lms.account))
     t0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
     frames = [images.webcam_face(), images.webcam_face(), images.no_face_images()["coffee"], images.two_faces()]
     for i, frame in enumerate(frames):
@@ -213,7 +215,8 @@ def test_the_lms_issues_a_fresh_link_for_a_running_session_and_older_links_stop(
 
 
 def test_fresh_links_are_for_the_lms_and_for_sessions_that_have_not_ended(lms, learner):
-    session = services.session_create(learner=learner, course_id="c1", exam_id="e1")
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1",
+                                      tenant=services.tenant_of_account(account=lms.account))
     own = APIClient()
     own.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=learner)[0].key}")
     assert own.post(f"/api/v1/sessions/{session.id}/join-link/").status_code == 403

@@ -79,7 +79,8 @@ def session():
     User = get_user_model()
     lms = User.objects.create_user("lms", password="x" * 12)
     learner = User.objects.create_user("lea", password="x" * 12)
-    return lms, services.session_create(learner=learner, course_id="c1", exam_id="e1")
+    return lms, services.session_create(learner=learner, course_id="c1", exam_id="e1",
+                                        tenant=services.tenant_of_account(account=lms))
 
 
 def hook(owner, url, events=("alert.opened", "alert.closed", "session.ended")):
