@@ -21,6 +21,7 @@ PATTERNS = {
     "round trip p50 ms": r"^round trip \(send -> analysis\): p50\s+([\d.]+)",
     "round trip p95 ms": r"^round trip \(send -> analysis\): p50\s+[\d.]+\s+p95\s+([\d.]+)",
     "lost rows": r"^lost rows: (\d+)",
+    "server CPU ms/frame": r"^server CPU per analysed frame: ([\d.]+) ms",
 }
 
 

@@ -33,6 +33,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from _common import cpu_model, percentile  # benchmarks/ is on sys.path when a script runs
+from _cpu import (cpu_delta, machine_busy, pids_from, process_times, profile_top, rss_mb, tree_seconds,
+                  wait_idle)
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("decode", "detect", "emotion", "age_gender", "score")
@@ -68,8 +70,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--compression", choices=("deflate", "none"), default="deflate",
                         help="WebSocket permessage-deflate, as browsers offer it (default deflate)")
     parser.add_argument("--profile", metavar="FILE",
-                        help="started server only: run it under `py-spy record` and write the profile to FILE "
-                        "(speedscope JSON, or collapsed stacks when FILE ends in .txt)")
+                        help="attach `py-spy record` (requirements-bench.txt) to the server processes for the "
+                        "load (after the warm-up), write their collapsed stacks to FILE (FILE-<pid> for several) "
+                        "and print the top functions by CPU samples")
     parser.add_argument("--profile-gil", action="store_true",
                         help="with --profile: sample only the thread holding the GIL (py-spy --gil), which shows "
                         "how busy the GIL is")
@@ -77,18 +80,25 @@ def parse_args() -> argparse.Namespace:
                         help="started server only: run it through benchmarks/ws_load_probe.py, which stamps each "
                         "frame's hand-offs (receive, analysis queue, analysis, database queue, database), and print "
                         "where the round trip goes")
-    parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy", help="py-spy executable for --profile")
+    beside = Path(sys.executable).parent / "py-spy"  # installed into the project's environment
+    parser.add_argument("--py-spy", default=str(beside) if beside.exists() else shutil.which("py-spy") or "py-spy",
+                        help="py-spy executable for --profile")
     parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                         help="before the load, wait up to SECONDS for the machine to be idle (other processes under "
                         "0.25 CPU for 3 s): other work on the machine skews every figure (default 0: don't wait)")
+    parser.add_argument("--port", type=int, default=0, help="port of the server this script starts (default: a free one)")
+    parser.add_argument("--cpu-pids", default=None, metavar="PIDS",
+                        help="with --url: the processes whose CPU time is the server's (comma-separated pids or "
+                        "pid-file globs; their children count too). Default: var/scaled/run/*.pid (the servers and "
+                        "Celery workers of scripts/scaled.sh) when they exist")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, server log)")
     args = parser.parse_args()
     if args.learners < 1 or args.interval <= 0 or args.duration <= 0 or args.drain < 0:
         parser.error("--learners must be >= 1, --interval and --duration > 0, --drain >= 0")
     if args.url and not args.database_url:
         parser.error("--url needs --database-url (the server's database) to create users and verify rows")
-    if args.url and (args.profile or args.instrument):
-        parser.error("--profile and --instrument work only with the server this script starts")
+    if args.url and args.instrument:
+        parser.error("--instrument works only with the server this script starts")
     return args
 
 
@@ -120,49 +130,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all CPUs since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
 
 
-def wait_idle(limit: float) -> float:
-    """Wait (at most `limit` seconds) until the whole machine used under 0.25 CPU for 3 s; returns that use."""
-    deadline = time.monotonic() + limit
-    while True:
-        before = machine_busy()
-        time.sleep(3)
-        after = machine_busy()
-        cores = (after[0] - before[0]) / max(1, after[1] - before[1]) * (os.cpu_count() or 1)
-        if cores < 0.25 or time.monotonic() > deadline:
-            return cores
 
 
-def process_times() -> dict[int, tuple[float, str]]:
-    """CPU seconds and command line of every process now (to name what else ran during the load)."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-                found[int(entry.name)] = (cpu_seconds(int(entry.name)), cmd or f"[pid {entry.name}]")
-            except (OSError, ValueError, IndexError):
-                continue
-    return found
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 
@@ -223,33 +198,19 @@ def iso_key(value) -> datetime | None:
 
 @dataclass
 class Server:
-    """A daphne process this script started (maybe under py-spy) and its throwaway files."""
+    """A daphne process this script started and its throwaway files."""
 
     popen: subprocess.Popen
     port: int
     log_path: Path
     log_file: object
-    profiler: bool
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def daphne_pid(self) -> int:
-        """The daphne process: ours directly, or py-spy's child when profiling."""
-        if not self.profiler:
-            return self.popen.pid
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            for task in Path(f"/proc/{self.popen.pid}/task").iterdir():
-                children = (task / "children").read_text().split()
-                if children:
-                    return int(children[0])
-            time.sleep(0.1)
-        raise RuntimeError("py-spy did not start the server")
-
     def stop(self) -> int | None:
-        """SIGINT (daphne shuts down cleanly, py-spy writes its profile), then SIGTERM/SIGKILL if it hangs."""
+        """SIGINT (daphne shuts down cleanly), then SIGTERM/SIGKILL if it hangs."""
         if self.log_file.closed:
             return self.popen.returncode
         if self.popen.poll() is None:
@@ -290,22 +251,18 @@ def migrate(env: dict) -> float:
 
 
 def server_start(env: dict, tmp: Path, args: argparse.Namespace) -> tuple[Server, list[str]]:
-    port = free_port()
+    port = args.port or free_port()
     command = [sys.executable, "-m", "proctoring.serve", "-b", "127.0.0.1", "-p", str(port)]
     if args.instrument:
         env = dict(env, WS_LOAD_PROBE_OUT=str(tmp / "probe.json"))
         command[1:3] = [str(Path(__file__).resolve().parent / "ws_load_probe.py")]
-    if args.profile:
-        fmt = "raw" if args.profile.endswith(".txt") else "speedscope"
-        command = [args.py_spy, "record", "--rate", "100", "--threads", *(["--gil"] if args.profile_gil else []),
-                   "--format", fmt, "-o", str(Path(args.profile).resolve()), "--", *command]
     log_path = tmp / "server.log"
     log_file = open(log_path, "wb")
-    # SIGINT stops daphne cleanly (and makes py-spy write its profile), but a shell's background job inherits it
+    # SIGINT stops daphne cleanly, but a shell's background job inherits it
     # ignored: give the server the default disposition back. (No threads run yet, so preexec_fn is safe here.)
     popen = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
                              start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    server = Server(popen=popen, port=port, log_path=log_path, log_file=log_file, profiler=bool(args.profile))
+    server = Server(popen=popen, port=port, log_path=log_path, log_file=log_file)
     opener = http_opener()
     deadline = time.monotonic() + SERVER_READY_TIMEOUT
     while True:
@@ -670,6 +627,12 @@ def report(args, learners: list[Learner], load: Load, timing: dict, rows: dict, 
               + (f"server {cpu['server']:.2f} cores, peak RSS {cpu['server_rss']:.0f} MiB; " if "server" in cpu else "")
               + f"this client {cpu['client']:.2f} cores; other processes"
               + ("" if "server" in cpu else " (the server among them)") + f" {cpu['other']:.2f} cores")
+        if "server" in cpu:
+            analysed = sum(x.analysed for x in learners)
+            per_frame = cpu["server_seconds"] * 1000 / analysed if analysed else float("nan")
+            print(f"server CPU per analysed frame: {per_frame:.1f} ms   ({cpu['server_seconds']:.1f} s of utime+stime "
+                  f"of {cpu['server_processes']} server/worker processes from /proc, over {analysed} analysed "
+                  "frames; the stable figure on a shared machine)")
         for cores, cmd in cpu["others"]:
             if cores >= 0.05:
                 print(f"  other process: {cores:.2f} cores  {cmd[:110]}")
@@ -716,6 +679,53 @@ def probe_report(path: Path, learners: list[Learner]) -> None:
     for name, values in spans.items():
         mean = statistics.fmean(values) if values else float("nan")
         print(f"{name:<38} mean {mean:7.1f}  {stats_line(values)}")
+
+
+def profilers_start(args: argparse.Namespace, pids: list[int]) -> list[tuple[subprocess.Popen, Path]]:
+    """py-spy attached to each server process for the load only (not its start-up or warm-up)."""
+    profilers = []
+    for pid in pids:
+        path = Path(args.profile).resolve()
+        path = path if len(pids) == 1 else path.with_name(f"{path.stem}-{pid}{path.suffix}")
+        command = [args.py_spy, "record", "--pid", str(pid), "--rate", "100", "--threads", "--nonblocking",
+                   *(["--gil"] if args.profile_gil else []), "--format", "raw", "-o", str(path)]
+        profilers.append((subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                           start_new_session=True), path))
+    print(f"profiling: {len(profilers)} process(es) with {args.py_spy} record --rate 100 --threads --nonblocking")
+    return profilers
+
+
+def profilers_stop(profilers: list[tuple[subprocess.Popen, Path]]) -> list[Path]:
+    """Stop each py-spy (SIGINT makes it write its stacks); the files written."""
+    for popen, _ in profilers:
+        if popen.poll() is None:
+            popen.send_signal(signal.SIGINT)
+    written = []
+    for popen, path in profilers:
+        try:
+            popen.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait()
+        if path.exists():
+            written.append(path)
+        else:
+            print(f"profile: py-spy wrote no {path}: {popen.stderr.read().decode(errors='replace')[-500:]}")
+    return written
+
+
+def profile_print(paths: list[Path], count: int = 15) -> None:
+    """The servers' top functions by CPU samples over the load (py-spy)."""
+    if not paths:
+        return
+    total, own, inclusive = profile_top(paths, count)
+    print(f"\n== Profile of the load: {total} samples at 100/s of busy server threads, blocking waits left out "
+          f"(py-spy; collapsed stacks in {', '.join(map(str, paths))}) ==")
+    for title, rows in (("by own samples (the function itself, native calls included)", own),
+                        ("by inclusive samples (the function and what it calls)", inclusive)):
+        print(f"top {count} functions {title}:")
+        for samples, frame in rows:
+            print(f"  {samples / max(1, total):6.1%} {samples:7d}  {frame[:150]}")
 
 
 def printable_env(env: dict) -> str:
@@ -797,27 +807,41 @@ def main() -> None:
         if args.wait_idle:
             print(f"machine before the load: {wait_idle(args.wait_idle):.2f} CPUs busy (3 s sample)")
         load = Load(args, learners, frames, origin)
-        pid = server.daphne_pid() if server else None
+        pid = server.popen.pid if server else None
+        if pid:
+            server_pids = [pid]
+        else:
+            server_pids = pids_from(args.cpu_pids or str(ROOT / "var" / "scaled" / "run" / "*.pid"))
+            print(f"server processes (CPU counted with their children): {server_pids or 'none found'}")
         others_before = process_times()
-        cpu_before = (cpu_seconds(pid) if pid else None, time.process_time(), machine_busy(), time.perf_counter())
+        tree_before = tree_seconds(server_pids)
+        cpu_before = (time.process_time(), machine_busy(), time.perf_counter())
+        profilers = profilers_start(args, server_pids) if args.profile else []
         print(f"running {args.duration:g} s ...", flush=True)
         timing = asyncio.run(load.run())
-        wall = time.perf_counter() - cpu_before[3]
+        profiles = profilers_stop(profilers)
+        wall = time.perf_counter() - cpu_before[2]
         busy = machine_busy()
-        cpu = {"wall": wall, "client": (time.process_time() - cpu_before[1]) / wall,
-               "machine": (busy[0] - cpu_before[2][0]) / max(1, busy[1] - cpu_before[2][1])}
+        tree_after = tree_seconds(server_pids)
+        cpu = {"wall": wall, "client": (time.process_time() - cpu_before[0]) / wall,
+               "machine": (busy[0] - cpu_before[1][0]) / max(1, busy[1] - cpu_before[1][1])}
         cpu["other"] = cpu["machine"] * (os.cpu_count() or 1) - cpu["client"]  # minus the server, below
-        ours = {os.getpid(), pid, server.popen.pid if server else None}
+        ours = {os.getpid(), server.popen.pid if server else None, *tree_before, *tree_after}
         others_after = process_times()
         # A process that started during the load counts from zero; one that ended during it is missed.
         cpu["others"] = sorted(((t - others_before.get(p, (0.0, ""))[0]) / wall, cmd)
                                for p, (t, cmd) in others_after.items() if p not in ours)[-3:][::-1]
-        if pid:
-            cpu["server"] = (cpu_seconds(pid) - cpu_before[0]) / wall
-            cpu["server_rss"] = rss_mb(pid)
+        if tree_after:
+            server_seconds = cpu_delta(tree_before, tree_after)
+            cpu["server"] = server_seconds / wall
+            cpu["server_processes"] = len(tree_after)
+            cpu["server_seconds"] = server_seconds
+            cpu["server_rss"] = max(rss_mb(p) for p in tree_after if Path(f"/proc/{p}").exists())
             cpu["other"] = max(0.0, cpu["other"] - cpu["server"])
         rows = rows_verify(learners)
         report(args, learners, load, timing, rows, cpu)
+        if args.profile:
+            profile_print(profiles)
         if server is not None and args.instrument:
             server.stop()
             probe = server.log_path.parent / "probe.json"
@@ -833,8 +857,7 @@ def main() -> None:
             print(f"server stopped (exit {code}); log lines with ERROR/Traceback: {len(problems)}")
             for line in problems[:10]:
                 print("  " + line[:200])
-            if args.profile:
-                print(f"profile: {Path(args.profile).resolve()}")
+
         if args.keep or (server is not None and server.popen.returncode not in (0, -signal.SIGINT, None)):
             print(f"kept: {tmp}")
         else:

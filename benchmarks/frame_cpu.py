@@ -1,0 +1,88 @@
+"""CPU time per stage of one exam frame, in one thread: base64 + decode, engine, row and rules, reply building.
+
+Runs the exam path's own functions (the ones a server thread or a Celery worker runs) on the realistic mix
+(benchmarks/_frames.py) against a throwaway SQLite database, and prints thread CPU time (time.thread_time) per
+stage beside wall time: on a shared machine the CPU figures are the stable ones. Never asserts on timings.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    """Set up a throwaway database, send --frames frames through the exam path, print per-stage CPU."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--frames", type=int, default=200, help="frames timed (default 200), after 20 warm-up")
+    parser.add_argument("--quality", type=int, default=80, help="JPEG quality (default 80)")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="frame_cpu-"))
+    os.environ.update(DJANGO_SETTINGS_MODULE="proctoring.settings", DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
+                      DJANGO_SECRET_KEY="bench-throwaway-" + secrets.token_hex(16), DJANGO_DEBUG="0")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True, timeout=300)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from _frames import encode_mix, frame_mix
+    from engagement import services as engagement
+    from engagement.engines import warm_up
+    from monitor import selectors, services
+
+    mix = encode_mix(frame_mix(use_dev_photos=True), quality=args.quality)
+    urls = [(kind, "data:image/jpeg;base64," + base64.b64encode(j).decode()) for kind, js in mix.items() for j in js]
+    learner = get_user_model().objects.create_user("bench-learner")
+    session = services.session_create(learner=learner, course_id="c", exam_id="e")
+    warm_up()
+    stages = ("decode", "engine", "record", "reply")
+    cpu = {s: [] for s in stages}
+    wall = {s: [] for s in stages}
+    totals = []
+
+    def timed(stage, fn):
+        c, w = time.thread_time(), time.perf_counter()
+        value = fn()
+        cpu[stage].append((time.thread_time() - c) * 1000)
+        wall[stage].append((time.perf_counter() - w) * 1000)
+        return value
+
+    age_gender = selectors.exam_age_gender_inferred()
+    for i in range(args.frames + 20):
+        if i == 20:
+            cpu, wall, totals = {s: [] for s in stages}, {s: [] for s in stages}, []
+        _, url = urls[i % len(urls)]
+        started = time.thread_time()
+        image, frame_time, _ = timed("decode", lambda: engagement._prepare(engagement.Frame(image=url)))
+        analysis, name = timed("engine", lambda: engagement._engine_run([image], None, age_gender))
+        result = engagement.result_build(analysis=analysis[0], frame_time=frame_time, engine_name=name, timings={})
+        record = timed("record", lambda: services.session_frame_record(
+            session_id=session.id, user=learner.pk, result=result, frame_id=str(uuid.uuid4()),
+            received_at=frame_time))
+        timed("reply", lambda: selectors.session_live_row(session=record.session, open_alerts=record.open_alerts))
+        totals.append((time.thread_time() - started) * 1000)
+    print(f"command: {' '.join([os.path.relpath(sys.executable), *sys.argv])}")
+    print(f"{args.frames} frames of the mix ({', '.join(mix)}), one thread, SQLite in {tmp}; "
+          f"age/gender {'on' if age_gender else 'off'}; engine options {settings.ENGAGEMENT['OPTIONS']}")
+    print(f"{'stage':10} {'CPU ms p50':>10} {'CPU mean':>9} {'wall p50':>9}")
+    for stage in stages:
+        print(f"{stage:10} {statistics.median(cpu[stage]):10.2f} {statistics.fmean(cpu[stage]):9.2f} "
+              f"{statistics.median(wall[stage]):9.2f}")
+    print(f"{'all':10} {statistics.median(totals):10.2f} {statistics.fmean(totals):9.2f}")
+
+
+if __name__ == "__main__":
+    main()
