@@ -1,4 +1,4 @@
-"""REST endpoints: /analyze-mood and /batch-analyze-mood (thin: parse, call a service, answer)."""
+"""REST endpoints: /analyze-mood, /batch-analyze-mood and /verify-faces (thin: parse, call a service, answer)."""
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -6,6 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import limits, serializers, services
+
+# The error answers every analysis endpoint may give, all with the same JSON body.
+ERRORS = {status: serializers.ErrorResponse for status in (400, 413, 415, 429, 503)}
 
 
 class AnalyzeMoodApi(APIView):
@@ -16,8 +19,7 @@ class AnalyzeMoodApi(APIView):
 
     @extend_schema(
         request={"application/json": serializers.AnalyzeMoodRequest, "multipart/form-data": serializers.AnalyzeMoodUpload},
-        responses={200: serializers.AnalysisResult, 400: serializers.ErrorResponse, 413: serializers.ErrorResponse,
-                   415: serializers.ErrorResponse, 429: serializers.ErrorResponse, 503: serializers.ErrorResponse},
+        responses={200: serializers.AnalysisResult, **ERRORS},
     )
     def post(self, request):
         """Answer the prototype's JSON for the frame."""
@@ -41,9 +43,7 @@ class BatchAnalyzeMoodApi(APIView):
     throttle_scope = "batch"
 
     @extend_schema(request=serializers.BatchRequest,
-                   responses={200: serializers.BatchResult, 400: serializers.ErrorResponse,
-                              413: serializers.ErrorResponse, 415: serializers.ErrorResponse,
-                              429: serializers.ErrorResponse, 503: serializers.ErrorResponse})
+                   responses={200: serializers.BatchResult, **ERRORS})
     def post(self, request):
         """Answer a summary and one result per frame, in order."""
         serializers.body_size_check(request=request, limit=settings.ENGAGEMENT["MAX_BATCH_REQUEST_BYTES"])
@@ -55,3 +55,20 @@ class BatchAnalyzeMoodApi(APIView):
                                                   session_id=session_id, user=request.user)
         summary = services.batch_summarize(results=results)
         return Response({"success": summary["analyzed_frames"] > 0, "summary": summary, "results": results})
+
+
+class VerifyFacesApi(APIView):
+    """Whether two images show the same person: JSON {img1, img2, detector_backend?} (DeepFace.verify's answer)."""
+
+    parser_classes = [JSONParser]
+    throttle_scope = "analyze"
+
+    @extend_schema(request=serializers.VerifyFacesRequest,
+                   responses={200: serializers.VerifyFacesResult, 501: serializers.ErrorResponse, **ERRORS})
+    def post(self, request):
+        """Compare the largest face of each image."""
+        serializers.body_size_check(request=request, limit=2 * settings.ENGAGEMENT["MAX_REQUEST_BYTES"])
+        data = serializers.json_object(request.data)
+        result = services.api_faces_verify(images={name: data.get(name) for name in services.VERIFY_IMAGES},
+                                           detector_backend=data.get("detector_backend"))
+        return Response(result)

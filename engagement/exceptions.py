@@ -61,6 +61,13 @@ class TooManyRequests(EngagementError):
         self.retry_after = retry_after
 
 
+class NotSupported(EngagementError):
+    """The configured engine cannot do what was asked (face verification with an engine that has no descriptor)."""
+
+    status_code = 501
+    code = "not_supported"
+
+
 class EngineUnavailable(EngagementError):
     """The analysis engine failed; the client may retry later."""
 

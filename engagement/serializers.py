@@ -163,6 +163,38 @@ class BatchResult(drf.Serializer):
     results = AnalysisResult(many=True)
 
 
+class VerifyFacesRequest(drf.Serializer):
+    """JSON body of /verify-faces."""
+
+    img1 = drf.CharField(help_text="The first image: a data URL or bare base64 of a JPEG, PNG, WebP, BMP or GIF.")
+    img2 = drf.CharField(help_text="The second image, as img1.")
+    detector_backend = drf.ChoiceField(choices=DETECTORS, required=False,
+                                       help_text="'skip' takes each whole image as the face.")
+
+
+class VerifiedFace(drf.Serializer):
+    """The face compared in one image (the largest), and how many faces that image has."""
+
+    region = Region(allow_null=True)
+    face_count = drf.IntegerField()
+
+
+class VerifyFacesResult(drf.Serializer):
+    """Answer of /verify-faces; when an image has no usable face, success is false and error/image say which."""
+
+    success = drf.BooleanField()
+    verified = drf.BooleanField(required=False, help_text="distance < threshold: the same person.")
+    distance = drf.FloatField(required=False, help_text="Euclidean distance of the two faces' descriptors.")
+    threshold = drf.FloatField(required=False, help_text="ENGAGEMENT_VERIFICATION_THRESHOLD.")
+    error = drf.ChoiceField(choices=("no_face", "face_too_small"), required=False)
+    image = drf.ChoiceField(choices=("img1", "img2"), required=False, help_text="The image that has no usable face.")
+    message = drf.CharField(required=False)
+    model = drf.CharField(help_text="The descriptor model.")
+    faces = VerifiedFace(many=True, help_text="img1's face, then img2's.")
+    processing_ms = drf.FloatField()
+    timings_ms = drf.DictField(child=drf.FloatField())
+
+
 class ErrorResponse(drf.Serializer):
     """Every error's body."""
 

@@ -17,8 +17,8 @@ from django.utils.module_loading import import_string
 
 from . import scoring
 from .engines import get_engine
-from .engines.base import DETECTORS, EMOTIONS, FrameAnalysis
-from .exceptions import EngagementError, EngineUnavailable, InvalidInput
+from .engines.base import DETECTORS, EMOTIONS, FrameAnalysis, VerificationUnsupported
+from .exceptions import EngagementError, EngineUnavailable, InvalidInput, NotSupported
 from .images import decode_image, image_bytes_from_base64
 from .models import EngagementLog
 
@@ -177,15 +177,20 @@ def api_frames_analyze(*, frames: list, detector_backend: Any = None, session_id
     from .tasks import frames_analyze as task
 
     user_id = user.pk if getattr(user, "is_authenticated", False) else None
+    return worker_answer(task, frames=frames, detector_backend=detector, session_id=session_id, user_id=user_id,
+                         fail_alone=fail_alone)["results"]
+
+
+def worker_answer(task: Any, **kwargs: Any) -> dict:
+    """Run a Celery task of this app and wait for its answer; a request-level error it reports is raised here."""
     try:
-        answer = task.delay(frames=frames, detector_backend=detector, session_id=session_id, user_id=user_id,
-                            fail_alone=fail_alone).get(timeout=settings.ENGAGEMENT["WORKER_TIMEOUT"])
+        answer = task.delay(**kwargs).get(timeout=settings.ENGAGEMENT["WORKER_TIMEOUT"])
     except Exception as exc:  # broker down, worker lost, timeout: the engine is unavailable, not the input bad
         logger.exception("analysis worker failed")
         raise EngineUnavailable("No analysis worker answered; try again later.") from exc
     if "error" in answer:
         raise EngagementError.from_dict(answer["error"], answer["status"])
-    return answer["results"]
+    return answer
 
 
 def _prepare(frame: Any, budget: PixelBudget | None = None) -> tuple[Any, datetime, float]:
@@ -269,6 +274,70 @@ def age_gender_enabled() -> bool:
     engine_class = import_string(settings.ENGAGEMENT["ENGINE"])
     default = getattr(engine_class, "default_options", {}).get("age_gender", False)
     return bool(settings.ENGAGEMENT.get("OPTIONS", {}).get("age_gender", default))
+
+
+VERIFY_IMAGES = ("img1", "img2")
+
+
+def faces_verify(*, images: dict[str, Any], detector_backend: str | None = None) -> dict:
+    """Whether the largest faces of images["img1"] and images["img2"] are the same person (DeepFace.verify's JSON).
+
+    A missing face in either image is an answer ({"success": false, "error": "no_face", "image": "img2"}), not an
+    error; bad input raises InvalidInput naming the image.
+    """
+    detector = detector_validate(detector_backend=detector_backend)
+    started = time.perf_counter()
+    decoded = {}
+    for name in VERIFY_IMAGES:
+        try:
+            decoded[name] = image_load(image=images.get(name))
+        except EngagementError as exc:
+            exc.message = f"{name}: {exc.message}"
+            raise
+    timings: dict[str, float] = {"decode": (time.perf_counter() - started) * 1000}
+    try:
+        engine = get_engine()
+        described = {name: engine.describe_face(image, detector=detector) for name, image in decoded.items()}
+        threshold = engine.verification_threshold
+    except VerificationUnsupported as exc:
+        raise NotSupported(str(exc), code="verification_unsupported") from exc
+    except EngagementError:
+        raise
+    except Exception as exc:  # any engine failure is the engine's, not the client's: 503, logged
+        logger.exception("face verification failed")
+        raise EngineUnavailable("The analysis engine failed; try again later.") from exc
+    for name, description in described.items():
+        for stage, ms in description.timings.items():
+            timings[f"{stage}_{name}"] = ms
+    result: dict[str, Any] = {"success": True}
+    failed = next((name for name in VERIFY_IMAGES if described[name].error), None)
+    if failed:
+        error = described[failed].error
+        result.update(success=False, error=error, image=failed,
+                      message=f"{failed}: {MESSAGES[error]}")
+    else:
+        started = time.perf_counter()
+        distance = engine.faces_distance(described["img1"].descriptor, described["img2"].descriptor)
+        timings["compare"] = (time.perf_counter() - started) * 1000
+        result.update(verified=distance < threshold, distance=round(distance, 4), threshold=threshold)
+    result.update(
+        model=engine.verification_model,
+        faces=[{"region": d.face.as_dict() if d.face else None, "face_count": d.face_count}
+               for d in described.values()],
+        processing_ms=round(sum(timings.values()), 2),
+        timings_ms={k: round(v, 2) for k, v in timings.items()},
+    )
+    return result
+
+
+def api_faces_verify(*, images: dict[str, Any], detector_backend: Any = None) -> dict:
+    """The API's verification: on the analysis threads of this process, or on a Celery worker when configured."""
+    detector = detector_validate(detector_backend=detector_backend)
+    if not settings.CELERY_BROKER_URL:
+        return analysis_pool().submit(faces_verify, images=images, detector_backend=detector).result()
+    from .tasks import faces_verify as task
+
+    return worker_answer(task, images=images, detector_backend=detector)["result"]
 
 
 def head_pose_limits() -> dict[str, float] | None:

@@ -1,4 +1,4 @@
-"""Celery tasks of engagement (scaled set-up only): analysis of API frames on a worker."""
+"""Celery tasks of engagement (scaled set-up only): analysis of API frames and face verification on a worker."""
 from celery import shared_task
 
 from . import services
@@ -16,5 +16,14 @@ def frames_analyze(*, frames: list, detector_backend=None, session_id=None, user
         return {"results": services.frames_analyze(frames=services.frames_from_json(frames), user=user,
                                                    detector_backend=detector_backend, session_id=session_id,
                                                    fail_alone=fail_alone)}
+    except EngagementError as exc:
+        return {"error": exc.as_dict(), "status": exc.status_code}
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def faces_verify(*, images: dict, detector_backend=None) -> dict:
+    """Verify two API images on a worker: {"result": {...}}, or {"error", "status"} for a request-level error."""
+    try:
+        return {"result": services.faces_verify(images=images, detector_backend=detector_backend)}
     except EngagementError as exc:
         return {"error": exc.as_dict(), "status": exc.status_code}

@@ -8,6 +8,7 @@ app_name = "engagement"
 api_urlpatterns = [
     re_path(r"^analyze-mood/?$", apis.AnalyzeMoodApi.as_view(), name="analyze-mood"),
     re_path(r"^batch-analyze-mood/?$", apis.BatchAnalyzeMoodApi.as_view(), name="batch-analyze-mood"),
+    re_path(r"^verify-faces/?$", apis.VerifyFacesApi.as_view(), name="verify-faces"),
 ]
 
 page_urlpatterns = [

@@ -17,7 +17,7 @@ PERMISSIONS_POLICY = "camera=(self), microphone=(), geolocation=(), payment=(), 
 
 def is_api_request(request) -> bool:
     """Whether a request is an API client's (JSON errors), not a person's page."""
-    return request.path.startswith("/api/") or request.path.rstrip("/").endswith("analyze-mood")
+    return request.path.startswith("/api/") or request.path.rstrip("/").endswith(("analyze-mood", "verify-faces"))
 
 
 class SecurityHeadersMiddleware:

