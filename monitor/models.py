@@ -4,6 +4,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.formats import date_format
 
 
 class SessionStatus(models.TextChoices):
@@ -142,7 +143,7 @@ class Alert(models.Model):
         ]
 
     def __str__(self) -> str:
-        opened = timezone.localtime(self.opened_at).strftime("%H:%M:%S") if self.opened_at else "-"
+        opened = date_format(timezone.localtime(self.opened_at), "TIME_FORMAT") if self.opened_at else "-"
         return f"{self.get_kind_display()} at {opened}"
 
     def as_message(self) -> dict:

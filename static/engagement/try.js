@@ -112,7 +112,7 @@
       let body;
       try { body = await response.json(); } catch (e) { body = { success: false, message: "The server answered " + response.status + "." }; }
       render(body);
-      lastBox.textContent = "Last analysed at " + new Date().toLocaleTimeString() + ".";
+      lastBox.textContent = "Last analysed at " + window.EngagementTime.clock(new Date()) + ".";
     } catch (err) {
       render({ success: false, message: "The server is unreachable. Check your connection; the page will keep trying." });
     } finally {

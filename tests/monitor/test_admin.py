@@ -458,9 +458,10 @@ def test_status_is_read_only_and_times_read_to_the_second(client, world):
     html = client.get(session_url(world.s1)).content.decode()
     assert 'name="status"' not in html
     first = world.s1.alerts.order_by("opened_at").first()
-    assert str(first) == f"{first.get_kind_display()} at {first.opened_at:%H:%M:%S}"  # not the session's UUID
+    # Not the session's UUID; the time with its zone named (the viewer's, here TIME_ZONE's).
+    assert str(first) == f"{first.get_kind_display()} at {first.opened_at:%H:%M:%S} UTC"
     logs = client.get("/admin/engagement/engagementlog/").content.decode()
-    assert "09:00:05" in logs  # the second frame of the scenario, to the second
+    assert "09:00:05 UTC" in logs  # the second frame of the scenario, to the second
 
 
 def test_mark_reviewed_button_reviews_one_alert_with_its_own_message(client, world):

@@ -1,4 +1,4 @@
-"""Date formats for the pages and the admin: times to the second (frames and alerts are seconds apart)."""
-DATETIME_FORMAT = "N j, Y, H:i:s"
-TIME_FORMAT = "H:i:s"
-SHORT_DATETIME_FORMAT = "Y-m-d H:i:s"
+"""Date formats for the pages and the admin: 24-hour times to the second, the viewer's time zone named (T)."""
+DATETIME_FORMAT = "N j, Y, H:i:s T"
+TIME_FORMAT = "H:i:s T"
+SHORT_DATETIME_FORMAT = "Y-m-d H:i:s T"
