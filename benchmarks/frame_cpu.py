@@ -74,6 +74,13 @@ def main() -> None:
             received_at=frame_time))
         timed("reply", lambda: selectors.session_live_row(session=record.session, open_alerts=record.open_alerts))
         totals.append((time.thread_time() - started) * 1000)
+    # The whole path as a server thread or a worker runs it (connection handling included), frame after frame.
+    whole = []
+    for i in range(args.frames):
+        started = time.thread_time()
+        services.session_frame_process(session_id=str(session.id), user_id=learner.pk, frame_id=str(uuid.uuid4()),
+                                       image=urls[i % len(urls)][1], timestamp=None)
+        whole.append((time.thread_time() - started) * 1000)
     print(f"command: {' '.join([os.path.relpath(sys.executable), *sys.argv])}")
     print(f"{args.frames} frames of the mix ({', '.join(mix)}), one thread, SQLite in {tmp}; "
           f"age/gender {'on' if age_gender else 'off'}; engine options {settings.ENGAGEMENT['OPTIONS']}")
@@ -82,6 +89,8 @@ def main() -> None:
         print(f"{stage:10} {statistics.median(cpu[stage]):10.2f} {statistics.fmean(cpu[stage]):9.2f} "
               f"{statistics.median(wall[stage]):9.2f}")
     print(f"{'all':10} {statistics.median(totals):10.2f} {statistics.fmean(totals):9.2f}")
+    print(f"session_frame_process (the whole path, connections included): CPU p50 {statistics.median(whole):.2f} "
+          f"ms, mean {statistics.fmean(whole):.2f} ms")
 
 
 if __name__ == "__main__":

@@ -132,7 +132,6 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     DATABASES["default"]["OPTIONS"]["timeout"] = 20
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 # Redis, when REDIS_URL is set: the channel layer shared by all server processes, and the cache.
 REDIS_URL = os.environ.get("REDIS_URL", "")
