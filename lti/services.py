@@ -96,6 +96,12 @@ def context_course_id(*, context: LtiContext) -> str:
                          deployment_id=context.deployment.deployment_id, context_id=context.id_on_platform)
 
 
+def courses_known() -> list[tuple[str, str]]:
+    """The courses that launched the tool, as (course id, label) pairs for the admin's course assignment."""
+    contexts = LtiContext.objects.select_related("deployment__registration").exclude(id_on_platform="")
+    return [(context_course_id(context=c), c.title or c.label or c.id_on_platform) for c in contexts]
+
+
 def _text(value: Any, limit: int) -> str:
     # Optional claims are kept only when they are strings (cut to the column's size).
     return value[:limit] if isinstance(value, str) else ""

@@ -395,14 +395,35 @@ class AlertAdmin(admin.ModelAdmin):
         self.message_user(request, f"{count} alert(s) marked reviewed.", messages.SUCCESS)
 
 
+class CourseAssignmentForm(forms.ModelForm):
+    """An assignment picked from lists: a course the tool knows (no typo can assign a course that does not exist)
+    and a staff account (only staff can open the live view and the reports)."""
+
+    course_id = forms.ChoiceField(label="Course", help_text=(
+        "A course is known once the LMS has created an exam session in it or launched the tool from it."))
+
+    class Meta:
+        model = CourseAssignment
+        fields = ("instructor", "course_id")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        known = selectors.courses_known()
+        self.fields["course_id"].choices = [("", "---------")] + [
+            (course, f"{label} ({course})" if label else course) for course, label in known]
+        self.fields["instructor"].queryset = selectors.instructor_candidates()
+        self.fields["instructor"].help_text = ("Staff accounts only: make the user staff and add them to the "
+                                               "Instructors group first.")
+
+
 @admin.register(CourseAssignment)
 class CourseAssignmentAdmin(admin.ModelAdmin):
     """Who teaches which course; only superusers change it, since it decides what instructors see."""
 
+    form = CourseAssignmentForm
     list_display = ("instructor", "course_id")
     list_filter = ("course_id",)
     search_fields = ("instructor__username", "course_id")
-    autocomplete_fields = ("instructor",)
 
     def get_queryset(self, request):
         assignments = super().get_queryset(request).select_related("instructor")

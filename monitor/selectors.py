@@ -81,6 +81,40 @@ def courses_watched(*, user: Any) -> set[str] | None:
     return set(CourseAssignment.objects.filter(instructor=user).values_list("course_id", flat=True))
 
 
+def courses_known() -> list[tuple[str, str]]:
+    """Every course an instructor may be assigned to, as (course id, label), sorted by id: the courses of sessions
+    and assignments, and those MONITOR_COURSE_SOURCES name (an LMS's courses that launched the tool)."""
+    from django.utils.module_loading import import_string
+
+    known = {course: "" for course in ExamSession.objects.values_list("course_id", flat=True).distinct()}
+    known.update({course: "" for course in CourseAssignment.objects.values_list("course_id", flat=True).distinct()})
+    for source in settings.MONITOR.get("COURSE_SOURCES", []):
+        for course, label in import_string(source)():
+            known[course] = label or known.get(course, "")
+    return sorted(known.items())
+
+
+def instructor_candidates() -> QuerySet:
+    """The accounts a course may be assigned to: active staff (only staff open the live view and reports)."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
+
+
+def live_empty_reason(*, user: Any, courses: set[str] | None, course: str | None) -> str:
+    """Why the live view of this user (watching `courses`, None: all; narrowed to `course`) has no row."""
+    if courses is not None and not courses:
+        if course is not None and course not in courses_watched(user=user):
+            return (f"You are not an instructor of the course {course}: ask an administrator to assign you to it "
+                    "(Course assignments, in the admin), or open the tool from that course in your LMS.")
+        return ("You are not assigned to any course yet, so there is nothing to watch. An administrator assigns "
+                "courses under Course assignments in the admin; opening the tool as an instructor from a course in "
+                "your LMS assigns you to that course.")
+    where = f"the course {course}" if course else ("any course" if courses is None else "your courses")
+    return (f"No exam session is scheduled or running in {where}. A session appears here as soon as the LMS "
+            "creates it.")
+
+
 def sessions_live(*, courses: set[str] | None = None) -> list[dict]:
     """Rows for the active and scheduled sessions (of `courses`, or of all courses when None)."""
     sessions = (ExamSession.objects.exclude(status=SessionStatus.ENDED).select_related("learner")

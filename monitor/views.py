@@ -56,5 +56,6 @@ def live(request):
     course = request.GET.get("course") or None
     if course is not None:
         courses = {course} & courses if courses is not None else {course}
-    return render(request, "monitor/live.html", {"sessions": selectors.sessions_live(courses=courses),
-                                                 "course": course})
+    return render(request, "monitor/live.html", {
+        "sessions": selectors.sessions_live(courses=courses), "course": course,
+        "empty_reason": selectors.live_empty_reason(user=request.user, courses=courses, course=course)})

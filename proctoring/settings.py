@@ -313,6 +313,9 @@ MONITOR = {
     # Path prefixes a login confined to one exam may also open ("{session_id}": that exam): LTI's launches and
     # its proctoring check for that exam.
     "EXAM_LOGIN_OPEN_PATHS": ["/lti/launch/", "/lti/login/", "/lti/continue/", "/lti/proctoring/{session_id}/"],
+    # Functions (dotted paths) naming more courses an administrator may assign instructors to, beside those of
+    # sessions and assignments: each returns (course id, label) pairs. LTI's: the courses that launched the tool.
+    "COURSE_SOURCES": ["lti.services.courses_known"],
 }
 
 # LTI 1.3 (the lti app, on django-lti and PyLTI1p3).
