@@ -64,6 +64,9 @@ bench: install
 TRAIN_VENV := .venv-training
 TRAIN_RUN ?= training/runs/default
 TRAIN_ARGS ?=
+# The folder with train.npz and val.npz when it is not ../shared/data/fer2013 (a checkout elsewhere).
+TRAIN_DATA ?=
+TRAIN_DATA_ARG := $(if $(TRAIN_DATA),--data $(TRAIN_DATA))
 EMOTION_MODEL := engagement/engines/models/emotion_fer2013.onnx
 $(TRAIN_VENV)/.installed: training/requirements-training.txt
 	test -x $(TRAIN_VENV)/bin/python || $(PYTHON) -m venv $(TRAIN_VENV)
@@ -78,21 +81,25 @@ test-training: $(TRAIN_VENV)/.installed
 
 # Resumes from the run's last checkpoint; exports the best epoch (chosen on val.npz), then its int8 copy.
 train: $(TRAIN_VENV)/.installed
-	$(TRAIN_VENV)/bin/python -m training.train --out $(TRAIN_RUN) --export $(TRAIN_RUN)/emotion_float.onnx $(TRAIN_ARGS)
-	$(TRAIN_VENV)/bin/python -m training.quantize --model $(TRAIN_RUN)/emotion_float.onnx --out $(TRAIN_RUN)/emotion_int8.onnx
-	@echo "Evaluate with: make evaluate MODEL=$(TRAIN_RUN)/emotion_int8.onnx; ship by copying it to $(EMOTION_MODEL)"
+	rm -f $(TRAIN_RUN)/emotion_float.onnx
+	$(TRAIN_VENV)/bin/python -m training.train --out $(TRAIN_RUN) --export $(TRAIN_RUN)/emotion_float.onnx $(TRAIN_DATA_ARG) $(TRAIN_ARGS)
+	@# A run stopped early (--stop-after, or killed) exports nothing: the same command resumes it.
+	@if [ -f $(TRAIN_RUN)/emotion_float.onnx ]; then \
+		$(TRAIN_VENV)/bin/python -m training.quantize --model $(TRAIN_RUN)/emotion_float.onnx \
+			--out $(TRAIN_RUN)/emotion_int8.onnx $(TRAIN_DATA_ARG) && \
+		echo "Evaluate with: make evaluate MODEL=$(TRAIN_RUN)/emotion_int8.onnx; ship by copying it to $(EMOTION_MODEL)"; \
+	else echo "$(TRAIN_RUN) is not finished: the same command resumes it"; fi
 
 # Runs joined into one mirror-averaged graph by training/ensemble.py (training/README.md), then its int8 copy.
-# The defaults make the shipped file from the run `make train TRAIN_RUN=training/runs/v3` trains.
-ENSEMBLE_RUNS ?= training/runs/v3
-ENSEMBLE_ARGS ?= --views face mirror@0.95 face@1.1 --min-recall 0.46
-ENSEMBLE_OUT ?= training/runs/v3views
+# The defaults: run v5 with the shipped file's views (rank views on the new run with training.views first).
+ENSEMBLE_RUNS ?= training/runs/v5
+ENSEMBLE_ARGS ?= --views face mirror@0.95 face@1.1
+ENSEMBLE_OUT ?= training/runs/v5views
 ensemble: $(TRAIN_VENV)/.installed
-	$(TRAIN_VENV)/bin/python -m training.ensemble --runs $(ENSEMBLE_RUNS) --out $(ENSEMBLE_OUT)/emotion_float.onnx $(ENSEMBLE_ARGS)
-	$(TRAIN_VENV)/bin/python -m training.quantize --model $(ENSEMBLE_OUT)/emotion_float.onnx --out $(ENSEMBLE_OUT)/emotion_int8.onnx
+	$(TRAIN_VENV)/bin/python -m training.ensemble --runs $(ENSEMBLE_RUNS) --out $(ENSEMBLE_OUT)/emotion_float.onnx $(TRAIN_DATA_ARG) $(ENSEMBLE_ARGS)
+	$(TRAIN_VENV)/bin/python -m training.quantize --model $(ENSEMBLE_OUT)/emotion_float.onnx --out $(ENSEMBLE_OUT)/emotion_int8.onnx $(TRAIN_DATA_ARG)
 	@echo "Evaluate with: make evaluate MODEL=$(ENSEMBLE_OUT)/emotion_int8.onnx; ship by copying it to $(EMOTION_MODEL)"
 
-# Unseen faces (de-duplicated val.npz plus the disgust hold-out), then fer2013-dev; EVAL_ARGS="--fer DIR --also SET".
 MODEL ?= $(EMOTION_MODEL)
 EVAL_ARGS ?=
 evaluate: install

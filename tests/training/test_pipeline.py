@@ -294,3 +294,63 @@ def test_offsets_raise_balanced_accuracy_and_leave_a_thin_class_alone():
     after = evaluate.balanced_accuracy((logp + offsets).argmax(1), labels, skip=(1,))
     assert after > before + 0.05 and offsets[1] == 0 and offsets[2] == offsets.max() > 0.5
     assert np.allclose(offsets / ensemble.STEP, np.round(offsets / ensemble.STEP)) and abs(offsets).max() <= 1
+
+
+def test_a_run_resumes_only_with_the_config_it_was_started_with(data_dir, tmp_path, capsys):
+    from training import train
+
+    config = json.loads((train.HERE / "config.json").read_text())
+    config.update(epochs=1, batch_size=32)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    args = ["--config", str(tmp_path / "config.json"), "--data", str(data_dir), "--out", str(tmp_path / "r")]
+    train.main(args)
+    (tmp_path / "config.json").write_text(json.dumps({**config, "label_smoothing": 0.2}))
+    with pytest.raises(SystemExit, match="label_smoothing: 0.1 then, 0.2 now"):
+        train.main(args)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SystemExit, match="seed: 1234 then, 7 now"):
+        train.main([*args, "--seed", "7"])
+    capsys.readouterr()
+    train.main([*args, "--export", str(tmp_path / "again.onnx")])  # the same config: a finished run exports again
+    assert "resumed after epoch 1" in capsys.readouterr().out and (tmp_path / "again.onnx").exists()
+
+
+def test_mixup_cutmix_and_balanced_sampling_are_off_unless_asked():
+    from training import train
+
+    x = torch.arange(4 * 48 * 48, dtype=torch.float32).reshape(4, 1, 48, 48)
+    gen = torch.Generator().manual_seed(0)
+    state = gen.get_state()
+    same, partner, lam = train.mix(x, {"mixup_alpha": 0, "cutmix_alpha": 0}, gen)
+    assert same is x and lam == 1.0 and partner.tolist() == [0, 1, 2, 3]
+    labels = torch.tensor([0] * 900 + [1] * 100)
+    order = train.epoch_order(labels, {}, gen)
+    assert sorted(order.tolist()) == list(range(1000))  # off: a permutation, drawn as before these options
+    gen2 = torch.Generator().manual_seed(0)
+    assert torch.equal(order, torch.randperm(1000, generator=gen2)) and torch.equal(gen.get_state(), gen2.get_state())
+    assert not torch.equal(state, gen.get_state())
+
+    mixed, partner, lam = train.mix(x, {"mixup_alpha": 0.4}, gen)
+    assert 0 < lam < 1 and torch.allclose(mixed, lam * x + (1 - lam) * x[partner])
+    cut, partner, lam = train.mix(x, {"cutmix_alpha": 1.0}, gen)
+    own = (cut == x).float().mean(dim=(1, 2, 3))
+    moved = partner != torch.arange(4)
+    assert 0 < lam < 1 and torch.allclose(own[moved], torch.full((int(moved.sum()),), lam))
+    # Class-balanced sampling at power 1 draws the class of 100 faces about as often as the class of 900.
+    drawn = labels[train.epoch_order(labels, {"balanced_sampling_power": 1.0}, gen)]
+    assert 400 < int((drawn == 1).sum()) < 600
+
+
+def test_a_run_with_mixup_cutmix_and_balanced_sampling_trains(data_dir, tmp_path):
+    from training import train
+
+    config = json.loads((train.HERE / "config.json").read_text())
+    config.update(epochs=1, batch_size=32)
+    losses = []
+    for name, extra in (("plain", {}), ("mixed", {"mixup_alpha": 0.4, "cutmix_alpha": 1.0,
+                                                  "balanced_sampling_power": 0.5})):
+        (tmp_path / f"{name}.json").write_text(json.dumps({**config, **extra}))
+        train.main(["--config", str(tmp_path / f"{name}.json"), "--data", str(data_dir), "--out", str(tmp_path / name),
+                    "--threads", "1"])
+        losses.append(json.loads((tmp_path / name / "log.jsonl").read_text())["loss"])
+    assert np.isfinite(losses).all() and losses[0] != losses[1]
