@@ -3,11 +3,12 @@ from .engines.base import EMOTIONS
 from .exceptions import EngagementError, EngineUnavailable, InvalidInput
 from .models import EngagementLog
 from .scoring import EngagementStatus
+from .limits import throttle_check
 from .services import (Frame, age_gender_enabled, analysis_pool, engagement_log_build, frame_analyze, head_pose_limits,
                        timestamp_parse)
 
 __all__ = [
     "EMOTIONS", "EngagementError", "EngineUnavailable", "EngagementLog", "EngagementStatus", "Frame", "InvalidInput",
     "age_gender_enabled", "analysis_pool", "engagement_log_build", "frame_analyze", "head_pose_limits",
-    "timestamp_parse",
+    "throttle_check", "timestamp_parse",
 ]

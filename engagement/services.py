@@ -1,11 +1,14 @@
 """The analysis logic: decode, analyse, score, summarise and log frames."""
 from __future__ import annotations
 
+import itertools
 import logging
+import queue
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 from typing import Any
@@ -20,11 +23,12 @@ from .engines import get_engine
 from .engines.base import DETECTORS, EMOTIONS, FrameAnalysis, VerificationUnsupported
 from .exceptions import EngagementError, EngineUnavailable, InvalidInput, NotSupported
 from .images import decode_image, image_bytes_from_base64
+from .limits import PixelHold
 from .models import EngagementLog
 
 logger = logging.getLogger(__name__)
 _decoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="engagement-decode")
-_pool: ThreadPoolExecutor | None = None
+_pool: AnalysisPool | None = None
 _pool_lock = threading.Lock()
 MESSAGES = {
     "no_face": "No face detected in the image.",
@@ -153,13 +157,14 @@ def _engine_run(images: list, detector: str | None, age_gender: bool) -> tuple[l
 
 
 def frame_analyze(*, frame: Frame, detector_backend: str | None = None, session_id: str | None = None,
-                  user: Any = None, age_gender: bool = True) -> dict:
+                  user: Any = None, age_gender: bool = True, shared_pool: bool = False) -> dict:
     """Analyse one frame; log it when it carries a session id. Raises EngagementError on bad input.
 
     `age_gender=False` never infers age and gender for this frame (they are None), whatever the engine allows.
+    `shared_pool` as for frames_analyze (a request thread's frame: True).
     """
     return frames_analyze(frames=[frame], detector_backend=detector_backend, session_id=session_id, user=user,
-                          fail_alone=False, age_gender=age_gender)[0]
+                          fail_alone=False, age_gender=age_gender, shared_pool=shared_pool)[0]
 
 
 def frames_from_json(items: list) -> list[Frame | Any]:
@@ -193,33 +198,92 @@ def worker_answer(task: Any, **kwargs: Any) -> dict:
     return answer
 
 
-def _prepare(frame: Any, budget: PixelBudget | None = None) -> tuple[Any, datetime, float]:
+def _prepare(frame: Any, reserve: Callable[[int], None] | None = None) -> tuple[Any, datetime, float]:
     started = time.perf_counter()
     if not isinstance(frame, Frame):
         raise InvalidInput("Each frame must be an object with an 'image'.", code="invalid_frame")
     frame_time = timestamp_parse(value=frame.timestamp)
-    image = image_load(image=frame.image, reserve=budget.reserve if budget else None)
+    image = image_load(image=frame.image, reserve=reserve)
     return image, frame_time, (time.perf_counter() - started) * 1000
 
 
-def analysis_pool() -> ThreadPoolExecutor:
+class AnalysisPool(Executor):
+    """Analysis threads that take live frames before API work, each kind in arrival order.
+
+    `submit` queues API work; `live.submit` queues a live frame ahead of every API task not yet started, so that
+    a learner's frame waits for the tasks already running at most (one batch chunk or one API frame each).
+    """
+
+    LIVE, API = 0, 1
+
+    def __init__(self, *, max_workers: int, thread_name_prefix: str) -> None:
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()  # ties in priority keep arrival order; futures are never compared
+        self._threads = [threading.Thread(target=self._work, name=f"{thread_name_prefix}_{i}", daemon=True)
+                         for i in range(max(1, max_workers))]
+        for thread in self._threads:
+            thread.start()
+        self.live = _LiveSubmit(self)
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        """Queue API work (after every live frame waiting)."""
+        return self.submit_at(self.API, fn, *args, **kwargs)
+
+    def submit_at(self, priority: int, fn, /, *args, **kwargs) -> Future:
+        """Queue `fn(*args, **kwargs)` with a priority (LIVE before API)."""
+        future: Future = Future()
+        self._queue.put((priority, next(self._order), future, fn, args, kwargs))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            _, _, future, fn, args, kwargs = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # handed to whoever waits on the future, as ThreadPoolExecutor does
+                future.set_exception(exc)
+
+
+class _LiveSubmit(Executor):
+    """The pool as an executor of live frames (for SyncToAsync's `executor`)."""
+
+    def __init__(self, pool: AnalysisPool) -> None:
+        self._pool = pool
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        """Queue a live frame ahead of API work."""
+        return self._pool.submit_at(AnalysisPool.LIVE, fn, *args, **kwargs)
+
+
+def analysis_pool() -> AnalysisPool:
     """The process's analysis threads, apart from the event loop and the request threads.
 
-    Live socket frames and API frames queue here in arrival order; an API batch enters in chunks of
+    Every analysis of a server process runs here: live socket frames first (`analysis_pool().live`), then API
+    frames, the LTI camera check and batches in arrival order; a batch enters in chunks of
     ENGAGEMENT_BATCH_CHUNK_FRAMES, so that a live frame waits for at most one chunk, never for a whole batch.
     """
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=_limits()["ANALYSIS_THREADS"], thread_name_prefix="analysis")
+            _pool = AnalysisPool(max_workers=_limits()["ANALYSIS_THREADS"], thread_name_prefix="analysis")
         return _pool
 
 
-def _frames_results(frames: list, detector: str | None, fail_alone: bool, budget: PixelBudget | None,
+def _frames_results(frames: list, detector: str | None, fail_alone: bool, reserve: Callable[[int], None] | None,
                     first_index: int, age_gender: bool = True) -> list[tuple[dict, datetime | None]]:
     """Each frame's result (and capture time when analysed): decode in parallel, then one engine batch."""
     prepared: list[Any] = []
-    futures = [_decoder.submit(_prepare, frame, budget) for frame in frames]
+    if len(frames) == 1:
+        # One frame (a live one, mostly) is decoded in this thread: it never queues behind a batch's decoding.
+        futures = [Future()]
+        try:
+            futures[0].set_result(_prepare(frames[0], reserve))
+        except EngagementError as exc:
+            futures[0].set_exception(exc)
+    else:
+        futures = [_decoder.submit(_prepare, frame, reserve) for frame in frames]
     for future in futures:
         try:
             prepared.append(future.result())
@@ -251,17 +315,30 @@ def frames_analyze(*, frames: list[Frame | Any], detector_backend: str | None = 
 
     `shared_pool` runs the analysis on `analysis_pool()` in chunks (the API in a server process); otherwise it
     runs in the calling thread (a socket frame already on the pool, a Celery worker, the benchmarks).
+    An authenticated `user`'s frames count against their ENGAGEMENT_ACCOUNT_MAX_PIXELS until they are answered.
     """
     detector = detector_validate(detector_backend=detector_backend)
     budget = PixelBudget(_limits()["BATCH_MAX_PIXELS"]) if len(frames) > 1 else None
-    if shared_pool:
-        chunk = max(1, _limits()["BATCH_CHUNK_FRAMES"])
-        analysed = []
-        for start in range(0, len(frames), chunk):
-            analysed += analysis_pool().submit(_frames_results, frames[start:start + chunk], detector, fail_alone,
-                                               budget, start, age_gender).result()
-    else:
-        analysed = _frames_results(frames, detector, fail_alone, budget, 0, age_gender)
+    hold = PixelHold(account=user.pk) if getattr(user, "is_authenticated", False) else None
+
+    def reserve(pixels: int) -> None:
+        if budget is not None:
+            budget.reserve(pixels)
+        if hold is not None:
+            hold.reserve(pixels)
+
+    try:
+        if shared_pool:
+            chunk = max(1, _limits()["BATCH_CHUNK_FRAMES"])
+            analysed = []
+            for start in range(0, len(frames), chunk):
+                analysed += analysis_pool().submit(_frames_results, frames[start:start + chunk], detector,
+                                                   fail_alone, reserve, start, age_gender).result()
+        else:
+            analysed = _frames_results(frames, detector, fail_alone, reserve, 0, age_gender)
+    finally:
+        if hold is not None:
+            hold.release()
     if session_id:
         EngagementLog.objects.bulk_create(
             engagement_log_build(result=result, frame_time=frame_time, session_id=session_id, user=user)

@@ -27,7 +27,7 @@ from lti_tool.views import jwks  # noqa: F401  (the tool's key set, as django-lt
 from pylti1p3.contrib.django import DjangoCacheDataStorage, DjangoOIDCLogin
 from pylti1p3.exception import LtiException, OIDCException
 
-from engagement.api import EngagementError, Frame, frame_analyze
+from engagement.api import EngagementError, Frame, frame_analyze, throttle_check
 from monitor import selectors as monitor_selectors
 from monitor import services as monitor_services
 from proctoring.middleware import CONTENT_SECURITY_POLICY
@@ -255,9 +255,10 @@ def proctoring_check(request, session_id):
     """One camera picture (JSON {"image": data URL}): whether exactly one face is in view. JSON answers."""
     try:
         _proctoring_of(request, session_id)
+        throttle_check(request=request, scope="camera_check")
         image = json.loads(request.body or b"null")
         image = image.get("image") if isinstance(image, dict) else None
-        result = frame_analyze(frame=Frame(image=image, timestamp=timezone.now()))
+        result = frame_analyze(frame=Frame(image=image, timestamp=timezone.now()), user=request.user, shared_pool=True)
     except LaunchRefused as exc:
         return JsonResponse({"ok": False, "error": "not_open", "message": exc.message}, status=exc.status)
     except ValueError:

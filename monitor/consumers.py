@@ -275,7 +275,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                 outcome = await self._on_worker(frame)
             else:
                 outcome = await SyncToAsync(services.session_frame_process, thread_sensitive=False,
-                                            executor=analysis_pool())(**frame)
+                                            executor=analysis_pool().live)(**frame)
         except EngagementError as exc:
             if exc.code == services.FrameStale.code:
                 await self.send_json({"type": "dropped", "timestamp": echo(content.get("timestamp")),

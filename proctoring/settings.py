@@ -209,6 +209,8 @@ API_THROTTLE_RATES = {
     "user": os.environ.get("API_THROTTLE_USER", "3000/minute") or None,
     "analyze": os.environ.get("API_THROTTLE_ANALYZE", "600/minute") or None,
     "batch": os.environ.get("API_THROTTLE_BATCH", "30/minute") or None,
+    # The LTI proctoring page's camera check (one picture per click).
+    "camera_check": os.environ.get("API_THROTTLE_CAMERA_CHECK", "30/minute") or None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Engagement API",
@@ -271,6 +273,9 @@ ENGAGEMENT = {
     "WORKER_TIMEOUT": env_int("ENGAGEMENT_WORKER_TIMEOUT", 120),
     # Decoded pixels one batch may hold (RGB: 3 bytes each): 100 frames of 640x480 use 31 M of these 50 M.
     "BATCH_MAX_PIXELS": env_int("ENGAGEMENT_BATCH_MAX_PIXELS", 50_000_000),
+    # Decoded pixels one account may hold in analysis at once, across its requests (and processes, with Redis):
+    # three 4096x4096 frames are over it, so that one account's largest frames cannot fill the analysis threads.
+    "ACCOUNT_MAX_PIXELS": env_int("ENGAGEMENT_ACCOUNT_MAX_PIXELS", 50_000_000),
 }
 # Proctored sessions: alert thresholds and socket limits (each overridable from the environment).
 MONITOR = {

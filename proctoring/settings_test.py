@@ -21,6 +21,7 @@ for name, value in {
     "API_THROTTLE_USER": "100000/minute",
     "API_THROTTLE_ANALYZE": "100000/minute",
     "API_THROTTLE_BATCH": "100000/minute",
+    "API_THROTTLE_CAMERA_CHECK": "100000/minute",
 }.items():
     os.environ.setdefault(name, value)
 

@@ -194,3 +194,42 @@ def test_a_batch_takes_its_turns_on_the_shared_pool_in_chunks(api, settings, mon
     assert response.status_code == 200
     assert [r["index"] for r in response.json()["results"]] == list(range(10))
     assert [n for n, _ in calls] == [4, 4, 2] and all(name.startswith("analysis") for _, name in calls)
+
+
+def test_an_accounts_decoded_pixels_are_counted_across_its_requests(settings):
+    """Medium 3: frames of one account in analysis at once share ENGAGEMENT_ACCOUNT_MAX_PIXELS; others are free."""
+    settings.API_THROTTLE_RATES = NO_LIMITS
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "ACCOUNT_MAX_PIXELS": 1_000_000}
+    user, client = client_for("pixels")
+    in_flight = limits.PixelHold(account=user.pk)
+    in_flight.reserve(800_000)  # another request of this account holds frames in analysis
+    # The 640x480 face (307,200 pixels) would take the account over its budget: refused before decoding.
+    assert_429(client.post(ANALYZE, {"image": FACE, "session_id": "s-pixels"}, format="json"), "pixel_budget")
+    answer = client.post(BATCH, batch("s-pixels", frames=2), format="json").json()
+    assert [r.get("error") for r in answer["results"]] == ["pixel_budget", "pixel_budget"]
+    _, other = client_for("other-account")
+    assert other.post(ANALYZE, {"image": FACE}, format="json").status_code == 200
+    in_flight.release()
+    assert client.post(ANALYZE, {"image": FACE, "session_id": "s-pixels"}, format="json").status_code == 200
+    # Every answered request gave its pixels back: three faces fit again.
+    assert client.post(BATCH, batch("s-pixels", frames=3), format="json").json()["summary"]["analyzed_frames"] == 3
+
+
+def test_live_frames_take_the_analysis_threads_before_api_work():
+    """Medium 3: a live frame queued after API work runs before it (API work keeps its arrival order)."""
+    import threading
+
+    from engagement.services import AnalysisPool
+
+    pool = AnalysisPool(max_workers=1, thread_name_prefix="test-analysis")
+    busy, order = threading.Event(), []
+    running = pool.submit(busy.wait, 30)  # the one thread is analysing something
+    queued = [pool.submit(order.append, "api-1"), pool.submit(order.append, "api-2"),
+              pool.live.submit(order.append, "live")]
+    busy.set()
+    for future in [running, *queued]:
+        future.result(timeout=30)
+    assert order == ["live", "api-1", "api-2"]
+    failing = pool.live.submit(int, "not a number")
+    with pytest.raises(ValueError):
+        failing.result(timeout=30)

@@ -66,3 +66,18 @@ def launch(platform, *, replay=None, headers=None, browser=None, **pending) -> L
         action, form = urljoin(platform.tool_url, "/lti/launch/"), replay
     answer = session.post(action, data=form, headers=headers or {}, timeout=30)
     return Launched(answer, session)
+
+
+def proctoring_opened(platform, live_server):
+    """A learner's LtiStartProctoring launch: (the launch, its session, the camera check's URL, the headers to post)."""
+    import re
+
+    from monitor.models import ExamSession
+    from tests.lti.platform import AP, LEARNER
+
+    start = {AP + "start_assessment_url": f"{platform.url}/start-assessment", AP + "attempt_number": 1}
+    launched = launch(platform, sub="learner-1", roles=LEARNER, message_type="LtiStartProctoring", extra=start)
+    session = ExamSession.objects.get()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', launched.text).group(1)
+    headers = {"X-CSRFToken": token, "Referer": launched.response.url}
+    return launched, session, f"{live_server.url}/lti/proctoring/{session.id}/check/", headers

@@ -13,7 +13,7 @@ from lti_tool.models import Key, LtiDeployment, LtiUser
 
 from monitor import services as monitor_services
 from monitor.models import CourseAssignment, ExamSession
-from tests.lti.conftest import launch, tool_course
+from tests.lti.conftest import launch, proctoring_opened, tool_course
 from tests.lti.platform import (AP, INSTRUCTOR, LEARNER, LTI, REMOVE, TEACHING_ASSISTANT, rsa_pem_pair)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -205,12 +205,8 @@ def test_without_a_signing_key_the_login_says_what_to_do(platform):
 
 
 def test_the_camera_check_answers_bad_input_in_json(platform, live_server):
-    start = {AP + "start_assessment_url": f"{platform.url}/start-assessment", AP + "attempt_number": 1}
-    launched = launch(platform, sub="learner-1", roles=LEARNER, message_type="LtiStartProctoring", extra=start)
-    session = ExamSession.objects.get()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', launched.text).group(1)
-    url = f"{live_server.url}/lti/proctoring/{session.id}/check/"
-    headers = {"X-CSRFToken": token, "Referer": launched.response.url}
+    launched, session, url, headers = proctoring_opened(platform, live_server)
+    token = headers["X-CSRFToken"]
     for body, error in ((b"{not json", "invalid_json"), (b'{"image": "not an image"}', None), (b"[]", None)):
         answer = launched.session.post(url, data=body, headers=headers, timeout=30)
         assert answer.status_code == 400 and answer.json()["ok"] is False, (body, answer.text)
