@@ -70,5 +70,5 @@ class VerifyFacesApi(APIView):
         serializers.body_size_check(request=request, limit=2 * settings.ENGAGEMENT["MAX_REQUEST_BYTES"])
         data = serializers.json_object(request.data)
         result = services.api_faces_verify(images={name: data.get(name) for name in services.VERIFY_IMAGES},
-                                           detector_backend=data.get("detector_backend"))
+                                           detector_backend=data.get("detector_backend"), user=request.user)
         return Response(result)

@@ -356,18 +356,19 @@ def age_gender_enabled() -> bool:
 VERIFY_IMAGES = ("img1", "img2")
 
 
-def faces_verify(*, images: dict[str, Any], detector_backend: str | None = None) -> dict:
+def faces_verify(*, images: dict[str, Any], detector_backend: str | None = None,
+                 reserve: Callable[[int], None] | None = None) -> dict:
     """Whether the largest faces of images["img1"] and images["img2"] are the same person (DeepFace.verify's JSON).
 
     A missing face in either image is an answer ({"success": false, "error": "no_face", "image": "img2"}), not an
-    error; bad input raises InvalidInput naming the image.
+    error; bad input raises InvalidInput naming the image. `reserve(pixels)` may refuse an image before decoding.
     """
     detector = detector_validate(detector_backend=detector_backend)
     started = time.perf_counter()
     decoded = {}
     for name in VERIFY_IMAGES:
         try:
-            decoded[name] = image_load(image=images.get(name))
+            decoded[name] = image_load(image=images.get(name), reserve=reserve)
         except EngagementError as exc:
             exc.message = f"{name}: {exc.message}"
             raise
@@ -407,11 +408,20 @@ def faces_verify(*, images: dict[str, Any], detector_backend: str | None = None)
     return result
 
 
-def api_faces_verify(*, images: dict[str, Any], detector_backend: Any = None) -> dict:
-    """The API's verification: on the analysis threads of this process, or on a Celery worker when configured."""
+def api_faces_verify(*, images: dict[str, Any], detector_backend: Any = None, user: Any = None) -> dict:
+    """The API's verification: on the analysis threads of this process, or on a Celery worker when configured.
+
+    In this process an authenticated `user`'s images count against their ENGAGEMENT_ACCOUNT_MAX_PIXELS.
+    """
     detector = detector_validate(detector_backend=detector_backend)
     if not settings.CELERY_BROKER_URL:
-        return analysis_pool().submit(faces_verify, images=images, detector_backend=detector).result()
+        hold = PixelHold(account=user.pk) if getattr(user, "is_authenticated", False) else None
+        try:
+            return analysis_pool().submit(faces_verify, images=images, detector_backend=detector,
+                                          reserve=hold.reserve if hold else None).result()
+        finally:
+            if hold is not None:
+                hold.release()
     from .tasks import faces_verify as task
 
     return worker_answer(task, images=images, detector_backend=detector)["result"]

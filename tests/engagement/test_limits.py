@@ -205,6 +205,8 @@ def test_an_accounts_decoded_pixels_are_counted_across_its_requests(settings):
     in_flight.reserve(800_000)  # another request of this account holds frames in analysis
     # The 640x480 face (307,200 pixels) would take the account over its budget: refused before decoding.
     assert_429(client.post(ANALYZE, {"image": FACE, "session_id": "s-pixels"}, format="json"), "pixel_budget")
+    assert_429(client.post("/api/v1/engagement/verify-faces", {"img1": FACE, "img2": FACE}, format="json"),
+               "pixel_budget")
     answer = client.post(BATCH, batch("s-pixels", frames=2), format="json").json()
     assert [r.get("error") for r in answer["results"]] == ["pixel_budget", "pixel_budget"]
     _, other = client_for("other-account")
