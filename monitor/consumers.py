@@ -8,7 +8,7 @@ import time
 import uuid
 import weakref
 
-from asgiref.sync import SyncToAsync
+from asgiref.sync import SyncToAsync, sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
@@ -45,6 +45,27 @@ def server_now() -> str:
 def echo(value, limit: int = 64):
     """A client field sent back in an answer: strings cut short, anything else dropped (bounded replies)."""
     return value[:limit] if isinstance(value, str) else None
+
+
+def _count_sync(key: str, delta: int, timeout: float) -> int:
+    if delta < 0:
+        return cache.decr(key, -delta)
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return cache.incr(key, delta)
+    except ValueError:  # expired or evicted between add and incr: count afresh
+        cache.set(key, delta, timeout=timeout)
+        return delta
+
+
+async def cache_count(key: str, delta: int = 1, timeout: float = SOCKET_COUNT_TTL) -> int:
+    """Add `delta` to a counter in Django's cache atomically and answer the new count (made with `timeout` when
+    absent; a missing counter raises ValueError when taken from).
+
+    Django's async incr and decr read the value and write it back (two steps that messages arriving at once
+    interleave); the sync ones are atomic in LocMemCache (a lock) and in Redis (INCRBY).
+    """
+    return await sync_to_async(_count_sync, thread_sensitive=False)(key, delta, timeout)
 
 
 def session_group(session_id: str) -> str:
@@ -198,6 +219,10 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
 
     async def camera_reported(self, content: dict):
         """The page says whether its camera works: "ok", or what is wrong with it (presence.CAMERA_PROBLEMS)."""
+        # Each report locks the session's row and may tell the instructors: a page changes its camera rarely.
+        if await self._rate_limited("camera"):
+            await self.error("rate_limited", "Too many camera reports: slow down.")
+            return
         state = content.get("state")
         if state == "ok":
             await self._presence(PresenceEvent.CAMERA_OK)
@@ -216,14 +241,11 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
     async def _socket_slot_taken(self) -> bool:
         """Count this socket against MONITOR_MAX_SOCKETS_PER_SESSION; False when the session has no slot left."""
         key = self._count_key
-        await cache.aadd(key, 0, timeout=SOCKET_COUNT_TTL)
-        try:
-            count = await cache.aincr(key)
-        except ValueError:  # evicted between add and incr (a full cache): count this socket afresh
-            await cache.aset(key, 1, timeout=SOCKET_COUNT_TTL)
-            count = 1
-        if count > settings.MONITOR["MAX_SOCKETS_PER_SESSION"]:
-            await cache.adecr(key)
+        if await cache_count(key) > settings.MONITOR["MAX_SOCKETS_PER_SESSION"]:
+            try:
+                await cache_count(key, -1)
+            except ValueError:
+                pass  # the count expired meanwhile
             return False
         self.slot_taken = True
         return True
@@ -232,20 +254,22 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "slot_taken", False):
             self.slot_taken = False
             try:
-                await cache.adecr(self._count_key)
+                await cache_count(self._count_key, -1)
             except ValueError:
                 pass  # the count expired meanwhile
 
-    async def _rate_limited(self) -> bool:
-        """Whether the session (all its sockets together) sent its MONITOR_RATE_LIMIT_FRAMES in the window."""
-        window = settings.MONITOR["RATE_LIMIT_SECONDS"]
-        now = time.time()
-        key = f"monitor.rate.{self.session_id}"
-        recent = [t for t in await cache.aget(key, []) if now - t <= window]
-        if len(recent) >= settings.MONITOR["RATE_LIMIT_FRAMES"]:
-            return True
-        await cache.aset(key, [*recent, now], timeout=int(window) + 1)
-        return False
+    async def _rate_limited(self, kind: str = "frame") -> bool:
+        """Whether the session (all its sockets together) is past its limit of `kind` messages ("frame":
+        MONITOR_RATE_LIMIT_FRAMES, "camera": MONITOR_RATE_LIMIT_CAMERA) in the MONITOR_RATE_LIMIT_SECONDS
+        window that its first such message opened.
+
+        One atomic counter in the cache (cache_count): messages arriving at once on several sockets or
+        processes are each counted, never read together and written back as one.
+        """
+        limit = settings.MONITOR["RATE_LIMIT_FRAMES" if kind == "frame" else "RATE_LIMIT_CAMERA"]
+        count = await cache_count(f"monitor.rate.{kind}.{self.session_id}",
+                                  timeout=settings.MONITOR["RATE_LIMIT_SECONDS"])
+        return count > limit
 
     async def frame_received(self, content: dict):
         """Analyse now, or keep only the newest frame while one is in analysis (older ones are dropped)."""

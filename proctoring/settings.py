@@ -291,6 +291,7 @@ MONITOR = {
     "FRAME_INTERVAL": float(os.environ.get("MONITOR_FRAME_INTERVAL", "5")),  # default seconds between frames
     "RATE_LIMIT_FRAMES": env_int("MONITOR_RATE_LIMIT_FRAMES", 10),  # at most this many frames...
     "RATE_LIMIT_SECONDS": env_int("MONITOR_RATE_LIMIT_SECONDS", 10),  # ...per this many seconds per session
+    "RATE_LIMIT_CAMERA": env_int("MONITOR_RATE_LIMIT_CAMERA", 10),  # camera reports per the same window
     "MAX_SOCKETS_PER_SESSION": env_int("MONITOR_MAX_SOCKETS_PER_SESSION", 2),  # more are refused (4429)
     # Replies a socket's client has not read yet: past this many bytes it is closed (python -m proctoring.serve).
     "SEND_BUFFER_BYTES": env_int("MONITOR_SEND_BUFFER_BYTES", 1024 * 1024),

@@ -1,0 +1,41 @@
+"""Socket limits that hold under concurrency: one atomic frame counter per session, a rate limit on camera reports."""
+import asyncio
+
+import pytest
+
+from monitor.consumers import SessionConsumer
+from tests.monitor.conftest import token_headers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_frames_arriving_at_once_are_each_counted(exam_session, settings):
+    """Low 4: twenty frames at once on the session's sockets (or processes): exactly the limit passes."""
+    settings.MONITOR = {**settings.MONITOR, "RATE_LIMIT_FRAMES": 5, "RATE_LIMIT_SECONDS": 60}
+    sockets = [SessionConsumer() for _ in range(2)]
+    for consumer in sockets:
+        consumer.session_id = str(exam_session.id)
+    verdicts = await asyncio.gather(*(consumer._rate_limited() for consumer in sockets for _ in range(10)))
+    assert verdicts.count(False) == 5
+
+
+async def test_sockets_opening_at_once_each_take_a_place(exam_session, settings):
+    """The socket count per session holds when sockets open at once (the same atomic counter)."""
+    settings.MONITOR = {**settings.MONITOR, "MAX_SOCKETS_PER_SESSION": 2}
+    sockets = [SessionConsumer() for _ in range(6)]
+    for consumer in sockets:
+        consumer.session_id = str(exam_session.id)
+    assert (await asyncio.gather(*(consumer._socket_slot_taken() for consumer in sockets))).count(True) == 2
+
+
+async def test_camera_reports_are_rate_limited_per_session(connect, exam_session, learner, settings):
+    """Low 5: camera reports past MONITOR_RATE_LIMIT_CAMERA in the window are refused before any database work."""
+    settings.MONITOR = {**settings.MONITOR, "RATE_LIMIT_CAMERA": 3, "RATE_LIMIT_SECONDS": 60}
+    ws, connected, code = await connect(f"/ws/monitor/sessions/{exam_session.id}/", token_headers(learner))
+    assert connected, code
+    assert (await ws.receive_json_from(timeout=10))["type"] == "connected"
+    for _ in range(5):
+        await ws.send_json_to({"type": "camera", "state": "ok"})
+    errors = [await ws.receive_json_from(timeout=10) for _ in range(2)]
+    assert [e["error"] for e in errors] == ["rate_limited", "rate_limited"]
+    assert await ws.receive_nothing(timeout=0.5)
