@@ -354,3 +354,20 @@ def test_a_run_with_mixup_cutmix_and_balanced_sampling_trains(data_dir, tmp_path
                     "--threads", "1"])
         losses.append(json.loads((tmp_path / name / "log.jsonl").read_text())["loss"])
     assert np.isfinite(losses).all() and losses[0] != losses[1]
+
+
+def test_offsets_are_kept_only_when_they_hold_up_on_the_other_half():
+    from training import ensemble
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(7), 100)
+    kept = []
+    for bias in (0.9, 0.0):  # fear's prior too low by 0.9 on every face, or no bias: only noise to fit
+        logp = rng.normal(0, 0.3, (700, 7))
+        logp[np.arange(700), labels] += 1.0
+        logp[:, 2] -= bias
+        offsets, gains = ensemble.checked_offsets(logp, labels, skip=(1,))
+        kept.append(offsets)
+        assert len(gains) == 2
+    assert kept[0][2] > 0.5 and kept[0][1] == 0
+    assert not kept[1].any()  # offsets fitted to one half's noise do not help the other half: none kept
