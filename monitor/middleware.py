@@ -28,10 +28,15 @@ class ExamLoginMiddleware:
         active = ExamSession.objects.filter(pk=session_id, learner=request.user).exclude(
             status=SessionStatus.ENDED).exists()
         if not active:
+            ended = ExamSession.objects.filter(pk=session_id, learner=request.user, status=SessionStatus.ENDED).first()
             logout(request)
             if request.path.startswith(open_prefixes):
                 # A new exam link or LMS launch after the exam ended goes on, logged out, and logs in anew.
                 return self.get_response(request)
+            if ended is not None and request.path == reverse("monitor:exam", args=[session_id]):
+                from .views import exam_ended
+
+                return exam_ended(request, ended)  # the exam page reloaded after the end: the end, not an error
             return render(request, "monitor/link_error.html", {
                 "message": "The exam has ended, so the login from its link is closed."}, status=403)
         exam_path = reverse("monitor:exam", args=[session_id])

@@ -21,21 +21,32 @@ INSTRUCTORS_GROUP = "Instructors"  # created by migration 0002
 MAX_GAP_INTERVALS = 3
 
 
-def session_for_learner(*, session_id: Any, user: Any) -> ExamSession | None:
-    """The session if it exists, belongs to this user and has not ended; else None."""
+def _learner_sessions(*, session_id: Any, user: Any) -> QuerySet[ExamSession]:
+    """The session of this id if it is this user's (none for anonymous users and malformed ids)."""
     if not getattr(user, "is_authenticated", False):
-        return None
+        return ExamSession.objects.none()
     try:
         key = uuid.UUID(str(session_id))
     except ValueError:
-        return None
-    return (ExamSession.objects.filter(pk=key, learner=user).exclude(status=SessionStatus.ENDED)
-            .select_related("learner").first())
+        return ExamSession.objects.none()
+    return ExamSession.objects.filter(pk=key, learner=user).select_related("learner")
+
+
+def session_for_learner(*, session_id: Any, user: Any) -> ExamSession | None:
+    """The session if it exists, belongs to this user and has not ended; else None."""
+    return _learner_sessions(session_id=session_id, user=user).exclude(status=SessionStatus.ENDED).first()
+
+
+def session_ended_for_learner(*, session_id: Any, user: Any) -> ExamSession | None:
+    """The session if it exists, belongs to this user and has ended; else None."""
+    return _learner_sessions(session_id=session_id, user=user).filter(status=SessionStatus.ENDED).first()
 
 
 def exam_age_gender_inferred() -> bool:
     """Whether exam frames infer age and gender: only when MONITOR's AGE_GENDER asks and the engine allows it."""
     return bool(settings.MONITOR["AGE_GENDER"]) and age_gender_enabled()
+
+
 
 
 def user_can_watch(*, user: Any) -> bool:

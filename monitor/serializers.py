@@ -4,6 +4,7 @@ from datetime import timezone as dt_timezone
 import django_filters
 from django import forms
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from engagement.api import EngagementLog
@@ -55,10 +56,32 @@ class AlertSerializer(serializers.ModelSerializer):
                   "frame_count", "reviewed_by", "reviewed_at"]
 
 
+class SummarySerializer(serializers.Serializer):
+    """What a session's summary holds (selectors.session_summary): documents the schema of SummaryField."""
+
+    frames = serializers.IntegerField()
+    analyzed_frames = serializers.IntegerField(help_text="Frames with an analysed face.")
+    no_face_frames = serializers.IntegerField()
+    looking_away_frames = serializers.IntegerField()
+    average_score = serializers.FloatField(allow_null=True)
+    smoothed_score = serializers.FloatField(allow_null=True)
+    seconds_by_status = serializers.DictField(child=serializers.FloatField(), help_text=(
+        "Seconds per engagement status, no_face, face_too_small and no_frames (gaps); they add up to the duration."))
+    emotion_shares = serializers.DictField(child=serializers.FloatField(), help_text="Mean share per emotion, %.")
+    alerts_by_kind = serializers.DictField(child=serializers.IntegerField())
+    duration_seconds = serializers.FloatField()
+
+
+@extend_schema_field(SummarySerializer(allow_null=True))
+class SummaryField(serializers.JSONField):
+    """A stored or computed summary, answered as it is; its schema is SummarySerializer's (not a free object)."""
+
+
 class SessionSerializer(serializers.ModelSerializer):
     """A session as the LMS, instructors and learners read it."""
 
     learner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    summary = SummaryField(read_only=True)
 
     class Meta:
         model = ExamSession
@@ -91,7 +114,7 @@ class ReportSerializer(serializers.Serializer):
     """GET /api/v1/sessions/<id>/report/."""
 
     session = SessionSerializer()
-    summary = serializers.DictField()
+    summary = SummaryField()
     timeline = TimelinePointSerializer(many=True)
     status_shares = serializers.DictField(child=serializers.FloatField())
     emotion_shares = serializers.DictField(child=serializers.FloatField())

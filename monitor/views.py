@@ -37,6 +37,8 @@ def join(request, token):
 def exam(request, session_id):
     """The exam page: webcam capture and live feedback over the session's socket."""
     session = selectors.session_for_learner(session_id=session_id, user=request.user)
+    if session is None and (ended := selectors.session_ended_for_learner(session_id=session_id, user=request.user)):
+        return exam_ended(request, ended)  # a reload after a normal end: said as such, not as an error
     if session is None:
         return render(request, "monitor/link_error.html",
                       {"message": "This exam session does not exist, is not yours, or has ended."}, status=404)
@@ -44,6 +46,11 @@ def exam(request, session_id):
         "session": session, "max_frame_bytes": settings.ENGAGEMENT["MAX_REQUEST_BYTES"],
         "retention_days": settings.RETENTION_DAYS, "rejoin_help": services.REJOIN_HELP, "show_analysis": settings.MONITOR["SHOW_LEARNER_ANALYSIS"],
         "consented": bool(request.session.get(services.EXAM_CONSENT_KEY.format(session_id=session.id)))})
+
+
+def exam_ended(request, session):
+    """The exam page of an ended session: the end, said plainly (a normal end is not an error)."""
+    return render(request, "monitor/ended.html", {"session": session})
 
 
 @login_required

@@ -216,6 +216,10 @@ def test_schema_and_docs_work_offline(client):
     for path in ("/api/v1/sessions/", "/api/v1/sessions/{session_id}/report/", "/api/v1/alerts/{alert_id}/review/",
                  "/api/v1/webhooks/", "/analyze-mood", "/api/v1/engagement/batch-analyze-mood"):
         assert any(p.rstrip("/") == path.rstrip("/") for p in spec["paths"]), path
+    # The report's summary is documented field by field (Swagger showed a free object: additionalProp1).
+    report = spec["components"]["schemas"]["Report"]["properties"]["summary"]
+    ref = (report.get("allOf") or report.get("oneOf") or [report])[0]["$ref"].rsplit("/", 1)[1]
+    assert {"frames", "seconds_by_status", "duration_seconds"} <= set(spec["components"]["schemas"][ref]["properties"])
     docs = client.get("/api/docs/").content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in docs
     assert "cdn." not in docs and "unpkg" not in docs and "jsdelivr" not in docs

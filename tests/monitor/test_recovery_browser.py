@@ -169,3 +169,24 @@ def test_the_live_view_is_a_triage_list(asgi_server, tmp_path, request):
         wrap = live.locator(".table-wrap")
         assert wrap.evaluate("e => e.scrollWidth") <= wrap.evaluate("e => e.clientWidth")
         page_screenshot(page=live, name=f"{request.node.name}-phone")
+
+
+def test_a_reload_after_the_end_shows_the_end_not_an_error(asgi_server, tmp_path, request):
+    get_user_model().objects.create_user("lea", password="lea-password")
+    token = lms_token()
+    session = requests.post(f"{asgi_server.url}/api/v1/sessions/", timeout=30,
+                            json={"learner": "lea", "course_id": "c1", "exam_id": "e1", "frame_interval": 0.5},
+                            headers={"Authorization": f"Token {token}"}).json()
+    with chromium_context(video=face_then_empty(tmp_path, 2, 1)) as context:
+        page = context.new_page()
+        page.goto(session["exam_url"])
+        start(page)
+        expect(page.locator("#connection")).to_have_text("connected")
+        ended = requests.post(f"{asgi_server.url}/api/v1/sessions/{session['id']}/end/",
+                              headers={"Authorization": f"Token {token}"}, timeout=30)
+        assert ended.status_code == 200
+        expect(page.locator("#ended-banner")).to_be_visible()
+        page.reload()
+        expect(page.locator("#ended-banner")).to_contain_text("The exam has ended")
+        expect(page.locator(".error")).to_have_count(0)
+        page_screenshot(page=page, name=request.node.name)

@@ -225,3 +225,22 @@ def test_fresh_links_are_for_the_lms_and_for_sessions_that_have_not_ended(lms, l
     services.session_end(session=session)
     ended = lms.post(f"/api/v1/sessions/{session.id}/join-link/")
     assert ended.status_code == 409 and ended.json()["error"] == "session_ended"
+
+
+@pytest.mark.parametrize("login", ["link", "password"])
+def test_the_exam_page_after_a_normal_end_says_so_plainly(client, learner, login):
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1")
+    if login == "link":  # confined to the exam, closed when it ends
+        client.get(f"/monitor/join/{services.session_join_token(session=session)}/")
+    else:
+        client.login(username="lea", password="lea-password")
+    services.session_end(session=session)
+    page = client.get(f"/monitor/sessions/{session.id}/")
+    text = page.content.decode()
+    assert page.status_code == 200 and 'id="ended-banner"' in text and "The exam has ended (" in text
+    assert 'class="error"' not in text and "Exam unavailable" not in text
+    other = services.session_create(learner=User.objects.create_user("bob", password="x" * 12), course_id="c1",
+                                    exam_id="e1")
+    services.session_end(session=other)
+    if login == "password":  # someone else's ended exam is still not found
+        assert client.get(f"/monitor/sessions/{other.id}/").status_code == 404
