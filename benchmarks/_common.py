@@ -20,6 +20,23 @@ def setup_django() -> None:
     django.setup()
 
 
+def setup_django_throwaway(prefix: str) -> Path:
+    """Configure Django on a new, migrated SQLite database in a temporary folder (the exam path's benchmarks)."""
+    import secrets
+    import subprocess
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ.update(DJANGO_SETTINGS_MODULE="proctoring.settings", DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
+                      DJANGO_SECRET_KEY="bench-throwaway-" + secrets.token_hex(16), DJANGO_DEBUG="0")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True, timeout=300)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    return tmp
+
+
 def percentile(values: list[float], q: float) -> float:
     """Linear-interpolated percentile, q in 0..100; NaN for no values."""
     return float(np.percentile(values, q)) if len(values) else float("nan")

@@ -9,16 +9,12 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import secrets
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import setup_django_throwaway  # benchmarks/ is on sys.path when a script runs
 
 
 def main() -> None:
@@ -27,14 +23,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200, help="frames timed (default 200), after 20 warm-up")
     parser.add_argument("--quality", type=int, default=80, help="JPEG quality (default 80)")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="frame_cpu-"))
-    os.environ.update(DJANGO_SETTINGS_MODULE="proctoring.settings", DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
-                      DJANGO_SECRET_KEY="bench-throwaway-" + secrets.token_hex(16), DJANGO_DEBUG="0")
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True, timeout=300)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    tmp = setup_django_throwaway("frame_cpu-")
     from django.conf import settings
     from django.contrib.auth import get_user_model
 

@@ -4,11 +4,11 @@ from .exceptions import EngagementError, EngineUnavailable, InvalidInput
 from .models import EngagementLog
 from .scoring import EngagementStatus
 from .limits import throttle_check
-from .services import (Frame, age_gender_enabled, analysis_pool, engagement_log_build, frame_analyze, head_pose_limits,
-                       timestamp_parse)
+from .services import (Frame, age_gender_enabled, analysis_pool, engagement_log_build, faces_distance, frame_analyze,
+                       frame_analyze_described, head_pose_limits, timestamp_parse)
 
 __all__ = [
     "EMOTIONS", "EngagementError", "EngineUnavailable", "EngagementLog", "EngagementStatus", "Frame", "InvalidInput",
-    "age_gender_enabled", "analysis_pool", "engagement_log_build", "frame_analyze", "head_pose_limits",
-    "throttle_check", "timestamp_parse",
+    "age_gender_enabled", "analysis_pool", "engagement_log_build", "faces_distance", "frame_analyze",
+    "frame_analyze_described", "head_pose_limits", "throttle_check", "timestamp_parse",
 ]

@@ -167,6 +167,40 @@ def frame_analyze(*, frame: Frame, detector_backend: str | None = None, session_
                           fail_alone=False, age_gender=age_gender, shared_pool=shared_pool)[0]
 
 
+def frame_analyze_described(*, frame: Frame, describe: bool, one_face_only: bool = False,
+                            age_gender: bool = True) -> tuple[dict, Any]:
+    """Analyse one frame like frame_analyze, and with `describe` also its (largest) face's descriptor.
+
+    The descriptor (None when not asked, when no face was analysed, when the head is turned away, with
+    `one_face_only` when the frame has several faces, or when the engine has none) is computed on the same
+    decoded image and face box, and never enters the result.
+    """
+    image, frame_time, decode_ms = _prepare(frame)
+    [analysis], engine_name = _engine_run([image], None, age_gender)
+    descriptor = None
+    if (describe and analysis.error is None and analysis.face is not None and not analysis.looking_away
+            and (analysis.face_count == 1 or not one_face_only)):
+        # A turned head gives a poor descriptor: its check waits for a frame facing the camera.
+        try:
+            described = get_engine().describe_face(image, face=analysis.face)
+        except VerificationUnsupported:
+            logger.warning("the %s engine has no face descriptor: no identity check is possible", engine_name)
+        except Exception as exc:  # the engine's failure, not the client's: 503, logged
+            logger.exception("face description failed")
+            raise EngineUnavailable("The analysis engine failed; try again later.") from exc
+        else:
+            descriptor = described.descriptor
+            analysis.timings.update(described.timings)
+    result = result_build(analysis=analysis, frame_time=frame_time, engine_name=engine_name,
+                          timings={"decode": decode_ms, **analysis.timings})
+    return result, descriptor
+
+
+def faces_distance(*, a: Any, b: Any) -> float:
+    """How far apart two descriptors of the configured engine are (under its threshold: the same person)."""
+    return get_engine().faces_distance(a, b)
+
+
 def frames_from_json(items: list) -> list[Frame | Any]:
     """Frames from a JSON list of {"image", "timestamp"} objects; other items are kept so that they fail alone."""
     return [Frame(image=f.get("image"), timestamp=f.get("timestamp")) if isinstance(f, dict) else f for f in items]

@@ -109,6 +109,9 @@ class ExamSession(models.Model):
     analyzed_count = models.PositiveIntegerField(default=0, help_text="Frames with an analysed face.")
     average_score = models.FloatField(null=True, blank=True, help_text="Mean score of the analysed frames.")
     summary = models.JSONField(null=True, blank=True)
+    # The identity check: None follows MONITOR_IDENTITY_CHECK (the LMS sets it per session, LTI per exam).
+    identity_check = models.BooleanField(null=True, blank=True, help_text="Compare the face in view with the face "
+                                         "at the start of the exam; empty: the site's default.")
 
     class Meta:
         ordering = ["-created_at"]
@@ -217,3 +220,18 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} -> {self.webhook} ({self.status})"
+
+
+class IdentityReference(models.Model):
+    """The face descriptors a session's learner is compared with: kept while the session runs, never shown.
+
+    Deleted when the session ends (and by erasure and the purge); no API, page, export or admin reads it.
+    """
+
+    session = models.OneToOneField(ExamSession, on_delete=models.CASCADE, primary_key=True,
+                                   related_name="identity_reference")
+    descriptors = models.BinaryField(default=bytes)  # float32, one row per reference frame
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"identity reference of session {self.session_id}"

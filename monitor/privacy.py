@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from engagement.api import EngagementLog
 
-from .models import Alert, ExamSession, WebhookDelivery
+from .identity import identity_references_stale
+from .models import Alert, ExamSession, IdentityReference, WebhookDelivery
 from .selectors import LOG_SOURCE
 
 
@@ -28,6 +29,8 @@ def _purgeable(cutoff: datetime) -> dict[str, Any]:
         "alerts": Alert.objects.filter(Q(opened_at__lt=cutoff) | Q(session__in=sessions)),
         "sessions": sessions,
         "webhook_deliveries": WebhookDelivery.objects.filter(created_at__lt=cutoff),
+        # Whatever the retention, a reference face outlives no session (one that never ended: after a day unused).
+        "identity_references": identity_references_stale(),
     }
 
 
@@ -38,7 +41,8 @@ def data_purge_count(*, cutoff: datetime) -> dict[str, int]:
 
 @transaction.atomic
 def data_purge(*, cutoff: datetime) -> dict[str, int]:
-    """Delete logs, alerts, ended sessions (with their summaries) and webhook deliveries older than the cutoff."""
+    """Delete logs, alerts, ended sessions (with their summaries) and webhook deliveries older than the cutoff, and
+    the identity references no session needs any more."""
     counts = data_purge_count(cutoff=cutoff)
     for qs in _purgeable(cutoff).values():
         qs.delete()
@@ -117,10 +121,11 @@ def learner_data_erase(*, user: Any) -> dict[str, int]:
     logins = _login_sessions(user)
     counts = {"logs": logs.count(), "alerts": Alert.objects.filter(session__in=sessions).count(),
               "sessions": sessions.count(), "webhook deliveries": deliveries.count(),
-              "tokens": Token.objects.filter(user=user).count(), "login sessions": len(logins)}
+              "tokens": Token.objects.filter(user=user).count(), "login sessions": len(logins),
+              "identity references": IdentityReference.objects.filter(session__in=sessions).count()}
     deliveries.delete()
     logs.delete()
-    sessions.delete()  # alerts go with them (cascade)
+    sessions.delete()  # alerts and identity references go with them (cascade)
     Token.objects.filter(user=user).delete()
     Session.objects.filter(session_key__in=logins).delete()
     return counts

@@ -25,6 +25,10 @@ class SessionCreateSerializer(serializers.Serializer):
     exam_id = serializers.CharField(max_length=128)
     attempt_id = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
     frame_interval = serializers.FloatField(required=False, min_value=0.5, max_value=120)
+    identity_check = serializers.BooleanField(required=False, allow_null=True, default=None,
+                                              help_text="Compare the face in view with the learner's face at the start "
+                                                        "of the exam (alert identity_changed); null or absent: the "
+                                                        "site's default (MONITOR_IDENTITY_CHECK).")
 
     def validate_course_id(self, value: str) -> str:
         """Course ids starting with "lti:" are those of LTI launches (per platform): the API cannot make them."""
@@ -86,7 +90,7 @@ class SessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ExamSession
         fields = ["id", "learner", "course_id", "exam_id", "attempt_id", "status", "created_at", "started_at",
-                  "ended_at", "frame_interval", "frame_count", "analyzed_count", "average_score", "smoothed_score",
+                  "ended_at", "frame_interval", "identity_check", "frame_count", "analyzed_count", "average_score", "smoothed_score",
                   "last_status", "last_frame_at", "connection", "connection_changed_at", "summary"]
 
 

@@ -14,11 +14,11 @@ from django.core import signing
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
-from engagement.api import (EngagementError, EngagementLog, Frame, InvalidInput, engagement_log_build, frame_analyze,
-                            head_pose_limits, timestamp_parse)
+from engagement.api import (EngagementError, EngagementLog, Frame, InvalidInput, engagement_log_build,
+                            frame_analyze_described, head_pose_limits, timestamp_parse)
 
 from . import alerts as rules
-from . import presence, selectors, webhooks
+from . import identity, presence, selectors, webhooks
 from .models import Alert, Connection, ExamSession, SessionStatus, Tenant, TenantLearner, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -129,10 +129,12 @@ def learner_tenant(*, user: Any) -> Tenant | None:
 
 def session_create(*, learner: Any, course_id: str, exam_id: str, attempt_id: str = "",
                    frame_interval: float | None = None, requested_by: Any = None,
-                   allow_instructor: bool = False, tenant: Tenant | None = None) -> ExamSession:
+                   allow_instructor: bool = False, tenant: Tenant | None = None,
+                   identity_check: bool | None = None) -> ExamSession:
     """A scheduled session for a learner account (never staff, superusers, LMS accounts or the requester).
 
-    With a `tenant`, the learner must be that tenant's (or nobody's yet: then they become its).
+    With a `tenant`, the learner must be that tenant's (or nobody's yet: then they become its). `identity_check`
+    turns the identity check on or off for this session (None: MONITOR_IDENTITY_CHECK decides).
     """
     user = learner_resolve(learner=learner)
     learner_check(user=user, requested_by=requested_by, allow_instructor=allow_instructor)
@@ -140,7 +142,7 @@ def session_create(*, learner: Any, course_id: str, exam_id: str, attempt_id: st
         learner_tenant_claim(user=user, tenant=tenant, name=learner if isinstance(learner, (int, str)) else None)
     session = ExamSession.objects.create(
         learner=user, tenant=tenant, course_id=course_id, exam_id=exam_id, attempt_id=attempt_id or "",
-        frame_interval=frame_interval or settings.MONITOR["FRAME_INTERVAL"],
+        frame_interval=frame_interval or settings.MONITOR["FRAME_INTERVAL"], identity_check=identity_check,
     )
     # The instructors' live view shows the new session at once, not at its first frame.
     transaction.on_commit(lambda: _instructors_tell(session=session))
@@ -278,13 +280,14 @@ class FrameRecord:
 
 @transaction.atomic
 def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: Any = None,
-                         received_at: datetime | None = None) -> FrameRecord:
+                         received_at: datetime | None = None, descriptor: Any = None) -> FrameRecord:
     """Store an analysed frame's log row, update the rules' state and open or close alerts, atomically.
 
     `user` is the session's learner or its id. A frame_id already stored (a redelivered frame) changes
     nothing and answers the stored row. The rules, alert times and the row's frame_time use `received_at`,
     the server's receive time (the socket always gives it); the client's timestamp is kept as client_time.
-    Without `received_at` (imports, tests) the frame's own timestamp stands for it.
+    Without `received_at` (imports, tests) the frame's own timestamp stands for it. `descriptor` is the frame's
+    face descriptor when the identity check asked for one (never stored with the frame).
     """
     # The row lock serialises frames of one session across processes, so the rules see them in turn.
     session = ExamSession.objects.select_for_update().select_related("learner").filter(pk=session_id).first()
@@ -302,6 +305,7 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
     log.save()
 
     open_alerts = {a.kind: a for a in selectors.alerts_open(session=session)}
+    identity.identity_observe(session=session, result=result, descriptor=descriptor, at=frame_time)
     observation = rules.Observation(at=frame_time, face_count=result["face_count"],
                                     score=result.get("engagement_score"), status=result.get("engagement_status"),
                                     head_pose=result.get("head_pose"), looking_away=result.get("looking_away"),
@@ -370,6 +374,7 @@ def session_end(*, session: ExamSession) -> ExamSession:
     session.status, session.ended_at = SessionStatus.ENDED, now
     session.summary = selectors.session_summary(session=session)
     session.save()
+    identity.identity_forget(session=session)  # the reference face is kept only while the session runs
     webhooks.event_emit(event=WebhookEvent.SESSION_ENDED, session=session, data={
         "session": {"id": str(session.id), "learner": session.learner.get_username(), "course_id": session.course_id,
                     "exam_id": session.exam_id, "attempt_id": session.attempt_id,
@@ -421,10 +426,12 @@ def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image
         received = timestamp_parse(value=server_time) if server_time else timezone.now()
         server_time_check(timestamp=timestamp, server_time=received)
         # Age and gender play no part in any alert: an exam infers them only when the deployment asks for it.
-        result = frame_analyze(frame=Frame(image=image, timestamp=timestamp or received),
-                               age_gender=selectors.exam_age_gender_inferred())
+        wanted = identity.descriptor_wanted(session_id=session_id, now=received)
+        result, descriptor = frame_analyze_described(
+            frame=Frame(image=image, timestamp=timestamp or received), age_gender=selectors.exam_age_gender_inferred(),
+            describe=wanted is not None, one_face_only=wanted == identity.REFERENCE)
         record = session_frame_record(session_id=session_id, user=user_id, result=result, frame_id=frame_id,
-                                      received_at=received)
+                                      received_at=received, descriptor=descriptor)
         return {
             "analysis": {"type": "analysis", **result, "frame_id": record.log_id,
                          "smoothed_score": record.session.smoothed_score,

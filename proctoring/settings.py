@@ -306,6 +306,20 @@ MONITOR = {
     # Whether exams infer age and gender (they play no part in any alert; the learner's notice says so when on).
     # Off by default; ENGAGEMENT_AGE_GENDER=0 turns them off everywhere, /analyze-mood included.
     "AGE_GENDER": env_bool("MONITOR_AGE_GENDER", False),
+    # Identity check (off unless turned on here or per session): the face in view is compared with the learner's
+    # face at the start of the exam. See README, "Identity check".
+    "IDENTITY_CHECK": env_bool("MONITOR_IDENTITY_CHECK", False),
+    "IDENTITY_REFERENCE_FRAMES": env_int("MONITOR_IDENTITY_REFERENCE_FRAMES", 3),  # good frames the reference averages
+    # Seconds between routine checks. A check costs ~77 ms of CPU: at 5 s frames, 300 s is 1.3 ms a frame.
+    "IDENTITY_CHECK_SECONDS": env_int("MONITOR_IDENTITY_CHECK_SECONDS", 300),
+    # After an absence, a camera problem or a reconnection the next face is checked, at most this often (seconds).
+    "IDENTITY_RECHECK_SECONDS": env_int("MONITOR_IDENTITY_RECHECK_SECONDS", 60),
+    # Descriptor distance from the reference past which a check disagrees (stricter than /verify-faces' 0.6: see
+    # README, "Face verification per group"), and the disagreeing checks in a row that open identity_changed.
+    "IDENTITY_THRESHOLD": float(os.environ.get("MONITOR_IDENTITY_THRESHOLD", "0.5")),
+    "IDENTITY_MISSES": env_int("MONITOR_IDENTITY_MISSES", 2),
+    # A reference left by a session that never ended is deleted by the purge after this many hours unused.
+    "IDENTITY_REFERENCE_HOURS": env_int("MONITOR_IDENTITY_REFERENCE_HOURS", 24),
     # Whether learners see their emotions and scores during an exam, or only whether the camera sees them.
     "SHOW_LEARNER_ANALYSIS": env_bool("MONITOR_SHOW_LEARNER_ANALYSIS", False),
     # Presence: a camera reported blocked or missing, or every socket closed, this long opens an alert.

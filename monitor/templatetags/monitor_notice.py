@@ -1,7 +1,7 @@
 """What the monitoring notice says is inferred, from the settings in force (never a fixed text)."""
 from django import template
 
-from .. import selectors
+from .. import identity, selectors
 
 register = template.Library()
 
@@ -10,3 +10,9 @@ register = template.Library()
 def exam_infers_age_gender() -> bool:
     """Whether exam frames infer age and gender here (MONITOR's AGE_GENDER and the engine's switch)."""
     return selectors.exam_age_gender_inferred()
+
+
+@register.simple_tag
+def exam_checks_identity(session) -> bool:
+    """Whether this session compares the face in view with the face at its start (identity check)."""
+    return identity.identity_checked(session=session)

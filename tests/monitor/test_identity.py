@@ -1,0 +1,144 @@
+"""The identity check of exams: reference from the first good frames, checks on a cadence and after gaps, the
+alert when another person sits the exam, and the reference face gone when the session ends."""
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.test import Client
+from rest_framework.test import APIClient
+
+from monitor import identity, privacy, services
+from monitor.models import ExamSession, IdentityReference
+from tests import images
+from tests.monitor.conftest import FACE, NO_FACE
+
+pytestmark = pytest.mark.django_db(transaction=True)
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+# The astronaut framed otherwise (smaller, elsewhere in the frame): the same person, another picture.
+FACE_MOVED = images.data_url(images.composed_face(120, "grey", (400, 250)))
+
+
+def send(session, image, seconds):
+    """One socket frame through the real path (analysis, identity, rules), received at T0 + seconds."""
+    at = (T0 + timedelta(seconds=seconds)).isoformat()
+    return services.session_frame_process(session_id=str(session.id), user_id=session.learner_id,
+                                          frame_id=str(uuid.uuid4()), image=image, timestamp=None, server_time=at)
+
+
+def state(session):
+    return ExamSession.objects.get(pk=session.pk).rule_state.get("identity", {})
+
+
+def described(outcome):
+    return "describe" in outcome["analysis"]["timings_ms"]
+
+
+@pytest.fixture
+def lms_api():
+    """The LMS service account's API client."""
+    lms = get_user_model().objects.create_user("lms", password="x" * 12)
+    lms.user_permissions.add(Permission.objects.get(codename="add_examsession"))
+    client = APIClient()
+    client.force_authenticate(lms)
+    return client
+
+
+@pytest.fixture
+def checked(learner):
+    """A session with the identity check turned on for it (the site's default is off)."""
+    return services.session_create(learner=learner, course_id="c1", exam_id="e1", identity_check=True)
+
+
+def test_off_by_default_no_descriptor_is_computed(exam_session, settings):
+    assert settings.MONITOR["IDENTITY_CHECK"] is False and exam_session.identity_check is None
+    outcomes = [send(exam_session, FACE, 5 * i) for i in range(4)]
+    assert not any(described(o) for o in outcomes)
+    assert not IdentityReference.objects.exists() and "identity" not in ExamSession.objects.get().rule_state
+
+
+def test_the_site_default_turns_it_on_and_a_session_can_turn_it_off(learner, settings):
+    settings.MONITOR = {**settings.MONITOR, "IDENTITY_CHECK": True}
+    default = services.session_create(learner=learner, course_id="c1", exam_id="e1")
+    off = services.session_create(learner=learner, course_id="c1", exam_id="e2", identity_check=False)
+    assert described(send(default, FACE, 0)) and not described(send(off, FACE, 0))
+
+
+def test_the_reference_is_gathered_from_good_frames_then_checked_on_the_cadence(checked, settings):
+    settings.MONITOR = {**settings.MONITOR, "IDENTITY_REFERENCE_FRAMES": 3, "IDENTITY_CHECK_SECONDS": 60}
+    # Two faces and no face are no reference frames; three frames of one face are.
+    frames = [(images.data_url(images.two_faces()), 0), (NO_FACE, 5), (FACE, 10), (FACE_MOVED, 15), (FACE, 20)]
+    outcomes = [send(checked, image, s) for image, s in frames]
+    assert [described(o) for o in outcomes] == [False, False, True, True, True]
+    reference = IdentityReference.objects.get(session=checked)
+    assert np.frombuffer(bytes(reference.descriptors), np.float32).shape == (3 * 128,)
+    assert state(checked)["frames"] == 3 and state(checked)["checked_at"] == (T0 + timedelta(seconds=20)).isoformat()
+    # Then one check a minute: frames in between cost no descriptor.
+    assert [described(send(checked, FACE, s)) for s in (25, 50, 75, 80, 85)] == [False, False, False, True, False]
+    assert state(checked)["distance"] < settings.MONITOR["IDENTITY_THRESHOLD"]
+
+
+def test_a_gap_makes_the_next_face_checked(checked, settings):
+    settings.MONITOR = {**settings.MONITOR, "IDENTITY_REFERENCE_FRAMES": 1, "IDENTITY_CHECK_SECONDS": 600,
+                        "IDENTITY_RECHECK_SECONDS": 15}
+    assert described(send(checked, FACE, 0))  # the reference
+    assert not described(send(checked, FACE, 5))
+    send(checked, NO_FACE, 10)  # an absence...
+    assert not described(send(checked, FACE, 12))  # ...checked no sooner than 15 s after the last check,
+    assert described(send(checked, FACE, 16))  # ...but then at once, not at the 600 s cadence
+    assert not described(send(checked, FACE, 21))
+
+
+def test_the_reference_is_deleted_when_the_session_ends(checked):
+    send(checked, FACE, 0)
+    assert IdentityReference.objects.filter(session=checked).exists()
+    services.session_end(session=checked)
+    assert not IdentityReference.objects.exists()
+
+
+def test_erasure_and_the_purge_delete_references(checked, learner, settings):
+    send(checked, FACE, 0)
+    counts = privacy.learner_data_erase(user=learner)
+    assert counts["identity references"] == 1 and not IdentityReference.objects.exists()
+    # A session that never ended: its reference goes after IDENTITY_REFERENCE_HOURS unused, whatever the retention.
+    other = services.session_create(learner=learner, course_id="c1", exam_id="e3", identity_check=True)
+    send(other, FACE, 0)
+    call_command("purge_engagement_data")
+    assert IdentityReference.objects.count() == 1
+    IdentityReference.objects.update(updated_at=T0 - timedelta(hours=25))
+    assert identity.identity_references_stale().count() == 1
+    call_command("purge_engagement_data")
+    assert not IdentityReference.objects.exists() and ExamSession.objects.filter(pk=other.pk).exists()
+
+
+def test_the_reference_is_never_exported_or_shown(checked, learner):
+    send(checked, FACE, 0)
+    reference = bytes(IdentityReference.objects.get().descriptors)
+    exported = str(privacy.learner_data_export(user=learner))
+    assert "identity_reference" not in exported and reference.hex()[:32] not in exported
+    assert reference not in str(send(checked, FACE, 5)).encode()
+
+
+def test_the_lms_turns_it_on_per_session_over_rest(lms_api, learner):
+    response = lms_api.post("/api/v1/sessions/", {"learner": learner.username, "course_id": "c1", "exam_id": "e1",
+                                                  "identity_check": True}, format="json")
+    assert response.status_code == 201, response.content
+    session = ExamSession.objects.get(pk=response.json()["id"])
+    assert session.identity_check is True
+    assert lms_api.get(f"/api/v1/sessions/{session.id}/").json()["identity_check"] is True
+    bad = lms_api.post("/api/v1/sessions/", {"learner": learner.username, "course_id": "c1", "exam_id": "e2",
+                                             "identity_check": "sometimes"}, format="json")
+    assert bad.status_code == 400 and "identity_check" in bad.json()["errors"]
+
+
+def test_the_notice_says_so_only_when_the_face_is_compared(checked, exam_session, learner):
+    client = Client()
+    client.force_login(learner)
+    page = client.get(f"/monitor/sessions/{checked.id}/").content.decode()
+    assert "compared with your face at the start of this exam" in page
+    page = client.get(f"/monitor/sessions/{exam_session.id}/").content.decode()
+    assert "identity-notice" not in page
+
