@@ -26,6 +26,9 @@ INSTRUCTORS_GROUP = "monitor.instructors"
 # A session's socket count lives this many seconds after its last frame or ping, so that a count left by a
 # server that died without closing its sockets cannot lock the learner out for longer.
 SOCKET_COUNT_TTL = 120
+# A socket refreshes its count's lifetime and the page's last-heard time at most this often (seconds), not per
+# message: both are read against limits of two minutes (SOCKET_COUNT_TTL, MONITOR_PRESENCE_STALE_SECONDS).
+REFRESH_SECONDS = 10
 
 
 def exam_login_of(scope) -> str | None:
@@ -188,7 +191,11 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         """Parse JSON ourselves so that malformed or oversized messages get an error, not a crash."""
         # Any message, even one refused below, shows that the page is there (see presence_sweep's staleness).
-        await presence.session_heard(session_id=self.session_id)
+        now = time.monotonic()
+        if now - getattr(self, "heard_at", -REFRESH_SECONDS) >= REFRESH_SECONDS:
+            await presence.session_heard(session_id=self.session_id)
+            await cache.atouch(self._count_key, SOCKET_COUNT_TTL)
+            self.heard_at = now
         if text_data is None:
             await self.error("invalid_message", "Send JSON text messages.")
             return
@@ -211,7 +218,6 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         elif kind == "camera":
             await self.camera_reported(content)
         elif kind == "ping":
-            await cache.atouch(self._count_key, SOCKET_COUNT_TTL)
             await self.send_json({"type": "pong"})
         else:
             await self.error("unknown_type", "Unknown message type: send {\"type\": \"frame\", \"image\", \"timestamp\"}"
@@ -273,7 +279,6 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
 
     async def frame_received(self, content: dict):
         """Analyse now, or keep only the newest frame while one is in analysis (older ones are dropped)."""
-        await cache.atouch(self._count_key, SOCKET_COUNT_TTL)
         if await self._rate_limited():
             await self.error("rate_limited", "Too many frames: slow down.", timestamp=echo(content.get("timestamp")))
             return

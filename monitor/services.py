@@ -278,6 +278,11 @@ class FrameRecord:
     closed: list[Alert] = field(default_factory=list)
 
 
+# The ExamSession columns that recording a frame may change.
+FRAME_FIELDS = ["rule_state", "smoothed_score", "frame_count", "last_frame_at", "last_status", "last_emotion",
+                "analyzed_count", "average_score", "status", "started_at", "connection", "connection_changed_at"]
+
+
 @transaction.atomic
 def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: Any = None,
                          received_at: datetime | None = None, descriptor: Any = None) -> FrameRecord:
@@ -346,7 +351,8 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
         session.last_status, session.last_emotion = result["error"], ""
     if session.status == SessionStatus.SCHEDULED:
         session.status, session.started_at = SessionStatus.ACTIVE, frame_time
-    session.save()
+    # Only what a frame changes: the row's other columns (summary, names, ids) are not written again per frame.
+    session.save(update_fields=FRAME_FIELDS)
     for alert in opened:
         webhooks.event_emit(event=WebhookEvent.ALERT_OPENED, data=webhooks.webhook_payload_alert(alert),
                             session=session)

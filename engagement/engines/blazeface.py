@@ -80,6 +80,17 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
     return kept
 
 
+def _shrink(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Area-average `rgb` down to width x height, halving first while it stays at least twice as large.
+
+    OpenCV's area resampling by an exact half is a fast 2x2 mean; by an odd ratio (640 to 192) it is four
+    times slower. Halving first costs a fraction of the pixels' detail that the 192-pixel input keeps anyway.
+    """
+    while all(side >= 2 * target and side % 2 == 0 for side, target in zip(rgb.shape[:2], (height, width))):
+        rgb = cv2.resize(rgb, (rgb.shape[1] // 2, rgb.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+
+
 class BlazeFace:
     """One interpreter (not thread-safe: give each thread its own) that turns an RGB frame into detections."""
 
@@ -105,7 +116,8 @@ class BlazeFace:
         # Letterbox: keep the aspect ratio, pad the short side, as MediaPipe's ImageToTensorCalculator does.
         scale = INPUT_SIZE / max(height, width)
         new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-        resized = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        resized = _shrink(rgb, new_w, new_h) if scale < 1 else cv2.resize(rgb, (new_w, new_h),
+                                                                          interpolation=cv2.INTER_LINEAR)
         pad_x, pad_y = (INPUT_SIZE - new_w) // 2, (INPUT_SIZE - new_h) // 2
         tensor = np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), np.float32)
         tensor[0, pad_y:pad_y + new_h, pad_x:pad_x + new_w] = resized * (2 / 255.0) - 1.0

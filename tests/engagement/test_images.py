@@ -93,3 +93,25 @@ def test_exif_orientation_is_applied():
     buffer = io.BytesIO()
     Image.fromarray(images.webcam_face()).save(buffer, format="JPEG", exif=exif)
     assert decode_image(buffer.getvalue(), max_pixels=10**8).shape == (640, 480, 3)  # was 480 x 640
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_jpeg_decodes_to_the_same_rgb_pixels_as_pillow(mode):
+    """The fast JPEG path (OpenCV into the returned array) gives Pillow's pixels, in RGB order, colour or grey."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(images.webcam_face()).convert(mode).save(buffer, format="JPEG", quality=80)
+    expected = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+    decoded = decode_image(buffer.getvalue(), max_pixels=10**8)
+    assert decoded.shape == (480, 640, 3) and decoded.dtype == np.uint8
+    assert np.array_equal(decoded, expected)
+
+
+def test_a_jpeg_with_bytes_after_its_end_is_still_decoded():
+    """Data after the end marker sends the frame to Pillow's path, which decodes it as before."""
+    jpeg = images.encode(images.astronaut()) + b"\0\0"
+    assert decode_image(jpeg, max_pixels=10**8).shape == (512, 512, 3)
