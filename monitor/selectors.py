@@ -37,6 +37,26 @@ def session_for_learner(*, session_id: Any, user: Any) -> ExamSession | None:
     return _learner_sessions(session_id=session_id, user=user).exclude(status=SessionStatus.ENDED).first()
 
 
+def notice_contents(*, session: ExamSession) -> dict:
+    """What the learner's monitoring notice lists, from the settings in force: what each picture is analysed for,
+    what is kept and how long, who sees it. Nothing in it is fixed text that a setting could make untrue."""
+    age_gender = exam_age_gender_inferred()
+    inferred = ["whether your face is in view, and how many faces are",
+                "where you are facing (head turn and tilt), and whether you look away from the screen",
+                "your expression, as shares of seven emotions (angry, disgust, fear, happy, sad, surprise, "
+                "neutral), and from them an engagement score and status"]
+    if age_gender:
+        inferred.append("an estimate of your age and gender (used in no alert)")
+    kept = ["for each picture: its time, the number of faces, head turn and tilt, the emotion shares, the "
+            "engagement score and status" + (", the age and gender estimates" if age_gender else ""),
+            "alerts, each with when it opened and closed (for example when nobody is in view)",
+            "this session's summary: times in each status, average scores"]
+    learner_sees = ("your own engagement status and scores" if settings.MONITOR["SHOW_LEARNER_ANALYSIS"]
+                    else "whether the camera sees you, and your alerts")
+    return {"interval": session.frame_interval, "inferred": inferred, "kept": kept,
+            "retention_days": settings.RETENTION_DAYS, "learner_sees": learner_sees}
+
+
 def session_ended_for_learner(*, session_id: Any, user: Any) -> ExamSession | None:
     """The session if it exists, belongs to this user and has ended; else None."""
     return _learner_sessions(session_id=session_id, user=user).filter(status=SessionStatus.ENDED).first()

@@ -16,3 +16,9 @@ def exam_infers_age_gender() -> bool:
 def exam_checks_identity(session) -> bool:
     """Whether this session compares the face in view with the face at its start (identity check)."""
     return identity.identity_checked(session=session)
+
+
+@register.simple_tag
+def exam_notice(session) -> dict:
+    """The notice's lists for this session (selectors.notice_contents), from the settings in force."""
+    return selectors.notice_contents(session=session)

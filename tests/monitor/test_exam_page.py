@@ -154,6 +154,11 @@ def lms_token():
     return Token.objects.create(user=lms).key
 
 
+def lms_tenant():
+    """The tenant of the LMS account lms_token made: its sessions are the ones it may end."""
+    return services.tenant_of_account(account=get_user_model().objects.get(username="lms"))
+
+
 def start(page):
     """Read the monitoring notice and start, as a learner does."""
     notice = page.locator("#notice")
@@ -169,7 +174,8 @@ def test_the_first_frame_goes_at_once_and_the_end_releases_the_camera(asgi_serve
     learner = get_user_model().objects.create_user("lea", password="lea-password")
     token = lms_token()
     # 60 s between frames: an analysis within the 15 s below can only come from the frame sent at start.
-    session = services.session_create(learner=learner, course_id="c1", exam_id="e1", frame_interval=60)
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1", frame_interval=60,
+                                      tenant=lms_tenant())
     with chromium_context(video=face_then_empty(tmp_path, 30, 1)) as context:
         page = context.new_page()
         page.goto(f"{asgi_server.url}/monitor/join/{services.session_join_token(session=session)}/")
@@ -243,7 +249,8 @@ def test_a_learner_who_leaves_shows_as_disconnected_then_ended(asgi_server, fast
     learner = get_user_model().objects.create_user("lea", password="lea-password")
     get_user_model().objects.create_superuser("ines", password="ines-password")
     token = lms_token()
-    session = services.session_create(learner=learner, course_id="c1", exam_id="e1", frame_interval=0.5)
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1", frame_interval=0.5,
+                                      tenant=lms_tenant())
     with chromium_context(video=face_then_empty(tmp_path, 30, 1)) as context:
         live = live_view(context, asgi_server.url)
         row = live.locator(f'tr[data-session="{session.id}"]')
