@@ -11,8 +11,8 @@ from engagement.api import EngagementLog
 
 from . import reviews, selectors, services
 from .models import Alert, ExamSession, Webhook, WebhookDelivery
-from .serializers import (AlertFilter, AlertSerializer, DeliverySerializer, LogFilter, LogSerializer,
-                          ReportSerializer, SessionCreateSerializer, SessionFilter, SessionLinksSerializer,
+from .serializers import (AlertFilter, AlertReviewSerializer, AlertSerializer, DeliverySerializer, LogFilter,
+                          LogSerializer, ReportSerializer, SessionCreateSerializer, SessionFilter, SessionLinksSerializer,
                           SessionSerializer, WebhookSerializer)
 
 
@@ -86,7 +86,8 @@ class SessionReportApi(APIView):
     def get(self, request, session_id):
         """The report (computed live while the session runs)."""
         session = visible_session(request, session_id)
-        return Response(ReportSerializer(selectors.session_report(session=session)).data)
+        report = selectors.session_report(session=session)
+        return Response(ReportSerializer(report, context={"request": request}).data)
 
 
 class SessionLogsApi(generics.ListAPIView):
@@ -140,17 +141,21 @@ class AlertListApi(generics.ListAPIView):
 
 
 class AlertReviewApi(APIView):
-    """Mark an alert reviewed (instructors of its course and the LMS); the reviewer and time are recorded."""
+    """Review an alert (instructors of its course and the LMS): an outcome and a note, the reviewer and time."""
 
-    @extend_schema(request=None, responses=AlertSerializer)
+    @extend_schema(request=AlertReviewSerializer, responses=AlertSerializer)
     def post(self, request, alert_id):
-        """Review the alert; reviewing twice keeps the first reviewer."""
+        """Record the outcome (confirmed, dismissed, needs_follow_up) and a note; with neither, mark it reviewed
+        (reviewing twice keeps the first). A confirmed or dismissed alert is final: another outcome is 409."""
         alert = Alert.objects.select_related("session").filter(pk=alert_id).first()
         if alert is None:
             raise NotFound("No such alert.")
         visible_session(request, alert.session_id)
+        review = AlertReviewSerializer(data=request.data)
+        review.is_valid(raise_exception=True)
         # alert_review refuses (403) anyone but the course's instructors, the LMS and superusers.
-        return Response(AlertSerializer(reviews.alert_review(alert=alert, reviewer=request.user)).data)
+        alert = reviews.alert_review(alert=alert, reviewer=request.user, **review.validated_data)
+        return Response(AlertSerializer(alert, context={"request": request}).data)
 
 
 class WebhookListCreateApi(generics.ListCreateAPIView):

@@ -123,6 +123,14 @@ class ExamSession(models.Model):
         return f"{self.learner} - {self.course_id}/{self.exam_id} ({self.status})"
 
 
+class ReviewOutcome(models.TextChoices):
+    """What a reviewer decided about an alert."""
+
+    CONFIRMED = "confirmed", "Confirmed"  # the alert shows a real breach of the exam's rules
+    DISMISSED = "dismissed", "Dismissed"  # looked at: nothing wrong (a false alarm, an allowed interruption)
+    FOLLOW_UP = "needs_follow_up", "Needs follow-up"  # undecided yet: someone must look again or ask the learner
+
+
 class Alert(models.Model):
     """A condition that held for a while during a session: opened once, closed when it clears."""
 
@@ -136,6 +144,8 @@ class Alert(models.Model):
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="reviewed_alerts")
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_outcome = models.CharField(max_length=16, choices=ReviewOutcome.choices, blank=True)
+    review_note = models.TextField(blank=True, help_text="The reviewer's reasons, for the record.")
 
     class Meta:
         ordering = ["opened_at"]
@@ -175,6 +185,7 @@ class WebhookEvent(models.TextChoices):
     ALERT_OPENED = "alert.opened"  # an alert was raised
     ALERT_CLOSED = "alert.closed"  # its condition cleared (or the session ended)
     SESSION_ENDED = "session.ended"  # a session ended; its summary is in the payload
+    ALERT_REVIEWED = "alert.reviewed"  # a reviewer recorded an outcome (and a note) for an alert
 
 
 class Webhook(models.Model):

@@ -10,7 +10,8 @@ from rest_framework import serializers
 from engagement.api import EngagementLog
 
 from . import webhooks
-from .models import Alert, AlertKind, ExamSession, SessionStatus, Webhook, WebhookDelivery, WebhookEvent
+from .reviews import NOTE_MAX_LENGTH
+from .models import Alert, AlertKind, ExamSession, ReviewOutcome, SessionStatus, Webhook, WebhookDelivery, WebhookEvent
 
 
 # The course ids LTI launches make (lti:<platform>:<context id>); the REST API's clients use any other.
@@ -57,7 +58,22 @@ class AlertSerializer(serializers.ModelSerializer):
     class Meta:
         model = Alert
         fields = ["id", "session", "course_id", "kind", "severity", "message", "opened_at", "closed_at",
-                  "frame_count", "reviewed_by", "reviewed_at"]
+                  "frame_count", "reviewed_by", "reviewed_at", "review_outcome", "review_note"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        # The note is the reviewers' record; the learner the alert is about reads the outcome, not the note.
+        if request is not None and instance.session.learner_id == getattr(request.user, "pk", None):
+            data.pop("review_note", None)
+        return data
+
+
+class AlertReviewSerializer(serializers.Serializer):
+    """Input of POST /api/v1/alerts/<id>/review/: the outcome and a note (both optional: none marks reviewed)."""
+
+    outcome = serializers.ChoiceField(choices=ReviewOutcome.choices, required=False, allow_blank=True)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=NOTE_MAX_LENGTH, trim_whitespace=True)
 
 
 class SummarySerializer(serializers.Serializer):

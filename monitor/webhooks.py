@@ -199,8 +199,12 @@ def dispatcher_wake() -> None:
 
 
 def webhook_payload_alert(alert: Any) -> dict:
-    """An alert with its session, as webhook data."""
+    """An alert with its session (and its review once it has an outcome), as webhook data."""
     session = alert.session
-    return {"alert": alert.as_message(), "session": {"id": str(session.id), "learner": session.learner.get_username(),
-                                                     "course_id": session.course_id, "exam_id": session.exam_id,
-                                                     "attempt_id": session.attempt_id}}
+    review = {"review": {"outcome": alert.review_outcome, "note": alert.review_note,
+                         "reviewed_by": alert.reviewed_by.get_username() if alert.reviewed_by else None,
+                         "reviewed_at": alert.reviewed_at.isoformat() if alert.reviewed_at else None}} \
+        if alert.review_outcome else {}
+    return {"alert": alert.as_message(), **review,
+            "session": {"id": str(session.id), "learner": session.learner.get_username(),
+                        "course_id": session.course_id, "exam_id": session.exam_id, "attempt_id": session.attempt_id}}
