@@ -29,6 +29,9 @@ SOCKET_COUNT_TTL = 120
 # A socket refreshes its count's lifetime and the page's last-heard time at most this often (seconds), not per
 # message: both are read against limits of two minutes (SOCKET_COUNT_TTL, MONITOR_PRESENCE_STALE_SECONDS).
 REFRESH_SECONDS = 10
+# Seconds a socket waits for a worker beyond the frame's own deadline (MONITOR_MAX_FRAME_WAIT): its analysis.
+ANSWER_GRACE_SECONDS = 5
+ANSWERS_KEPT = 16
 
 
 def exam_login_of(scope) -> str | None:
@@ -143,6 +146,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         self.pending: dict | None = None  # the newest frame waiting while another is analysed
         self.worker: asyncio.Task | None = None
         self.waiting: dict[str, asyncio.Future] = {}  # frames queued for a worker, by frame id
+        self.answered: list[str] = []  # the last frames a worker answered (a redelivered frame answers twice)
         try:
             await self.channel_layer.group_add(session_group(self.session_id), self.channel_name)
         except BaseException:
@@ -319,6 +323,10 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             await self.error("server_error", "The frame could not be processed.",
                              timestamp=echo(content.get("timestamp")))
             return
+        await self._publish(outcome)
+
+    async def _publish(self, outcome: dict):
+        """A recorded frame's analysis and alert events to the learner, its row to the instructors."""
         await self.send_json(outcome["analysis"])
         for event in outcome["events"]:
             await self.send_json(event)
@@ -331,8 +339,16 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         waiter = asyncio.get_running_loop().create_future()
         self.waiting[frame["frame_id"]] = waiter
         try:
-            await SyncToAsync(frame_process.delay, thread_sensitive=False)(**frame, reply_channel=self.channel_name)
-            message = await asyncio.wait_for(waiter, timeout=settings.ENGAGEMENT["WORKER_TIMEOUT"])
+            try:
+                await SyncToAsync(frame_process.delay, thread_sensitive=False)(**frame, reply_channel=self.channel_name)
+            except Exception as exc:  # the broker is down or restarting: the page sends its next frame later
+                logger.warning("could not queue a frame of session %s: %s", self.session_id, exc)
+                raise services.ServiceUnavailable("The analysis queue is unavailable; the page tries again.") from exc
+            # A worker answers within the frame's deadline (it drops a frame that waited longer) plus its analysis;
+            # past that, the learner is told now rather than after the broker's redelivery delay. A late answer
+            # still reaches the socket (frame_outcome).
+            timeout = settings.MONITOR["MAX_FRAME_WAIT"] + ANSWER_GRACE_SECONDS
+            message = await asyncio.wait_for(waiter, timeout=timeout)
         except asyncio.TimeoutError:
             raise EngineUnavailable("No analysis worker answered in time.") from None
         finally:
@@ -342,10 +358,23 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         return message["outcome"]
 
     async def frame_outcome(self, event):
-        """A worker's answer for one of our frames (a redelivered frame may answer twice: the first wins)."""
-        waiter = self.waiting.get(event["frame_id"])
+        """A worker's answer for one of our frames (a redelivered frame may answer twice: the first wins).
+
+        An analysis that comes after the socket stopped waiting (a slow worker, a redelivered frame) is still
+        sent: its row is stored, and the learner and the instructors see it.
+        """
+        frame_id = event["frame_id"]
+        if frame_id in self.answered:
+            return
+        waiter = self.waiting.get(frame_id)
         if waiter is not None and not waiter.done():
             waiter.set_result(event)
+        elif "outcome" not in event:
+            return
+        else:
+            await self._publish(event["outcome"])
+        self.answered.append(frame_id)
+        del self.answered[:-ANSWERS_KEPT]
 
     async def session_alert(self, event):
         """A presence alert opened or closed (the sweep or another socket of the session): tell the learner."""

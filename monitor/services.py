@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.db import close_old_connections, transaction
+from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
 from engagement.api import (EngagementError, EngagementLog, Frame, InvalidInput, engagement_log_build,
@@ -37,6 +37,13 @@ class FrameStale(EngagementError):
 
     status_code = 409
     code = "stale"
+
+
+class ServiceUnavailable(EngagementError):
+    """The database failed while a frame was recorded: nothing was stored, and the page sends frames again."""
+
+    status_code = 503
+    code = "service_unavailable"
 
 
 class SessionError(EngagementError):
@@ -431,8 +438,8 @@ def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image
     try:
         received = timestamp_parse(value=server_time) if server_time else timezone.now()
         server_time_check(timestamp=timestamp, server_time=received)
-        # Age and gender play no part in any alert: an exam infers them only when the deployment asks for it.
         wanted = identity.descriptor_wanted(session_id=session_id, now=received)
+        # Age and gender play no part in any alert: an exam infers them only when the deployment asks for it.
         result, descriptor = frame_analyze_described(
             frame=Frame(image=image, timestamp=timestamp or received), age_gender=selectors.exam_age_gender_inferred(),
             describe=wanted is not None, one_face_only=wanted == identity.REFERENCE)
@@ -446,5 +453,9 @@ def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image
                        for a in record.opened + record.closed],
             "row": selectors.session_live_row(session=record.session, open_alerts=record.open_alerts),
         }
+    except DatabaseError as exc:
+        # Answered at once (the page retries), never left to the socket's timeout; nothing was stored.
+        logger.warning("database error on a frame of session %s: %s", session_id, exc)
+        raise ServiceUnavailable("The service cannot store frames just now; the page tries again.") from exc
     finally:
         close_old_connections()

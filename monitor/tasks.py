@@ -1,4 +1,6 @@
 """Celery tasks of monitor (scaled set-up only): they call services and answer through the channel layer."""
+import logging
+
 from asgiref.sync import async_to_sync
 from celery import shared_task
 from celery.signals import worker_process_init
@@ -7,6 +9,8 @@ from channels.layers import get_channel_layer
 from engagement.api import EngagementError
 
 from . import services, webhooks
+
+logger = logging.getLogger(__name__)
 
 
 @worker_process_init.connect
@@ -32,6 +36,10 @@ def frame_process(self, *, session_id: str, user_id: int, frame_id: str, image: 
         message = {"type": "frame.outcome", "frame_id": frame_id, "error": {**exc.as_dict(), "status": exc.status_code,
                                                                            "session_gone": isinstance(
                                                                                exc, services.SessionError)}}
+    except Exception:  # any other failure is answered too: the socket must never wait for a reply that never comes
+        logger.exception("frame %s of session %s failed", frame_id, session_id)
+        message = {"type": "frame.outcome", "frame_id": frame_id,
+                   "error": {"error": "server_error", "message": "The frame could not be processed.", "status": 500}}
     async_to_sync(get_channel_layer().send)(reply_channel, message)
 
 
