@@ -1,14 +1,14 @@
 """The in-process API other apps use: analyse a frame, store its log row (no HTTP involved)."""
 from .engines.base import EMOTIONS
 from .exceptions import EngagementError, EngineUnavailable, InvalidInput
-from .models import EngagementLog
-from .scoring import EngagementStatus
 from .limits import throttle_check
+from .models import EngagementLog
+from .scoring import EngagementStatus, FrameError
 from .services import (Frame, age_gender_enabled, analysis_pool, engagement_log_build, faces_distance, frame_analyze,
                        frame_analyze_described, head_pose_limits, timestamp_parse)
 
 __all__ = [
-    "EMOTIONS", "EngagementError", "EngineUnavailable", "EngagementLog", "EngagementStatus", "Frame", "InvalidInput",
-    "age_gender_enabled", "analysis_pool", "engagement_log_build", "faces_distance", "frame_analyze",
+    "EMOTIONS", "EngagementError", "EngineUnavailable", "EngagementLog", "EngagementStatus", "Frame", "FrameError",
+    "InvalidInput", "age_gender_enabled", "analysis_pool", "engagement_log_build", "faces_distance", "frame_analyze",
     "frame_analyze_described", "head_pose_limits", "throttle_check", "timestamp_parse",
 ]

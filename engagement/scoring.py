@@ -19,14 +19,21 @@ class Emotion(models.TextChoices):
 class EngagementStatus(models.TextChoices):
     """Status bands of the engagement score, refined by the dominant emotion."""
 
-    HIGHLY_ENGAGED = "highly_engaged"  # 70-100 and happy or surprised
-    ENGAGED = "engaged"  # 70-100 otherwise
-    NEUTRAL = "neutral"  # 40-69 and neutral
-    PARTIALLY_ENGAGED = "partially_engaged"  # 40-69 otherwise
-    CONFUSED = "confused"  # 20-39 and sad or afraid
-    DISTRACTED = "distracted"  # 20-39 otherwise
-    FRUSTRATED = "frustrated"  # 0-19 and sad or angry
-    BORED = "bored"  # 0-19 otherwise
+    HIGHLY_ENGAGED = "highly_engaged", "Highly engaged"  # 70-100 and happy or surprised
+    ENGAGED = "engaged", "Engaged"  # 70-100 otherwise
+    NEUTRAL = "neutral", "Neutral"  # 40-69 and neutral
+    PARTIALLY_ENGAGED = "partially_engaged", "Partly engaged"  # 40-69 otherwise
+    CONFUSED = "confused", "Confused"  # 20-39 and sad or afraid
+    DISTRACTED = "distracted", "Distracted"  # 20-39 otherwise
+    FRUSTRATED = "frustrated", "Frustrated"  # 0-19 and sad or angry
+    BORED = "bored", "Bored"  # 0-19 otherwise
+
+
+class FrameError(models.TextChoices):
+    """Why a frame with a readable image was not analysed (its status is then this instead)."""
+
+    NO_FACE = "no_face", "No face in view"  # the detector found no face
+    FACE_TOO_SMALL = "face_too_small", "Too far from the camera"  # the face is narrower than min_face_size
 
 
 RECOMMENDATIONS: dict[str, list[str]] = {

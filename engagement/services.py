@@ -31,8 +31,8 @@ _decoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="engagement-deco
 _pool: AnalysisPool | None = None
 _pool_lock = threading.Lock()
 MESSAGES = {
-    "no_face": "No face detected in the image.",
-    "face_too_small": "The face is too small to analyse: move closer to the camera.",
+    scoring.FrameError.NO_FACE: "No face detected in the image.",
+    scoring.FrameError.FACE_TOO_SMALL: "The face is too small to analyse: move closer to the camera.",
 }
 
 

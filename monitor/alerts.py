@@ -1,24 +1,32 @@
-"""Alert rules: which alerts should be open after a frame, given the session's running state."""
+"""The alert kinds' registry: each kind's label, severity, colour and rule in one entry, and the rules' evaluation.
+
+Adding a kind is one `AlertKindSpec` in `KINDS` (with its rule) and a migration for the new choice.
+"""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.db import models
 from django.utils.dateparse import parse_datetime
 
-from .models import AlertKind, Severity
+from engagement.api import EngagementStatus
 
-SEVERITY = {
-    AlertKind.ABSENT: Severity.WARNING,
-    AlertKind.MULTIPLE_FACES: Severity.CRITICAL,
-    AlertKind.LOW_ENGAGEMENT: Severity.WARNING,
-    AlertKind.STRUGGLING: Severity.INFO,
-    AlertKind.LOOKING_AWAY: Severity.WARNING,
-    AlertKind.CAMERA_BLOCKED: Severity.CRITICAL,  # nothing can be monitored without the camera
-    AlertKind.DISCONNECTED: Severity.WARNING,  # often a network cut, not a breach
+from .choices import Connection, Severity
+
+KEEP = ""  # a rule's answer that keeps an open alert as it is (its message unchanged)
+STRUGGLING_STATUSES = (EngagementStatus.CONFUSED, EngagementStatus.FRUSTRATED)
+# What the exam page may report about its camera, and how an alert words it.
+CAMERA_PROBLEMS = {
+    "denied": "camera access was denied",
+    "missing": "no camera was found",
+    "in_use": "the camera is used by another application",
+    "stopped": "the camera stopped",
+    "unsupported": "the browser cannot use a camera",
+    "error": "the camera could not be started",
 }
-STRUGGLING_STATUSES = ("confused", "frustrated")
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,41 @@ class Observation:
     looking_away: bool | None = None
     # The engine's looking-away thresholds {"yaw", "pitch"}: an open alert closes only well inside them.
     pose_limits: dict | None = None
+
+
+@dataclass
+class RuleInput:
+    """What a frame rule reads; `state` is the session's rule state, which the rule may update."""
+
+    observation: Observation
+    state: dict
+    thresholds: dict
+    is_open: bool  # whether the rule's alert is open now
+    ema: float | None = None  # the smoothed score after this frame (unrounded); None without an analysed face
+
+
+@dataclass(frozen=True)
+class PresenceRule:
+    """A kind opened by the presence sweep: the connection state, the setting giving its delay, its message."""
+
+    connection: str
+    seconds_setting: str
+    message: Callable[[float, str], str]  # (seconds in that state, the camera problem reported) -> text
+
+
+@dataclass(frozen=True)
+class AlertKindSpec:
+    """One alert kind and everything the project knows about it."""
+
+    name: str  # the AlertKind member's name
+    value: str  # stored in Alert.kind, sent on sockets and webhooks
+    label: str  # the words people read: admin, live view, report
+    severity: str
+    colour: str  # its band in the report's timeline
+    # Per frame: a message while the alert should be open (KEEP: keep it as it is), None to close it.
+    rule: Callable[[RuleInput], str | None] | None = None
+    needs_score: bool = False  # a frame without an analysed face leaves the alert as it is
+    presence: PresenceRule | None = None  # opened by the presence sweep rather than by frames
 
 
 def thresholds() -> dict:
@@ -50,61 +93,117 @@ def _held_for(state: dict, key: str, now: datetime, condition: bool) -> float:
     return (now - parse_datetime(state[key])).total_seconds()
 
 
-def _looking_away(state: dict, observation: Observation, open_kinds: set[str], t: dict, wanted: dict) -> None:
+def _absent(r: RuleInput) -> str | None:
+    """Open after ABSENT_SECONDS without a face."""
+    absent_for = _held_for(r.state, "absent_since", r.observation.at, r.observation.face_count == 0)
+    return f"No face in view for {absent_for:.0f} s." if absent_for >= r.thresholds["ABSENT_SECONDS"] else None
+
+
+def _multiple_faces(r: RuleInput) -> str | None:
+    """Open after MULTIPLE_FACES_FRAMES consecutive frames with two faces or more."""
+    faces = r.observation.face_count
+    r.state["multi_run"] = r.state.get("multi_run", 0) + 1 if faces >= 2 else 0
+    return f"{faces} faces in view." if r.state["multi_run"] >= r.thresholds["MULTIPLE_FACES_FRAMES"] else None
+
+
+def _looking_away(r: RuleInput) -> str | None:
     """Open after LOOKING_AWAY_SECONDS turned away; once open, close only when the head is back by a margin."""
-    kind = AlertKind.LOOKING_AWAY
+    observation, t = r.observation, r.thresholds
     if observation.head_pose is None or observation.looking_away is None:
         # No face or no pose says nothing about where the head points (absence has its own alert).
-        if kind in open_kinds:
-            wanted[kind] = ""
-        return
+        return KEEP if r.is_open else None
     away = observation.looking_away
-    if not away and kind in open_kinds and observation.pose_limits:
+    if not away and r.is_open and observation.pose_limits:
         margin = t["LOOKING_AWAY_MARGIN"]
         away = (abs(observation.head_pose["yaw"]) > observation.pose_limits["yaw"] - margin
                 or abs(observation.head_pose["pitch"]) > observation.pose_limits["pitch"] - margin)
-    away_for = _held_for(state, "away_since", observation.at, away)
-    if away_for >= t["LOOKING_AWAY_SECONDS"] or (away and kind in open_kinds):
+    away_for = _held_for(r.state, "away_since", observation.at, away)
+    if away_for >= t["LOOKING_AWAY_SECONDS"] or (away and r.is_open):
         pose = observation.head_pose
-        wanted[kind] = (f"Looking away from the screen for {max(away_for, 0):.0f} s "
-                        f"(head turned {pose['yaw']:+.0f} degrees, tilted {pose['pitch']:+.0f} degrees).")
+        return (f"Looking away from the screen for {max(away_for, 0):.0f} s "
+                f"(head turned {pose['yaw']:+.0f} degrees, tilted {pose['pitch']:+.0f} degrees).")
+    return None
+
+
+def _low_engagement(r: RuleInput) -> str | None:
+    """Open when the smoothed score stays low for LOW_ENGAGEMENT_SECONDS; close only above it by a margin."""
+    t, ema = r.thresholds, r.ema
+    limit = t["LOW_ENGAGEMENT_SCORE"]
+    low = ema < limit or (r.is_open and ema < limit + t["LOW_ENGAGEMENT_MARGIN"])
+    low_for = _held_for(r.state, "low_since", r.observation.at, low)
+    if low_for >= t["LOW_ENGAGEMENT_SECONDS"] or (low and r.is_open):
+        return f"Engagement has stayed low (smoothed score {ema:.0f})."
+    return None
+
+
+def _struggling(r: RuleInput) -> str | None:
+    """Open after STRUGGLING_SECONDS looking confused or frustrated; close at once."""
+    status = r.observation.status
+    struggling_for = _held_for(r.state, "struggling_since", r.observation.at, status in STRUGGLING_STATUSES)
+    if struggling_for >= r.thresholds["STRUGGLING_SECONDS"]:
+        return f"The learner has looked {status} for {struggling_for:.0f} s."
+    return None
+
+
+def _camera_blocked_message(seconds: float, camera_problem: str) -> str:
+    why = CAMERA_PROBLEMS.get(camera_problem, CAMERA_PROBLEMS["error"])
+    return f"No camera picture for {seconds:.0f} s: {why}."
+
+
+def _disconnected_message(seconds: float, camera_problem: str) -> str:
+    return f"The exam page has been disconnected for {seconds:.0f} s."
+
+
+# The registry. Frame rules run in this order on every frame.
+KINDS: tuple[AlertKindSpec, ...] = (
+    AlertKindSpec("ABSENT", "absent", "Absent", Severity.WARNING, "#7f7f7f", rule=_absent),
+    AlertKindSpec("MULTIPLE_FACES", "multiple_faces", "Several faces", Severity.CRITICAL, "#d62728",
+                  rule=_multiple_faces),
+    AlertKindSpec("LOOKING_AWAY", "looking_away", "Looking away", Severity.WARNING, "#17becf", rule=_looking_away),
+    AlertKindSpec("LOW_ENGAGEMENT", "low_engagement", "Low engagement", Severity.WARNING, "#ff7f0e",
+                  rule=_low_engagement, needs_score=True),
+    AlertKindSpec("STRUGGLING", "struggling", "Struggling", Severity.INFO, "#9467bd", rule=_struggling,
+                  needs_score=True),
+    # Critical: nothing can be monitored without the camera.
+    AlertKindSpec("CAMERA_BLOCKED", "camera_blocked", "Camera blocked", Severity.CRITICAL, "#8c564b",
+                  presence=PresenceRule(Connection.CAMERA_BLOCKED, "CAMERA_BLOCKED_SECONDS", _camera_blocked_message)),
+    # A warning: often a network cut, not a breach.
+    AlertKindSpec("DISCONNECTED", "disconnected", "Disconnected", Severity.WARNING, "#bcbd22",
+                  presence=PresenceRule(Connection.DISCONNECTED, "DISCONNECTED_SECONDS", _disconnected_message)),
+)
+_BY_VALUE = {spec.value: spec for spec in KINDS}
+
+AlertKind = models.TextChoices("AlertKind", [(spec.name, (spec.value, spec.label)) for spec in KINDS])
+AlertKind.__doc__ = "What an alert is about (built from KINDS, where each kind is described)."
+PRESENCE_KINDS = frozenset(spec.value for spec in KINDS if spec.presence)
+
+
+def kind_spec(kind: str) -> AlertKindSpec:
+    """The registry entry of an alert kind (KeyError for a kind that is not registered)."""
+    return _BY_VALUE[kind]
 
 
 def rules_evaluate(*, state: dict, observation: Observation, open_kinds: set[str]) -> tuple[dict, dict[str, str]]:
     """New rule state and the alerts that should be open now ({kind: message}), with hysteresis."""
     t = thresholds()
     state = dict(state)
-    now = observation.at
+    ema = None
+    if observation.score is not None:
+        # The smoothed score: what low engagement is judged on, and what the live view shows.
+        ema = observation.score if state.get("ema") is None else (
+            t["EMA_ALPHA"] * observation.score + (1 - t["EMA_ALPHA"]) * state["ema"])
+        state["ema"] = round(ema, 2)
     wanted: dict[str, str] = {}
-
-    absent_for = _held_for(state, "absent_since", now, observation.face_count == 0)
-    if absent_for >= t["ABSENT_SECONDS"]:
-        wanted[AlertKind.ABSENT] = f"No face in view for {absent_for:.0f} s."
-
-    state["multi_run"] = state.get("multi_run", 0) + 1 if observation.face_count >= 2 else 0
-    if state["multi_run"] >= t["MULTIPLE_FACES_FRAMES"]:
-        wanted[AlertKind.MULTIPLE_FACES] = f"{observation.face_count} faces in view."
-
-    _looking_away(state, observation, open_kinds, t, wanted)
-
-    if observation.score is None:
-        # No analysed face says nothing about engagement: those alerts stay as they are.
-        for kind in (AlertKind.LOW_ENGAGEMENT, AlertKind.STRUGGLING):
-            if kind in open_kinds:
-                wanted[kind] = ""
-        return state, wanted
-
-    ema = observation.score if state.get("ema") is None else (
-        t["EMA_ALPHA"] * observation.score + (1 - t["EMA_ALPHA"]) * state["ema"])
-    state["ema"] = round(ema, 2)
-    limit = t["LOW_ENGAGEMENT_SCORE"]
-    # Once open, the alert closes only when the score clears the threshold by a margin.
-    low = ema < limit or (AlertKind.LOW_ENGAGEMENT in open_kinds and ema < limit + t["LOW_ENGAGEMENT_MARGIN"])
-    low_for = _held_for(state, "low_since", now, low)
-    if low_for >= t["LOW_ENGAGEMENT_SECONDS"] or (low and AlertKind.LOW_ENGAGEMENT in open_kinds):
-        wanted[AlertKind.LOW_ENGAGEMENT] = f"Engagement has stayed low (smoothed score {ema:.0f})."
-
-    struggling_for = _held_for(state, "struggling_since", now, observation.status in STRUGGLING_STATUSES)
-    if struggling_for >= t["STRUGGLING_SECONDS"]:
-        wanted[AlertKind.STRUGGLING] = f"The learner has looked {observation.status} for {struggling_for:.0f} s."
+    for spec in KINDS:
+        if spec.rule is None:
+            continue
+        is_open = spec.value in open_kinds
+        if spec.needs_score and observation.score is None:
+            # No analysed face says nothing about engagement: those alerts stay as they are.
+            message = KEEP if is_open else None
+        else:
+            message = spec.rule(RuleInput(observation=observation, state=state, thresholds=t, is_open=is_open,
+                                           ema=ema))
+        if message is not None:
+            wanted[spec.value] = message
     return state, wanted

@@ -7,27 +7,26 @@ import re
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from engagement.api import EngagementStatus, FrameError
+
+from .alerts import AlertKind, kind_spec
+from .selectors import UNKNOWN_STATUS
+
 # Above this many analysed frames the timeline draws per-bucket means and ranges instead of every frame,
 # which keeps a long session's chart small and quick to draw.
 MAX_POINTS = 600
 WIDTH_INCHES = 10.0
 
-KIND_COLOURS = {
-    "absent": "#7f7f7f",
-    "multiple_faces": "#d62728",
-    "low_engagement": "#ff7f0e",
-    "struggling": "#9467bd",
-    "looking_away": "#17becf",
-    "camera_blocked": "#8c564b",
-    "disconnected": "#bcbd22",
-}
-STATUS_ORDER = ["highly_engaged", "engaged", "neutral", "partially_engaged", "confused", "distracted",
-                "frustrated", "bored", "face_too_small", "no_face", "unknown"]
+# Best status first; frames without an analysed face last. Alert kinds carry their own colour (alerts.KINDS).
+STATUS_ORDER = [*EngagementStatus, FrameError.FACE_TOO_SMALL, FrameError.NO_FACE, UNKNOWN_STATUS]
 STATUS_COLOURS = {
-    "highly_engaged": "#1a9850", "engaged": "#66bd63", "neutral": "#a6d96a", "partially_engaged": "#fee08b",
-    "confused": "#fdae61", "distracted": "#f46d43", "frustrated": "#d73027", "bored": "#a50026",
-    "face_too_small": "#bdbdbd", "no_face": "#969696", "unknown": "#d9d9d9",
+    EngagementStatus.HIGHLY_ENGAGED: "#1a9850", EngagementStatus.ENGAGED: "#66bd63",
+    EngagementStatus.NEUTRAL: "#a6d96a", EngagementStatus.PARTIALLY_ENGAGED: "#fee08b",
+    EngagementStatus.CONFUSED: "#fdae61", EngagementStatus.DISTRACTED: "#f46d43",
+    EngagementStatus.FRUSTRATED: "#d73027", EngagementStatus.BORED: "#a50026",
+    FrameError.FACE_TOO_SMALL: "#bdbdbd", FrameError.NO_FACE: "#969696", UNKNOWN_STATUS: "#d9d9d9",
 }
+OTHER_COLOUR = "#8c564b"  # a status or kind that is not (or no longer) registered
 SCORE_COLOUR = "#9ecae1"
 SMOOTHED_COLOUR = "#08519c"
 
@@ -110,7 +109,7 @@ def timeline_render(*, points: list[dict], alerts: list, frame_interval: float, 
     for alert in alerts:
         [start] = minutes([alert.opened_at]) if start_time else [0.0]
         end = minutes([alert.closed_at])[0] if alert.closed_at and start_time else max(last or start, start)
-        colour = KIND_COLOURS.get(alert.kind, "#8c564b")
+        colour = kind_spec(alert.kind).colour if alert.kind in AlertKind.values else OTHER_COLOUR
         label = alert.get_kind_display()
         axes.axvspan(start, max(end, start + min_width), color=colour, alpha=0.18, linewidth=0,
                      label=f"alert: {label}" if alert.kind not in labelled else None)
@@ -144,7 +143,7 @@ def status_bars_render(*, seconds_by_status: dict[str, float]) -> SafeString:
     axes = figure.add_subplot()
     labels = [status.replace("_", " ") for status, _ in items]
     values = [value for _, value in items]
-    bars = axes.barh(labels, values, color=[STATUS_COLOURS.get(status, "#8c564b") for status, _ in items])
+    bars = axes.barh(labels, values, color=[STATUS_COLOURS.get(status, OTHER_COLOUR) for status, _ in items])
     axes.bar_label(bars, labels=[_duration(v) for v in values], padding=4, fontsize=9)
     axes.invert_yaxis()  # best status on top
     axes.set_xlabel("seconds")

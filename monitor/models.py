@@ -6,42 +6,11 @@ from django.db import models
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from .alerts import AlertKind
+from .choices import Connection, SessionStatus, Severity
 
-class SessionStatus(models.TextChoices):
-    """Life cycle of an exam session."""
-
-    SCHEDULED = "scheduled"  # created by the LMS, learner not connected yet
-    ACTIVE = "active"  # at least one frame received
-    ENDED = "ended"  # finished; its summary is stored and sockets are refused
-
-
-class AlertKind(models.TextChoices):
-    """What an alert is about."""
-
-    ABSENT = "absent"  # no face in view for a while
-    MULTIPLE_FACES = "multiple_faces"  # two or more faces in consecutive frames
-    LOW_ENGAGEMENT = "low_engagement"  # smoothed score below the threshold for a while
-    STRUGGLING = "struggling"  # confused or frustrated for a while
-    LOOKING_AWAY = "looking_away"  # head turned away from the screen (or down) for a while
-    CAMERA_BLOCKED = "camera_blocked"  # the learner's page reports no usable camera for a while
-    DISCONNECTED = "disconnected"  # no socket of the learner open for a while
-
-
-class Connection(models.TextChoices):
-    """Whether the learner's exam page is there, as its sockets tell it."""
-
-    WAITING = "waiting"  # no socket has connected yet
-    CONNECTED = "connected"  # a socket is open and the camera works (or has not reported yet)
-    CAMERA_BLOCKED = "camera_blocked"  # a socket is open but the page reports the camera denied, missing or stopped
-    DISCONNECTED = "disconnected"  # every socket closed (or went silent past MONITOR_PRESENCE_STALE_SECONDS)
-
-
-class Severity(models.TextChoices):
-    """How urgently an instructor should look."""
-
-    INFO = "info"  # worth knowing, not a rule breach
-    WARNING = "warning"  # may need attention
-    CRITICAL = "critical"  # likely a rule breach
+__all__ = ["Alert", "AlertKind", "Connection", "CourseAssignment", "DeliveryStatus", "ExamSession", "SessionStatus",
+           "Severity", "Webhook", "WebhookDelivery", "WebhookEvent"]
 
 
 class Tenant(models.Model):

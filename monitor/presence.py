@@ -16,21 +16,9 @@ from . import alerts as rules
 from . import selectors, webhooks
 from .models import Alert, AlertKind, Connection, ExamSession, SessionStatus, WebhookEvent
 
-# What the exam page may report about its camera, and how an alert words it.
-CAMERA_PROBLEMS = {
-    "denied": "camera access was denied",
-    "missing": "no camera was found",
-    "in_use": "the camera is used by another application",
-    "stopped": "the camera stopped",
-    "unsupported": "the browser cannot use a camera",
-    "error": "the camera could not be started",
-}
-# The connection states that open an alert when they last, the alert kind and the setting giving the delay.
-PRESENCE_ALERTS = {
-    Connection.CAMERA_BLOCKED: (AlertKind.CAMERA_BLOCKED, "CAMERA_BLOCKED_SECONDS"),
-    Connection.DISCONNECTED: (AlertKind.DISCONNECTED, "DISCONNECTED_SECONDS"),
-}
-PRESENCE_KINDS = {kind for kind, _ in PRESENCE_ALERTS.values()}
+# The presence alerts (kinds opened by the sweep, not by frames), as the registry describes them.
+PRESENCE_KINDS = rules.PRESENCE_KINDS
+CAMERA_PROBLEMS = rules.CAMERA_PROBLEMS
 # When the page last sent anything is kept in the cache (shared by the processes when scaled) this long: longer
 # than any silence the sweep waits for (MONITOR_PRESENCE_STALE_SECONDS, three frame intervals of at most 120 s).
 HEARD_SECONDS = 3600
@@ -126,10 +114,7 @@ def session_presence_record(*, session_id: Any, event: str, camera_problem: str 
 
 def presence_alert_message(*, kind: str, seconds: float, camera_problem: str = "") -> str:
     """The text of a presence alert."""
-    if kind == AlertKind.CAMERA_BLOCKED:
-        why = CAMERA_PROBLEMS.get(camera_problem, CAMERA_PROBLEMS["error"])
-        return f"No camera picture for {seconds:.0f} s: {why}."
-    return f"The exam page has been disconnected for {seconds:.0f} s."
+    return rules.kind_spec(kind).presence.message(seconds, camera_problem)
 
 
 @transaction.atomic
@@ -142,7 +127,7 @@ def _presence_alert_open(*, session_id: Any, kind: str, connection: str, cutoff:
     if session.alerts.filter(kind=kind, closed_at__isnull=True).exists():
         return None
     seconds = (now - session.connection_changed_at).total_seconds()
-    alert = Alert.objects.create(session=session, kind=kind, severity=rules.SEVERITY[kind], opened_at=now,
+    alert = Alert.objects.create(session=session, kind=kind, severity=rules.kind_spec(kind).severity, opened_at=now,
                                  message=presence_alert_message(kind=kind, seconds=seconds,
                                                                 camera_problem=session.rule_state.get("camera_problem", "")))
     webhooks.event_emit(event=WebhookEvent.ALERT_OPENED, data=webhooks.webhook_payload_alert(alert),
@@ -179,8 +164,11 @@ def presence_sweep(*, now: datetime | None = None) -> list[PresenceChange]:
         Q(last_frame_at__isnull=True) | Q(last_frame_at__lt=stale_cutoff))
     for session_id in silent.values_list("pk", flat=True):
         changes.append(_stale_mark(session_id=session_id, cutoff=stale_cutoff, now=now))
-    for connection, (kind, setting) in PRESENCE_ALERTS.items():
-        cutoff = now - timedelta(seconds=t[setting])
+    for spec in rules.KINDS:
+        if spec.presence is None:
+            continue
+        kind, connection = spec.value, spec.presence.connection
+        cutoff = now - timedelta(seconds=t[spec.presence.seconds_setting])
         due = live.filter(connection=connection, connection_changed_at__lte=cutoff).exclude(
             Exists(Alert.objects.filter(session=OuterRef("pk"), kind=kind, closed_at__isnull=True)))
         for session_id in due.values_list("pk", flat=True):

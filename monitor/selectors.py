@@ -17,6 +17,7 @@ from .models import Alert, CourseAssignment, ExamSession, SessionStatus, Tenant
 LOG_SOURCE = "monitor"  # EngagementLog.source of the rows recorded for exam sessions
 
 INSTRUCTORS_GROUP = "Instructors"  # created by migration 0002
+UNKNOWN_STATUS = "unknown"  # a stored frame with neither a status nor an error
 # A gap longer than this many frame intervals (camera off, connection lost) is not counted as time in a status.
 MAX_GAP_INTERVALS = 3
 
@@ -201,12 +202,12 @@ def status_seconds(*, logs: list[dict], frame_interval: float) -> dict[str, floa
     max_gap = MAX_GAP_INTERVALS * frame_interval
     for log, following in zip(logs, logs[1:]):
         gap = max(0.0, (following["frame_time"] - log["frame_time"]).total_seconds())
-        seconds[log["engagement_status"] or log["error"] or "unknown"] += min(gap, max_gap)
+        seconds[log["engagement_status"] or log["error"] or UNKNOWN_STATUS] += min(gap, max_gap)
         if gap > max_gap:
             seconds["no_frames"] += gap - max_gap
     if logs:
         last = logs[-1]
-        seconds[last["engagement_status"] or last["error"] or "unknown"] += frame_interval
+        seconds[last["engagement_status"] or last["error"] or UNKNOWN_STATUS] += frame_interval
     return seconds
 
 

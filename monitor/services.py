@@ -18,7 +18,7 @@ from engagement.api import (EngagementError, EngagementLog, Frame, InvalidInput,
                             frame_analyze_described, head_pose_limits, timestamp_parse)
 
 from . import alerts as rules
-from . import identity, presence, selectors, webhooks
+from . import identity, selectors, webhooks
 from .models import Alert, Connection, ExamSession, SessionStatus, Tenant, TenantLearner, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -327,7 +327,7 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
     if session.connection_changed_at and frame_time < session.connection_changed_at:
         # A frame received before the page's last presence change (a worker's late answer) says nothing about
         # presence now: the presence alerts stay as they are.
-        wanted.update({kind: "" for kind in presence.PRESENCE_KINDS & set(open_alerts)})
+        wanted.update({kind: rules.KEEP for kind in rules.PRESENCE_KINDS & set(open_alerts)})
     elif session.connection != Connection.CONNECTED:
         # A frame proves the page is there with a working camera; the presence alerts close below.
         session.connection, session.connection_changed_at = Connection.CONNECTED, frame_time
@@ -342,7 +342,7 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
             closed.append(alert)
     for kind, message in wanted.items():
         if kind not in open_alerts:
-            opened.append(Alert.objects.create(session=session, kind=kind, severity=rules.SEVERITY[kind],
+            opened.append(Alert.objects.create(session=session, kind=kind, severity=rules.kind_spec(kind).severity,
                                                message=message, opened_at=frame_time))
 
     session.rule_state = state

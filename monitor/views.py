@@ -4,7 +4,15 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 
+from engagement.api import EngagementStatus, FrameError
+
 from . import selectors, services
+from .alerts import AlertKind
+from .choices import Connection, SessionStatus
+
+# The live board says what is happening now, where the admin's words (the enum's labels) describe a record.
+LIVE_SESSION_WORDS = {SessionStatus.SCHEDULED: "Not started", SessionStatus.ACTIVE: "Running",
+                      SessionStatus.ENDED: "Ended"}
 
 
 def join(request, token):
@@ -64,5 +72,16 @@ def live(request):
     if course is not None:
         courses = {course} & courses if courses is not None else {course}
     return render(request, "monitor/live.html", {
-        "sessions": selectors.sessions_live(courses=courses), "course": course,
+        "sessions": selectors.sessions_live(courses=courses), "course": course, "labels": live_labels(),
         "empty_reason": selectors.live_empty_reason(user=request.user, courses=courses, course=course)})
+
+
+def live_labels() -> dict:
+    """The words the live view's script shows for the codes the server sends, from the enums that define them."""
+    return {
+        "status": {**dict(EngagementStatus.choices), **dict(FrameError.choices)},
+        "session": {str(status): LIVE_SESSION_WORDS[status] for status in SessionStatus},
+        "kind": dict(AlertKind.choices),
+        "presence": dict(Connection.choices),
+        "not_analysed": list(FrameError.values),
+    }

@@ -10,6 +10,11 @@ from typing import Any, ClassVar
 import numpy as np
 from django.core.exceptions import ImproperlyConfigured
 
+from ..scoring import FrameError
+
+__all__ = ["DETECTORS", "EMOTIONS", "AnalysisEngine", "EngineError", "FaceBox", "FrameAnalysis", "FrameError",
+           "packaged_file"]
+
 # Class order of the FER2013 models, and the keys of every emotions dict.
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 # The detectors a client may name: MediaPipe's BlazeFace (the bundled default), DeepFace's names for the
@@ -48,7 +53,7 @@ class FrameAnalysis:
     emotions: dict[str, float] | None = None  # percentages summing to 100
     age: int | None = None
     gender: str | None = None  # "Man" / "Woman"
-    error: str | None = None  # "no_face" or "face_too_small" when nothing was analysed
+    error: str | None = None  # a FrameError when nothing was analysed
     head_pose: dict[str, float] | None = None  # {"yaw", "pitch"} in degrees, from the detector's keypoints
     looking_away: bool | None = None  # head turned past the thresholds; None when no pose is known
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage

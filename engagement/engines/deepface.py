@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import EMOTIONS, AnalysisEngine, EngineError, FaceBox, FrameAnalysis, packaged_file
+from .base import EMOTIONS, AnalysisEngine, EngineError, FaceBox, FrameAnalysis, FrameError, packaged_file
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class DeepFaceEngine(AnalysisEngine):
         faces = self._confident(faces, detector)
         result = FrameAnalysis(face_count=len(faces))
         if not faces:
-            result.error = "no_face"
+            result.error = FrameError.NO_FACE
             return result
         if detector == "skip":  # the whole image is the face (DeepFace itself reports it one pixel short)
             boxes = [FaceBox(0, 0, image.shape[1], image.shape[0]) for _ in faces]
@@ -187,7 +187,7 @@ class DeepFaceEngine(AnalysisEngine):
         best = max(range(len(faces)), key=lambda i: boxes[i].area)
         face, result.face = faces[best], boxes[best]
         if detector != "skip" and min(result.face.w, result.face.h) < self.options["min_face_size"]:
-            result.error = "face_too_small"
+            result.error = FrameError.FACE_TOO_SMALL
             return result
         result.emotions = self._emotions(face.get("emotion"))
         if age_gender and self.age_gender:
@@ -208,7 +208,7 @@ class DeepFaceEngine(AnalysisEngine):
             faces = self._call(bgr, detector, age_gender)
         except Exception as exc:
             if is_face_not_detected(exc):
-                result = FrameAnalysis(face_count=0, error="no_face")
+                result = FrameAnalysis(face_count=0, error=FrameError.NO_FACE)
                 result.timings["deepface"] = (time.perf_counter() - started) * 1000
                 return result
             logger.exception("DeepFace failed")

@@ -7,19 +7,10 @@
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/monitor/instructors/";
   let retries = 0;
 
-  // Human words for the codes the server sends.
-  const STATUS = {
-    highly_engaged: "Highly engaged", engaged: "Engaged", neutral: "Neutral", partially_engaged: "Partly engaged",
-    confused: "Confused", distracted: "Distracted", frustrated: "Frustrated", bored: "Bored",
-    no_face: "No face in view", face_too_small: "Too far from the camera",
-  };
-  const SESSION = { scheduled: "Not started", active: "Running", ended: "Ended" };
-  const KIND = { absent: "Absent", multiple_faces: "Several faces", low_engagement: "Low engagement",
-                 struggling: "Struggling", looking_away: "Looking away", camera_blocked: "Camera blocked",
-                 disconnected: "Disconnected" };
-  const PRESENCE = { waiting: "Not connected yet", connected: "Connected", camera_blocked: "Camera blocked",
-                     disconnected: "Disconnected" };
-  const NOT_ANALYSED = ["no_face", "face_too_small"];
+  // Human words for the codes the server sends, rendered into the page from the server's enums.
+  const LABELS = JSON.parse(document.getElementById("live-labels").textContent);
+  const STATUS = LABELS.status, SESSION = LABELS.session, KIND = LABELS.kind, PRESENCE = LABELS.presence;
+  const NOT_ANALYSED = LABELS.not_analysed;
 
   function cell(content, cls) {
     const td = document.createElement("td");

@@ -142,8 +142,8 @@ def test_report_page_shows_facts_live_summary_and_charts(client, world):
     assert timeline.startswith("<svg") and 'aria-label="Engagement timeline"' in timeline
     assert "<?xml" not in timeline and 'width="' not in timeline.split(">", 1)[0]
     # Alert spans are drawn and labelled by kind, in the chart itself.
-    assert "alert: Multiple Faces" in timeline and "alert: Absent" in timeline
-    assert " Multiple Faces</text>" in timeline and " Absent</text>" in timeline
+    assert "alert: Several faces" in timeline and "alert: Absent" in timeline
+    assert " Several faces</text>" in timeline and " Absent</text>" in timeline
     assert "smoothed score" in timeline and "no face analysed" in timeline
 
     status = between(report, '<figure data-chart="status">', "</figure>")

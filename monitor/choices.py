@@ -1,0 +1,29 @@
+"""The states monitor stores and shows: one enum per concept, with the words people read."""
+from django.db import models
+
+
+class SessionStatus(models.TextChoices):
+    """Life cycle of an exam session."""
+
+    SCHEDULED = "scheduled", "Scheduled"  # created by the LMS, learner not connected yet
+    ACTIVE = "active", "Active"  # at least one frame received
+    ENDED = "ended", "Ended"  # finished; its summary is stored and sockets are refused
+
+
+class Connection(models.TextChoices):
+    """Whether the learner's exam page is there, as its sockets tell it."""
+
+    WAITING = "waiting", "Not connected yet"  # no socket has connected yet
+    CONNECTED = "connected", "Connected"  # a socket is open and the camera works (or has not reported yet)
+    # a socket is open but the page reports the camera denied, missing or stopped
+    CAMERA_BLOCKED = "camera_blocked", "Camera blocked"
+    # every socket closed (or went silent past MONITOR_PRESENCE_STALE_SECONDS)
+    DISCONNECTED = "disconnected", "Disconnected"
+
+
+class Severity(models.TextChoices):
+    """How urgently an instructor should look."""
+
+    INFO = "info", "Info"  # worth knowing, not a rule breach
+    WARNING = "warning", "Warning"  # may need attention
+    CRITICAL = "critical", "Critical"  # likely a rule breach
