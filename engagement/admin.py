@@ -1,5 +1,9 @@
 """Admin for engagement logs: read-only, filtered by status, emotion and date."""
+import logging
+
 from django.contrib import admin
+from django.contrib.admin.views.main import ERROR_FLAG
+from django.http import HttpResponseRedirect
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
@@ -21,8 +25,26 @@ def cell_time(value):
     return date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT") if value else None
 
 
+class DateSafeChangeList:
+    """A change list whose out-of-range date filters (the year-9999 drill-down, an offset past the calendar's end)
+    answer as Django answers an invalid filter (the list again, with ?e=1), not a 500."""
+
+    def changelist_view(self, request, extra_context=None):
+        """The change list, rendered here so that the date hierarchy's errors are caught too."""
+        try:
+            response = super().changelist_view(request, extra_context)
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()
+            return response
+        except (OverflowError, ValueError):
+            if not request.GET or ERROR_FLAG in request.GET:
+                raise
+            logging.getLogger(__name__).warning("out-of-range filter on %s: %s", request.path, request.GET.urlencode())
+            return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
+
+
 @admin.register(EngagementLog)
-class EngagementLogAdmin(admin.ModelAdmin):
+class EngagementLogAdmin(DateSafeChangeList, admin.ModelAdmin):
     """Logs are evidence: they are viewed and filtered, never edited."""
 
     list_display = ("frame", "session", "user_name", "engagement_status", "dominant_emotion", "score",

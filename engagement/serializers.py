@@ -34,9 +34,20 @@ def session_id_parse(value: Any) -> str | None:
     if value in (None, ""):
         return None
     if (not isinstance(value, (str, int)) or isinstance(value, bool) or len(str(value)) > 128
-            or "\x00" in str(value)):  # PostgreSQL refuses NUL characters in text
-        raise InvalidInput("'session_id' must be a string of at most 128 characters.", code="invalid_session_id")
+            or "\x00" in str(value)  # PostgreSQL refuses NUL characters in text
+            or not text_storable(str(value))):
+        raise InvalidInput("'session_id' must be a string of at most 128 characters (no NUL, no lone surrogate).",
+                           code="invalid_session_id")
     return str(value)
+
+
+def text_storable(value: str) -> bool:
+    """Whether a string can be stored as text: JSON may carry lone surrogates ("\\ud800") that UTF-8 cannot."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def frame_from_request(*, request: Any) -> dict:

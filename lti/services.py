@@ -3,6 +3,7 @@ live view), the signed LtiStartAssessment answer, and instructors synced from Na
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -73,6 +74,11 @@ def lti_course_id(*, issuer: str, deployment_id: str, context_id: str) -> str:
 
 def course_and_exam(*, body: dict) -> tuple[str, str]:
     """The tool's course id (from context.id, per platform deployment) and exam id (resource_link.id) of a launch."""
+    try:
+        # JSON may carry lone surrogates ("\\ud800") in any claim (name, sub...) that no database can store.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise LaunchRefused("The launch carries text that is not valid Unicode (a lone surrogate).") from None
     context, link = body.get(LTI + "context"), body.get(LTI + "resource_link")
     course = context.get("id") if isinstance(context, dict) else None
     exam = link.get("id") if isinstance(link, dict) else None

@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils import timezone
 
-from engagement.admin import EngagementLogAdmin, cell_short, cell_time
+from engagement.admin import DateSafeChangeList, EngagementLogAdmin, cell_short, cell_time
 from engagement.api import EngagementLog
 
 from . import reviews, selectors, services, webhooks
@@ -165,7 +165,7 @@ def _streamed(chunks, request):
 
 
 @admin.register(ExamSession)
-class ExamSessionAdmin(admin.ModelAdmin):
+class ExamSessionAdmin(DateSafeChangeList, admin.ModelAdmin):
     """Sessions of the user's courses; a session's page is its report, with its alerts to review."""
 
     # Short columns (long LMS ids cut in the middle, short times) so that the list fits 1280 px with its filters.
@@ -339,7 +339,7 @@ class ReviewedFilter(YesNoFilter):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(DateSafeChangeList, admin.ModelAdmin):
     """Alerts of the user's courses, to review one by one or in bulk."""
 
     form = AlertReviewForm
@@ -508,7 +508,7 @@ class WebhookAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(DateSafeChangeList, admin.ModelAdmin):
     """Every delivery with its status, attempts and last error; read-only."""
 
     list_display = ("created_at", "event", "webhook", "status", "attempts", "response_status", "delivered_at")

@@ -69,7 +69,8 @@ def learner_resolve(*, learner: Any):
         user = users.filter(pk=learner).first() if valid_id else None
     else:
         user = users.filter(username=learner).first()
-    if user is None and isinstance(learner, str) and learner.isdigit() and len(learner) < 19:
+    # isascii: "²" and other Unicode digits pass isdigit() but not int().
+    if user is None and isinstance(learner, str) and learner.isascii() and learner.isdigit() and len(learner) < 19:
         user = users.filter(pk=int(learner)).first()
     if user is None:
         raise InvalidInput(f"No learner {learner!r}.", code="unknown_learner")
@@ -459,3 +460,20 @@ def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image
         raise ServiceUnavailable("The service cannot store frames just now; the page tries again.") from exc
     finally:
         close_old_connections()
+
+
+def demo_accounts_disable() -> list[str]:
+    """Outside DEMO mode: the demo accounts that still have their published passwords are deactivated and lose
+    them (their printed tokens stop working); the names of those disabled."""
+    from .management.commands.demo_setup import DEMO_USERS
+
+    disabled = []
+    for username, password, _ in DEMO_USERS:
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is not None and user.check_password(password):
+            user.set_unusable_password()
+            user.is_active = False
+            user.save(update_fields=["password", "is_active"])
+            logger.warning("demo account %r had its published password with DEMO=0: disabled", username)
+            disabled.append(username)
+    return disabled

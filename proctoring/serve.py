@@ -76,6 +76,20 @@ def install(*, send_buffer: int, queued_messages: int, body_limit: int) -> None:
     ws_protocol.WebSocketFactory.protocol = BoundedSocketProtocol
 
 
+def demo_accounts_refuse() -> None:
+    """Disable the demo accounts if they still have their published passwords (DEMO=0: production)."""
+    import django
+    from django.db import DatabaseError
+
+    django.setup()
+    from monitor.services import demo_accounts_disable
+
+    try:
+        demo_accounts_disable()
+    except DatabaseError:  # not migrated yet: there are no accounts to disable
+        logger.info("no database tables yet: no demo account to disable")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Install the bounds, then run daphne's command line with the message size limit from the settings."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proctoring.settings")
@@ -83,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     from django.conf import settings
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not settings.DEMO:
+        demo_accounts_refuse()
     install(send_buffer=settings.MONITOR["SEND_BUFFER_BYTES"], queued_messages=settings.MONITOR["MAX_QUEUED_MESSAGES"],
             body_limit=settings.ENGAGEMENT["MAX_BATCH_REQUEST_BYTES"])
     message_limit = settings.ENGAGEMENT["MAX_REQUEST_BYTES"] + MESSAGE_MARGIN

@@ -43,6 +43,10 @@ if not SECRET_KEY:
     SECRET_KEY = _key_file.read_text().strip()
 
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+if "*" in ALLOWED_HOSTS and not (DEBUG or env_bool("DEMO")):
+    # Any Host header would then be trusted: exam links and ws_url are built from it, and sockets' Origin is
+    # checked against these hosts.
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS='*' is refused in production: name the site's host names.")
 
 # Production behind HTTPS (README, "Security"): DJANGO_HTTPS=1 turns on the redirect, secure cookies and HSTS;
 # DJANGO_BEHIND_PROXY=1 trusts the proxy's X-Forwarded-Proto, so that exam_url and ws_url are https and wss.
@@ -167,6 +171,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    # Django's list of 20,000 common passwords (shipped with Django) and passwords close to the username or email.
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"

@@ -25,7 +25,8 @@ def home(request):
 
 
 def healthz(request):
-    """Liveness for load balancers and operators: whether this process has loaded the analysis engine."""
+    """Liveness for load balancers and operators: whether this process has loaded the analysis engine (which one,
+    to staff only)."""
     from django.conf import settings
     from django.db import connection
 
@@ -38,10 +39,12 @@ def healthz(request):
     except Exception:  # an unreachable database is what this endpoint reports, not an error of its own
         database = False
     body = {"status": "ok" if database else "degraded", "database": database,
-            "engine": {"configured": settings.ENGAGEMENT["ENGINE"], "loaded": engine is not None,
-                       "name": getattr(engine, "name", None),
-                       "load_seconds": round(getattr(engine, "load_seconds", 0.0), 2) if engine else None},
-            "analysis": "celery" if settings.CELERY_BROKER_URL else "in-process"}
+            "engine": {"loaded": engine is not None}}
+    if request.user.is_staff:
+        # Which engine and set-up runs is for operators; to anyone else it only helps pick an attack.
+        body["engine"].update(configured=settings.ENGAGEMENT["ENGINE"], name=getattr(engine, "name", None),
+                              load_seconds=round(getattr(engine, "load_seconds", 0.0), 2) if engine else None)
+        body["analysis"] = "celery" if settings.CELERY_BROKER_URL else "in-process"
     return JsonResponse(body, status=200 if database else 503)
 
 

@@ -31,3 +31,10 @@ def test_the_lms_account_cannot_read_name_or_end_a_platforms_learners_and_exams(
     session.refresh_from_db()
     assert session.status != SessionStatus.ENDED and ExamSession.objects.count() == 1
     assert session.tenant.lti_issuer == platform.url
+
+
+@pytest.mark.parametrize("claim", [{"name": "Lea \ud800"}, {"email": "lea\udfff@uni.example"}])
+def test_a_lone_surrogate_in_a_claim_is_refused_with_a_page(platform, claim):
+    answer = launch(platform, **{"sub": "learner-1", "roles": LEARNER, **claim})
+    assert answer.status == 400 and "not valid Unicode" in answer.text
+    assert not ExamSession.objects.exists() and not User.objects.exists()

@@ -7,12 +7,18 @@ from engagement import engines
 
 @pytest.mark.django_db
 def test_healthz_reports_whether_the_engine_is_loaded(client, fresh_engine):
+    from django.contrib.auth import get_user_model
+
     body = client.get("/healthz").json()
     assert body["engine"]["loaded"] is False and body["database"] is True  # asking does not load it
     engines.warm_up()
     body = client.get("/healthz").json()
+    # Anyone learns whether it is up; which engine runs is for staff only.
+    assert body == {"status": "ok", "database": True, "engine": {"loaded": True}}
+    client.force_login(get_user_model().objects.create_user("ops", password="x" * 12, is_staff=True))
+    body = client.get("/healthz").json()
     assert body["status"] == "ok" and body["engine"]["loaded"] is True and body["engine"]["name"] == "bundled"
-    assert body["engine"]["load_seconds"] > 0
+    assert body["engine"]["load_seconds"] > 0 and body["analysis"] in ("in-process", "celery")
 
 
 @pytest.mark.embedded_only  # this process's engine only
@@ -53,6 +59,19 @@ def test_check_deploy_passes_with_the_documented_production_environment():
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "no issues" in run.stdout
+
+
+def test_allowed_hosts_star_is_refused_in_production():
+    import os
+    import secrets
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DEMO"))}
+    env.update(DJANGO_SETTINGS_MODULE="proctoring.settings", DEMO="0", DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+               DJANGO_HTTPS="1", DJANGO_ALLOWED_HOSTS="*")
+    run = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], env=env, capture_output=True, text=True)
+    assert run.returncode != 0 and "DJANGO_ALLOWED_HOSTS='*' is refused" in run.stderr
 
 
 @pytest.mark.django_db
