@@ -41,6 +41,9 @@ class Observation:
     looking_away: bool | None = None
     # The engine's looking-away thresholds {"yaw", "pitch"}: an open alert closes only well inside them.
     pose_limits: dict | None = None
+    # The identity check on this frame (monitor.identity): True the face matched the learner's from the start of
+    # the exam, False it did not, None no check.
+    identity: bool | None = None
 
 
 @dataclass
@@ -145,6 +148,22 @@ def _struggling(r: RuleInput) -> str | None:
     return None
 
 
+IDENTITY_MISSES_KEY = "identity_misses"  # disagreeing identity checks in a row, in the rule state
+
+
+def _identity_changed(r: RuleInput) -> str | None:
+    """Open after IDENTITY_MISSES checks in a row found another face than the reference; close at one that matches."""
+    same = r.observation.identity
+    if same is None:  # no check on this frame: the last checks still stand
+        return KEEP if r.is_open else None
+    r.state[IDENTITY_MISSES_KEY] = 0 if same else r.state.get(IDENTITY_MISSES_KEY, 0) + 1
+    misses = r.state[IDENTITY_MISSES_KEY]
+    if misses >= r.thresholds["IDENTITY_MISSES"]:
+        return (f"The face in view has not matched the learner's face at the start of the exam for {misses} "
+                "checks in a row.")
+    return None
+
+
 def _camera_blocked_message(seconds: float, camera_problem: str) -> str:
     why = CAMERA_PROBLEMS.get(camera_problem, CAMERA_PROBLEMS["error"])
     return f"No camera picture for {seconds:.0f} s: {why}."
@@ -164,6 +183,9 @@ KINDS: tuple[AlertKindSpec, ...] = (
                   rule=_low_engagement, needs_score=True),
     AlertKindSpec("STRUGGLING", "struggling", "Struggling", Severity.INFO, "#9467bd", rule=_struggling,
                   needs_score=True),
+    # Critical: someone else may be sitting the exam (sessions with the identity check only).
+    AlertKindSpec("IDENTITY_CHANGED", "identity_changed", "Identity changed", Severity.CRITICAL, "#e377c2",
+                  rule=_identity_changed),
     # Critical: nothing can be monitored without the camera.
     AlertKindSpec("CAMERA_BLOCKED", "camera_blocked", "Camera blocked", Severity.CRITICAL, "#8c564b",
                   presence=PresenceRule(Connection.CAMERA_BLOCKED, "CAMERA_BLOCKED_SECONDS", _camera_blocked_message)),

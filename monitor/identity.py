@@ -17,10 +17,10 @@ from django.utils.dateparse import parse_datetime
 
 from engagement.api import faces_distance
 
+from .alerts import IDENTITY_MISSES_KEY
 from .models import ExamSession, IdentityReference, SessionStatus
 
 STATE_KEY = "identity"
-MISSES_KEY = "identity_misses"  # the alert rule's count of disagreeing checks in a row (in rule_state)
 REFERENCE, CHECK = "reference", "check"  # what a frame's descriptor is for
 
 
@@ -52,7 +52,7 @@ def descriptor_wanted(*, session_id: Any, now: datetime) -> str | None:
     checked_at = _when(state.get("checked_at"))
     if state.get("frames", 0) < t["IDENTITY_REFERENCE_FRAMES"] or checked_at is None:
         return REFERENCE
-    if session.rule_state.get(MISSES_KEY, 0) > 0:
+    if session.rule_state.get(IDENTITY_MISSES_KEY, 0) > 0:
         return CHECK
     since = (now - checked_at).total_seconds()
     if since >= t["IDENTITY_CHECK_SECONDS"]:

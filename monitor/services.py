@@ -318,11 +318,11 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
     log.save()
 
     open_alerts = {a.kind: a for a in selectors.alerts_open(session=session)}
-    identity.identity_observe(session=session, result=result, descriptor=descriptor, at=frame_time)
+    same_person = identity.identity_observe(session=session, result=result, descriptor=descriptor, at=frame_time)
     observation = rules.Observation(at=frame_time, face_count=result["face_count"],
                                     score=result.get("engagement_score"), status=result.get("engagement_status"),
                                     head_pose=result.get("head_pose"), looking_away=result.get("looking_away"),
-                                    pose_limits=head_pose_limits())
+                                    pose_limits=head_pose_limits(), identity=same_person)
     state, wanted = rules.rules_evaluate(state=session.rule_state, observation=observation,
                                          open_kinds=set(open_alerts))
     if session.connection_changed_at and frame_time < session.connection_changed_at:

@@ -1,5 +1,6 @@
 """The identity check of exams: reference from the first good frames, checks on a cadence and after gaps, the
 alert when another person sits the exam, and the reference face gone when the session ends."""
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -11,13 +12,15 @@ from django.core.management import call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
-from monitor import identity, privacy, services
-from monitor.models import ExamSession, IdentityReference
+from monitor import identity, privacy, selectors, services
+from monitor.models import Alert, ExamSession, IdentityReference, Webhook
 from tests import images
 from tests.monitor.conftest import FACE, NO_FACE
+from tests.monitor.test_webhooks import receiver, wait_for  # noqa: F401 (receiver is a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+HOPPER = images.data_url(images.webcam_hopper())
 # The astronaut framed otherwise (smaller, elsewhere in the frame): the same person, another picture.
 FACE_MOVED = images.data_url(images.composed_face(120, "grey", (400, 250)))
 
@@ -142,3 +145,50 @@ def test_the_notice_says_so_only_when_the_face_is_compared(checked, exam_session
     page = client.get(f"/monitor/sessions/{exam_session.id}/").content.decode()
     assert "identity-notice" not in page
 
+
+def kinds(outcome):
+    return [a["kind"] for a in outcome["analysis"]["alerts"]]
+
+
+def test_another_person_opens_identity_changed_after_two_checks_and_the_learner_back_closes_it(checked, settings):
+    settings.MONITOR = {**settings.MONITOR, "IDENTITY_REFERENCE_FRAMES": 2, "IDENTITY_CHECK_SECONDS": 10,
+                        "IDENTITY_MISSES": 2}
+    send(checked, FACE, 0)
+    send(checked, FACE_MOVED, 5)  # the reference: two frames of the learner
+    assert kinds(send(checked, FACE, 10)) == []  # a check that agrees
+    first = send(checked, HOPPER, 20)  # someone else, checked on the cadence: one disagreement is no alert yet
+    assert described(first) and kinds(first) == [] and state(checked)["distance"] > 0.5
+    second = send(checked, HOPPER, 25)  # checked again at once: two in a row
+    assert kinds(second) == ["identity_changed"]
+    [opened] = [e["alert"] for e in second["events"] if e["event"] == "opened"]
+    assert opened["severity"] == "critical" and "start of the exam" in opened["message"]
+    assert "identity_changed" in [a["kind"] for a in second["row"]["alerts"]]  # the live view's row
+    assert kinds(send(checked, HOPPER, 27)) == ["identity_changed"]  # stays open, one alert
+    back = send(checked, FACE, 30)  # the learner again: the next check agrees and closes it
+    assert kinds(back) == [] and [e["event"] for e in back["events"]] == ["closed"]
+    report = selectors.session_report(session=ExamSession.objects.get(pk=checked.pk))
+    assert [a.kind for a in report["alerts"]] == ["identity_changed"]
+
+
+def test_one_stray_disagreement_opens_nothing(checked, settings):
+    settings.MONITOR = {**settings.MONITOR, "IDENTITY_REFERENCE_FRAMES": 1, "IDENTITY_CHECK_SECONDS": 10}
+    send(checked, FACE, 0)
+    assert kinds(send(checked, HOPPER, 10)) == []
+    assert kinds(send(checked, FACE, 15)) == [] and kinds(send(checked, HOPPER, 30)) == []
+    assert not Alert.objects.exists()
+
+
+def test_identity_changed_reaches_the_lms_webhook(learner, settings, receiver):
+    settings.MONITOR = {**settings.MONITOR, "IDENTITY_REFERENCE_FRAMES": 1, "IDENTITY_CHECK_SECONDS": 10}
+    lms = get_user_model().objects.create_user("lms", password="x" * 12)
+    session = services.session_create(learner=learner, course_id="c1", exam_id="e1", identity_check=True,
+                                      tenant=services.tenant_of_account(account=lms))
+    target = receiver()
+    Webhook.objects.create(owner=lms, url=target.url, secret="s" * 32, events=["alert.opened"])
+    for image, seconds in ((FACE, 0), (HOPPER, 10), (HOPPER, 15)):
+        send(session, image, seconds)
+    assert wait_for(lambda: len(target.requests) == 1)
+    body = json.loads(target.requests[0][1])
+    assert body["event"] == "alert.opened" and body["data"]["alert"]["kind"] == "identity_changed"
+    assert body["data"]["alert"]["severity"] == "critical"
+    assert "descriptor" not in target.requests[0][1].decode()
