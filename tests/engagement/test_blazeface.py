@@ -5,6 +5,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from engagement.engines import blazeface, build_engine, get_engine
 from engagement.engines.blazeface import BlazeFace, weighted_nms
+from engagement.engines.detectors import HogDetector
 from engagement.engines.headpose import head_pose
 from tests import images
 
@@ -71,7 +72,8 @@ def test_composed_faces_are_found_at_their_size(engine, face_px, background):
 def test_a_90_px_face_that_hogs_fast_pass_misses_is_found_in_one_pass(engine):
     frame = images.composed_face(90, "coffee")
     gray = frame.mean(axis=2).astype(np.uint8)
-    assert engine._detect_scaled(gray, 400, 0, "dlib") == []  # the old default's fast pass sees nobody
+    hog = HogDetector(face_score=0.5, detection_size=400)
+    assert hog.detect_scaled(gray, 400, 0) == []  # the old default's fast pass sees nobody
     result = engine.analyze(frame)
     assert result.face_count == 1 and result.error is None and result.face.score > 0.9
 

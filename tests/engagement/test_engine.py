@@ -6,7 +6,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from engagement.engines import build_engine, get_engine
-from engagement.engines.base import EMOTIONS
+from engagement.engines.base import DETECTORS, EMOTIONS
+from engagement.engines.detectors import DETECTOR_CLASSES, FaceDetector
 from tests import images
 
 BUNDLED = "engagement.engines.bundled.BundledEngine"
@@ -107,3 +108,16 @@ def test_unknown_options_are_rejected():
 def test_grey_and_tiny_images_do_not_crash(engine):
     assert engine.analyze(np.zeros((1, 1, 3), np.uint8)).error == "no_face"
     assert engine.analyze(np.zeros((8, 8, 3), np.uint8), detector="skip").error is None
+
+
+def test_every_detector_a_client_may_name_is_a_class_of_the_registry(engine):
+    """Detectors are found by name like engines: the contract's names, each a FaceDetector, each used by name."""
+    assert tuple(DETECTOR_CLASSES) == DETECTORS
+    assert all(issubclass(cls, FaceDetector) for cls in DETECTOR_CLASSES.values())
+    frame = images.astronaut()
+    for name in DETECTORS:
+        found = engine.analyze(frame, detector=name)
+        assert found.face_count == 1 and found.error is None, name
+        # Only the skip detector takes the whole frame; BlazeFace alone gives keypoints (a head pose).
+        assert (found.face.w == frame.shape[1]) == DETECTOR_CLASSES[name].whole_image, name
+        assert (found.head_pose is not None) == (name == "blazeface"), name
