@@ -5,10 +5,10 @@ from .limits import throttle_check
 from .models import EngagementLog
 from .scoring import EngagementStatus, FrameError
 from .services import (Frame, age_gender_enabled, analysis_pool, engagement_log_build, faces_distance, frame_analyze,
-                       frame_analyze_described, head_pose_limits, timestamp_parse)
+                       frame_analyze_described, head_pose_limits, image_thumbnail, timestamp_parse)
 
 __all__ = [
     "EMOTIONS", "EngagementError", "EngineUnavailable", "EngagementLog", "EngagementStatus", "Frame", "FrameError",
     "InvalidInput", "age_gender_enabled", "analysis_pool", "engagement_log_build", "faces_distance", "frame_analyze",
-    "frame_analyze_described", "head_pose_limits", "throttle_check", "timestamp_parse",
+    "frame_analyze_described", "head_pose_limits", "image_thumbnail", "throttle_check", "timestamp_parse",
 ]

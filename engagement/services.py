@@ -92,6 +92,19 @@ def image_load(*, image: bytes | str | None, reserve: Any = None) -> Any:
     return decode_image(data, max_pixels=limits["MAX_IMAGE_PIXELS"], reserve=reserve)
 
 
+def image_thumbnail(*, image: bytes | str, width: int, height: int, quality: int = 80) -> bytes:
+    """A JPEG of the image scaled down to fit width x height (aspect kept), within the same input limits."""
+    import io
+
+    from PIL import Image
+
+    picture = Image.fromarray(image_load(image=image))
+    picture.thumbnail((width, height))
+    out = io.BytesIO()
+    picture.save(out, format="JPEG", quality=quality)
+    return out.getvalue()
+
+
 class PixelBudget:
     """The pixels a batch may hold decoded at once: frames past it fail alone instead of exhausting memory."""
 

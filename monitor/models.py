@@ -79,6 +79,8 @@ class ExamSession(models.Model):
     average_score = models.FloatField(null=True, blank=True, help_text="Mean score of the analysed frames.")
     summary = models.JSONField(null=True, blank=True)
     # The identity check: None follows MONITOR_IDENTITY_CHECK (the LMS sets it per session, LTI per exam).
+    evidence = models.BooleanField(null=True, blank=True, help_text="Keep a small encrypted picture of each "
+                                   "critical alert's moment (empty: as MONITOR_EVIDENCE_COURSES says for the course).")
     identity_check = models.BooleanField(null=True, blank=True, help_text="Compare the face in view with the face "
                                          "at the start of the exam; empty: the site's default.")
 
@@ -215,3 +217,33 @@ class IdentityReference(models.Model):
 
     def __str__(self) -> str:
         return f"identity reference of session {self.session_id}"
+
+
+class EvidenceFrame(models.Model):
+    """The picture of the moment a critical alert opened: downscaled JPEG, Fernet-encrypted (monitor.evidence)."""
+
+    alert = models.OneToOneField(Alert, on_delete=models.CASCADE, related_name="evidence")
+    # Also tied to the session, so that deleting a session (retention, erasure) deletes its pictures at once.
+    session = models.ForeignKey(ExamSession, on_delete=models.CASCADE, related_name="evidence_frames")
+    picture = models.BinaryField(help_text="Fernet token of the JPEG.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Evidence of {self.alert}"
+
+
+class EvidenceAccess(models.Model):
+    """One view of an evidence picture: who and when (kept when the picture is deleted)."""
+
+    alert_id = models.BigIntegerField(db_index=True)
+    session_id = models.UUIDField(db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name_plural = "evidence accesses"
+
+    def __str__(self) -> str:
+        return f"{self.username} viewed the evidence of alert {self.alert_id}"

@@ -12,6 +12,7 @@ from django.db.models.functions import Cast, Coalesce, Concat, Substr
 
 from engagement.api import EMOTIONS, EngagementLog, age_gender_enabled
 
+from .evidence import evidence_kept
 from .models import Alert, CourseAssignment, ExamSession, SessionStatus, Tenant
 
 LOG_SOURCE = "monitor"  # EngagementLog.source of the rows recorded for exam sessions
@@ -54,7 +55,11 @@ def notice_contents(*, session: ExamSession) -> dict:
             "this session's summary: times in each status, average scores"]
     learner_sees = ("your own engagement status and scores" if settings.MONITOR["SHOW_LEARNER_ANALYSIS"]
                     else "whether the camera sees you, and your alerts")
-    return {"interval": session.frame_interval, "inferred": inferred, "kept": kept,
+    width, height = settings.MONITOR["EVIDENCE_SIZE"]
+    pictures = (f"One small picture ({width}\u00d7{height}) of the moment a critical alert opens (for example a "
+                "second face in view) is kept, encrypted, for your instructors of this course only. No other "
+                "picture is stored." if evidence_kept(session=session) else "No picture is stored.")
+    return {"interval": session.frame_interval, "inferred": inferred, "kept": kept, "pictures": pictures,
             "retention_days": settings.RETENTION_DAYS, "learner_sees": learner_sees}
 
 

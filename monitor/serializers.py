@@ -31,6 +31,20 @@ class SessionCreateSerializer(serializers.Serializer):
                                                         "of the exam (alert identity_changed); null or absent: the "
                                                         "site's default (MONITOR_IDENTITY_CHECK).")
 
+    evidence = serializers.BooleanField(required=False, allow_null=True, default=None,
+                                        help_text="Keep a small encrypted picture of the moment each critical alert "
+                                                  "opens, for its review; null or absent: the course's default "
+                                                  "(MONITOR_EVIDENCE_COURSES). Needs MONITOR_EVIDENCE_KEY.")
+
+    def validate_evidence(self, value):
+        """Evidence is refused where no key would encrypt it."""
+        from .evidence import evidence_cipher
+
+        if value and evidence_cipher() is None:
+            raise serializers.ValidationError("Evidence pictures are not available here (MONITOR_EVIDENCE_KEY is not "
+                                              "set).")
+        return value
+
     def validate_course_id(self, value: str) -> str:
         """Course ids starting with "lti:" are those of LTI launches (per platform): the API cannot make them."""
         if value.startswith(RESERVED_COURSE_PREFIX):
@@ -106,7 +120,7 @@ class SessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ExamSession
         fields = ["id", "learner", "course_id", "exam_id", "attempt_id", "status", "created_at", "started_at",
-                  "ended_at", "frame_interval", "identity_check", "frame_count", "analyzed_count", "average_score", "smoothed_score",
+                  "ended_at", "frame_interval", "identity_check", "evidence", "frame_count", "analyzed_count", "average_score", "smoothed_score",
                   "last_status", "last_frame_at", "connection", "connection_changed_at", "summary"]
 
 

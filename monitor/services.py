@@ -18,7 +18,7 @@ from engagement.api import (EngagementError, EngagementLog, Frame, InvalidInput,
                             frame_analyze_described, head_pose_limits, timestamp_parse)
 
 from . import alerts as rules
-from . import identity, selectors, webhooks
+from . import evidence, identity, selectors, webhooks
 from .models import Alert, Connection, ExamSession, SessionStatus, Tenant, TenantLearner, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ def learner_tenant(*, user: Any) -> Tenant | None:
 def session_create(*, learner: Any, course_id: str, exam_id: str, attempt_id: str = "",
                    frame_interval: float | None = None, requested_by: Any = None,
                    allow_instructor: bool = False, tenant: Tenant | None = None,
-                   identity_check: bool | None = None) -> ExamSession:
+                   identity_check: bool | None = None, evidence: bool | None = None) -> ExamSession:
     """A scheduled session for a learner account (never staff, superusers, LMS accounts or the requester).
 
     With a `tenant`, the learner must be that tenant's (or nobody's yet: then they become its). `identity_check`
@@ -151,6 +151,7 @@ def session_create(*, learner: Any, course_id: str, exam_id: str, attempt_id: st
     session = ExamSession.objects.create(
         learner=user, tenant=tenant, course_id=course_id, exam_id=exam_id, attempt_id=attempt_id or "",
         frame_interval=frame_interval or settings.MONITOR["FRAME_INTERVAL"], identity_check=identity_check,
+        evidence=evidence,
     )
     # The instructors' live view shows the new session at once, not at its first frame.
     transaction.on_commit(lambda: _instructors_tell(session=session))
@@ -446,6 +447,11 @@ def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image
             describe=wanted is not None, one_face_only=wanted == identity.REFERENCE)
         record = session_frame_record(session_id=session_id, user=user_id, result=result, frame_id=frame_id,
                                       received_at=received, descriptor=descriptor)
+        if record.opened:
+            try:
+                evidence.evidence_record(session=record.session, opened=record.opened, image=image)
+            except Exception:  # the frame and its alerts are recorded: a picture that fails must not undo them
+                logger.exception("could not keep the evidence picture of session %s", session_id)
         return {
             "analysis": {"type": "analysis", **result, "frame_id": record.log_id,
                          "smoothed_score": record.session.smoothed_score,

@@ -9,6 +9,7 @@ urlpatterns = [
     path("join/<str:token>/", views.join, name="join"),
     path("sessions/<uuid:session_id>/", views.exam, name="exam"),
     path("live/", views.live, name="live"),
+    path("evidence/<int:alert_id>/", views.evidence_picture, name="evidence"),
 ]
 
 api_urlpatterns = [

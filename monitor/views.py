@@ -2,13 +2,15 @@
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
 from engagement.api import EngagementStatus, FrameError
 
-from . import selectors, services
+from . import evidence, selectors, services
 from .alerts import AlertKind
 from .choices import Connection, SessionStatus
+from .models import Alert
 
 # The live board says what is happening now, where the admin's words (the enum's labels) describe a record.
 LIVE_SESSION_WORDS = {SessionStatus.SCHEDULED: "Not started", SessionStatus.ACTIVE: "Running",
@@ -85,3 +87,17 @@ def live_labels() -> dict:
         "presence": dict(Connection.choices),
         "not_analysed": list(FrameError.values),
     }
+
+
+@login_required
+def evidence_picture(request, alert_id):
+    """An alert's evidence picture, for the instructors of its course only; every view is logged."""
+    alert = Alert.objects.select_related("session").filter(pk=alert_id).first()
+    if alert is None or not evidence.evidence_viewable(user=request.user, alert=alert):
+        raise PermissionDenied
+    picture = evidence.evidence_open(alert=alert, user=request.user)
+    if picture is None:
+        raise Http404("This alert has no evidence picture.")
+    response = HttpResponse(picture, content_type="image/jpeg")
+    response["Cache-Control"] = "no-store, private"  # never kept by a browser or a proxy
+    return response

@@ -316,6 +316,12 @@ MONITOR = {
     # Identity check (off unless turned on here or per session): the face in view is compared with the learner's
     # face at the start of the exam. See README, "Identity check".
     "IDENTITY_CHECK": env_bool("MONITOR_IDENTITY_CHECK", False),
+    # Evidence (off by default): a course listed here, or a session created with "evidence": true, keeps one small
+    # picture (EVIDENCE_SIZE) of the moment each critical alert opened, encrypted with MONITOR_EVIDENCE_KEY (a
+    # Fernet key; the server refuses to start with courses listed and no valid key). See README, "Evidence".
+    "EVIDENCE_COURSES": [c for c in os.environ.get("MONITOR_EVIDENCE_COURSES", "").split(",") if c.strip()],
+    "EVIDENCE_KEY": os.environ.get("MONITOR_EVIDENCE_KEY", ""),
+    "EVIDENCE_SIZE": (320, 240),
     "IDENTITY_REFERENCE_FRAMES": env_int("MONITOR_IDENTITY_REFERENCE_FRAMES", 3),  # good frames the reference averages
     # Seconds between routine checks. A check costs ~77 ms of CPU: at 5 s frames, 300 s is 1.3 ms a frame.
     "IDENTITY_CHECK_SECONDS": env_int("MONITOR_IDENTITY_CHECK_SECONDS", 300),
