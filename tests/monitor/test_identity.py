@@ -12,7 +12,8 @@ from django.core.management import call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
-from monitor import identity, privacy, selectors, services
+from monitor import identity, presence, privacy, selectors, services
+from monitor.presence import PresenceEvent
 from monitor.models import Alert, ExamSession, IdentityReference, Webhook
 from tests import images
 from tests.monitor.conftest import FACE, NO_FACE
@@ -93,6 +94,23 @@ def test_a_gap_makes_the_next_face_checked(checked, settings):
     assert not described(send(checked, FACE, 12))  # ...checked no sooner than 15 s after the last check,
     assert described(send(checked, FACE, 16))  # ...but then at once, not at the 600 s cadence
     assert not described(send(checked, FACE, 21))
+
+
+@pytest.mark.parametrize("events", [
+    [(PresenceEvent.CAMERA_PROBLEM, "stopped"), (PresenceEvent.CAMERA_OK, "")],  # a camera problem
+    [(PresenceEvent.SOCKET_CLOSED, ""), (PresenceEvent.SOCKET_OPEN, "")],  # a reconnection
+])
+def test_a_camera_problem_or_a_reconnection_makes_the_next_face_checked(checked, settings, events):
+    settings.MONITOR = {**settings.MONITOR, "IDENTITY_REFERENCE_FRAMES": 1, "IDENTITY_CHECK_SECONDS": 600,
+                        "IDENTITY_RECHECK_SECONDS": 15}
+    send(checked, FACE, 0)
+    send(checked, FACE, 5)  # connected
+    assert not described(send(checked, FACE, 20))
+    for seconds, (event, problem) in zip((22, 24), events):
+        presence.session_presence_record(session_id=checked.id, event=event, camera_problem=problem,
+                                         at=T0 + timedelta(seconds=seconds))
+    assert described(send(checked, FACE, 25))
+    assert not described(send(checked, FACE, 30))
 
 
 def test_the_reference_is_deleted_when_the_session_ends(checked):
