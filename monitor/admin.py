@@ -14,10 +14,11 @@ from django.utils.html import format_html
 from django.utils import timezone
 
 from engagement.admin import DateSafeChangeList, EngagementLogAdmin, cell_short, cell_time
-from engagement.api import EngagementLog
+from engagement.api import EngagementError, EngagementLog
 
 from . import reviews, selectors, services, webhooks
-from .models import Alert, AlertKind, CourseAssignment, ExamSession, Tenant, TenantLearner, Webhook, WebhookDelivery
+from .models import (Alert, AlertKind, CourseAssignment, ExamSession, ReviewOutcome, Tenant, TenantLearner, Webhook,
+                     WebhookDelivery)
 
 ALERT_FIELDS = ("kind", "severity", "message", "opened_at", "closed_at", "frame_count", "reviewed_by", "reviewed_at")
 CSV_CHUNK_ROWS = 500
@@ -210,13 +211,19 @@ class ExamSessionAdmin(DateSafeChangeList, admin.ModelAdmin):
         alert = Alert.objects.filter(pk=alert_id, session_id=session_id).first()
         if alert is None:
             raise PermissionDenied("No such alert in this session.")
+        # The report's decision buttons send the outcome; the alert's own note box is note-<alert id>.
+        outcome, note = request.POST.get("outcome", ""), request.POST.get(f"note-{alert.pk}", "")
         try:
-            alert = reviews.alert_review(alert=alert, reviewer=request.user)
+            alert = reviews.alert_review(alert=alert, reviewer=request.user, outcome=outcome, note=note)
         except reviews.ReviewNotAllowed as exc:
             raise PermissionDenied(str(exc)) from exc
+        except EngagementError as exc:  # a bad outcome or note, or a decision already final
+            self.message_user(request, f"Alert \u201c{alert}\u201d: {exc.message}", messages.ERROR)
+            return redirect("admin:monitor_examsession_change", session_id)
         reviewer = alert.reviewed_by.get_username() if alert.reviewed_by else "-"
-        self.message_user(request, f"Alert \u201c{alert}\u201d marked reviewed (by {reviewer}).", messages.SUCCESS)
-        return redirect("admin:monitor_examsession_change", session_id)
+        done = f"recorded as {alert.get_review_outcome_display().lower()}" if outcome else "marked reviewed"
+        self.message_user(request, f"Alert \u201c{alert}\u201d {done} (by {reviewer}).", messages.SUCCESS)
+        return redirect(f"{reverse('admin:monitor_examsession_change', args=[session_id])}#alert-{alert.pk}")
 
     @admin.action(description="End the selected sessions", permissions=["end"])
     def end_sessions(self, request, queryset):
@@ -315,6 +322,9 @@ class ExamSessionAdmin(DateSafeChangeList, admin.ModelAdmin):
                     low_score=settings.MONITOR["LOW_ENGAGEMENT_SCORE"]) if report["timeline"] else None,
                 "status_svg": charts.status_bars_render(seconds_by_status=summary["seconds_by_status"])
                 if summary.get("seconds_by_status") else None,
+                "alert_rows": selectors.report_alert_rows(report=report, user=request.user),
+                "may_decide": _may_review(request, obj),
+                "outcomes": ReviewOutcome.choices,
             }
         return super().render_change_form(request, context, add, change, form_url, obj)
 

@@ -10,7 +10,7 @@ from django.utils.safestring import SafeString, mark_safe
 from engagement.api import EngagementStatus, FrameError
 
 from .alerts import AlertKind, kind_spec
-from .selectors import UNKNOWN_STATUS
+from .selectors import MAX_GAP_INTERVALS, UNKNOWN_STATUS
 
 # Above this many analysed frames the timeline draws per-bucket means and ranges instead of every frame,
 # which keeps a long session's chart small and quick to draw.
@@ -67,6 +67,36 @@ def _downsample(xs, ys, buckets: int):
             np.array([p.min() for p in y_parts]), np.array([p.max() for p in y_parts]))
 
 
+def _with_breaks(points: list[dict], minutes, frame_interval: float):
+    """x, score and smoothed score per frame, NaN where no face was analysed or after a gap in the frames."""
+    import numpy as np
+
+    xs, scores, smoothed = [], [], []
+    all_x = minutes([p["frame_time"] for p in points])
+    gap = MAX_GAP_INTERVALS * frame_interval / 60
+    for index, (x, point) in enumerate(zip(all_x, points)):
+        if index and x - all_x[index - 1] > gap:
+            xs.append(x), scores.append(np.nan), smoothed.append(np.nan)
+        analysed = point["score"] is not None
+        xs.append(x)
+        scores.append(point["score"] if analysed else np.nan)
+        smoothed.append(point["smoothed_score"] if analysed else np.nan)
+    return np.asarray(xs, dtype=float), np.asarray(scores, dtype=float), np.asarray(smoothed, dtype=float)
+
+
+def _clock_axis(axes, start_time) -> None:
+    """Clock times (the viewer's zone, named) along the top, the same scale as the minutes below."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from matplotlib.ticker import FuncFormatter
+
+    top = axes.secondary_xaxis("top", functions=(lambda x: x, lambda x: x))
+    top.xaxis.set_major_formatter(FuncFormatter(
+        lambda x, _: timezone.localtime(start_time + timedelta(minutes=float(x))).strftime("%H:%M:%S")))
+    top.set_xlabel(f"clock time ({timezone.localtime(start_time).strftime('%Z')})")
+
+
 def timeline_render(*, points: list[dict], alerts: list, frame_interval: float, low_score: float) -> SafeString:
     """Scores and smoothed score over time (selectors.session_timeline's points), alert spans shaded by kind."""
     import numpy as np
@@ -89,6 +119,9 @@ def timeline_render(*, points: list[dict], alerts: list, frame_interval: float, 
         axes.plot(bucket_x, mean, color=SCORE_COLOUR, linewidth=0.8)
         smooth_x, smooth_y, _, _ = _downsample(xs, smoothed, MAX_POINTS)
     else:
+        # The lines break where no face was analysed and where frames stopped (a gap of several intervals): a
+        # line drawn straight across an absence would claim scores nobody measured.
+        xs, scores, smoothed = _with_breaks(points, minutes, frame_interval)
         axes.plot(xs, scores, color=SCORE_COLOUR, linewidth=0.8, marker="o", markersize=3, label="score per frame")
         smooth_x, smooth_y = xs, smoothed
     axes.plot(smooth_x, smooth_y, color=SMOOTHED_COLOUR, linewidth=2, label="smoothed score")
@@ -126,6 +159,8 @@ def timeline_render(*, points: list[dict], alerts: list, frame_interval: float, 
     axes.grid(axis="y", color="#e0e0e0", linewidth=0.6)
     axes.spines[["top", "right"]].set_visible(False)
     axes.set_xlabel("minutes since the first frame")
+    if start_time is not None:
+        _clock_axis(axes, start_time)
     figure.legend(loc="outside lower center", ncols=4, fontsize=9, frameon=False)
     return _svg(figure, "Engagement timeline")
 

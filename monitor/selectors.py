@@ -12,8 +12,8 @@ from django.db.models.functions import Cast, Coalesce, Concat, Substr
 
 from engagement.api import EMOTIONS, EngagementLog, age_gender_enabled
 
-from .evidence import evidence_kept
-from .models import Alert, CourseAssignment, ExamSession, SessionStatus, Tenant
+from .evidence import evidence_kept, evidence_viewable
+from .models import Alert, CourseAssignment, EvidenceFrame, ExamSession, SessionStatus, Tenant
 
 LOG_SOURCE = "monitor"  # EngagementLog.source of the rows recorded for exam sessions
 
@@ -277,6 +277,19 @@ def session_report(*, session: ExamSession) -> dict:
         "emotion_shares": summary.get("emotion_shares", {}),
         "alerts": list(session.alerts.select_related("reviewed_by").order_by("opened_at")),
     }
+
+
+def report_alert_rows(*, report: dict, user: Any) -> list[dict]:
+    """The report's alerts for review, oldest first: each with its minute on the timeline (since the first frame),
+    how long it lasted, and whether it has an evidence picture this user may see."""
+    alerts = report["alerts"]
+    start = report["timeline"][0]["frame_time"] if report["timeline"] else None
+    with_picture = set(EvidenceFrame.objects.filter(alert__in=alerts).values_list("alert_id", flat=True))
+    return [{"alert": alert,
+             "minute": round((alert.opened_at - start).total_seconds() / 60, 1) if start else None,
+             "seconds": round((alert.closed_at - alert.opened_at).total_seconds()) if alert.closed_at else None,
+             "evidence": alert.pk in with_picture and evidence_viewable(user=user, alert=alert)}
+            for alert in alerts]
 
 
 # --- Review in Django admin: what a reviewer sees of alerts and logs, list filters, the CSV export. ---
