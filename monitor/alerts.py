@@ -59,11 +59,17 @@ class RuleInput:
 
 @dataclass(frozen=True)
 class PresenceRule:
-    """A kind opened by the presence sweep: the connection state, the setting giving its delay, its message."""
+    """A kind opened by the presence sweep: the connection state, the setting giving its delay, its message.
+
+    With `no_frames`, the delay counts not from the connection's change but from the last frame the server
+    analysed or refused for its own reasons (busy, failing), and is at least NO_FRAMES_INTERVALS frame intervals:
+    a page that is there but sends nothing to analyse (pings only) is not monitored.
+    """
 
     connection: str
     seconds_setting: str
     message: Callable[[float, str], str]  # (seconds in that state, the camera problem reported) -> text
+    no_frames: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,10 @@ def _disconnected_message(seconds: float, camera_problem: str) -> str:
     return f"The exam page has been disconnected for {seconds:.0f} s."
 
 
+def _no_frames_message(seconds: float, camera_problem: str) -> str:
+    return f"The exam page is connected but has sent no camera picture for {seconds:.0f} s."
+
+
 # The registry. Frame rules run in this order on every frame.
 KINDS: tuple[AlertKindSpec, ...] = (
     AlertKindSpec("ABSENT", "absent", "Absent", Severity.WARNING, "#7f7f7f", rule=_absent),
@@ -192,6 +202,10 @@ KINDS: tuple[AlertKindSpec, ...] = (
     # A warning: often a network cut, not a breach.
     AlertKindSpec("DISCONNECTED", "disconnected", "Disconnected", Severity.WARNING, "#bcbd22",
                   presence=PresenceRule(Connection.DISCONNECTED, "DISCONNECTED_SECONDS", _disconnected_message)),
+    # A warning, as a disconnection is: the page is there (it answers pings) but nothing is being monitored.
+    AlertKindSpec("NO_FRAMES", "no_frames", "No frames", Severity.WARNING, "#e377c2",
+                  presence=PresenceRule(Connection.CONNECTED, "NO_FRAMES_SECONDS", _no_frames_message,
+                                        no_frames=True)),
 )
 _BY_VALUE = {spec.value: spec for spec in KINDS}
 

@@ -310,6 +310,9 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                 outcome = await SyncToAsync(services.session_frame_process, thread_sensitive=False,
                                             executor=analysis_pool().live)(**frame)
         except EngagementError as exc:
+            if exc.code == services.FrameStale.code or exc.status_code >= 500:
+                # The server's own refusal: the page did send a frame (the no_frames alert counts it).
+                await presence.frame_refused_for_cause(session_id=self.session_id)
             if exc.code == services.FrameStale.code:
                 await self.send_json({"type": "dropped", "timestamp": echo(content.get("timestamp")),
                                       "message": exc.message})
@@ -320,6 +323,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             return
         except Exception:  # never let one frame kill the socket
             logger.exception("frame processing failed for session %s", self.session_id)
+            await presence.frame_refused_for_cause(session_id=self.session_id)
             await self.error("server_error", "The frame could not be processed.",
                              timestamp=echo(content.get("timestamp")))
             return

@@ -24,9 +24,7 @@ CAMERA_PROBLEMS = rules.CAMERA_PROBLEMS
 HEARD_SECONDS = 3600
 
 
-def heard_key(session_id: Any) -> str:
-    """The cache key of when the session's page last sent a message."""
-    return f"monitor.heard.{session_id}"
+heard_key = selectors.heard_key
 
 
 async def session_heard(*, session_id: Any, at: datetime | None = None) -> None:
@@ -34,9 +32,20 @@ async def session_heard(*, session_id: Any, at: datetime | None = None) -> None:
     await cache.aset(heard_key(session_id), (at or timezone.now()).timestamp(), timeout=HEARD_SECONDS)
 
 
-def _heard_at(session_id: Any) -> datetime | None:
-    heard = cache.get(heard_key(session_id))
-    return datetime.fromtimestamp(heard, tz=dt_timezone.utc) if heard is not None else None
+def refused_key(session_id: Any) -> str:
+    """The cache key of when the server last refused a frame of the session for its own reasons."""
+    return f"monitor.frame-refused.{session_id}"
+
+
+async def frame_refused_for_cause(*, session_id: Any, at: datetime | None = None) -> None:
+    """Remember that a frame came that the server could not analyse (busy, stale, failing): the page did send one,
+    so it counts against no_frames as an analysed frame does (a refused bad image does not)."""
+    await cache.aset(refused_key(session_id), (at or timezone.now()).timestamp(), timeout=HEARD_SECONDS)
+
+
+def _refused_at(session_id: Any) -> datetime | None:
+    refused = cache.get(refused_key(session_id))
+    return datetime.fromtimestamp(refused, tz=dt_timezone.utc) if refused is not None else None
 
 
 class PresenceEvent:
@@ -142,7 +151,7 @@ def _stale_mark(*, session_id: Any, cutoff: datetime, now: datetime) -> Presence
     if session is None or session.connection != Connection.CONNECTED:
         return None
     # Heard from by its last analysed frame, its last connection change, or its last message of any kind.
-    last = max(t for t in (session.last_frame_at, session.connection_changed_at, _heard_at(session.id))
+    last = max(t for t in (session.last_frame_at, session.connection_changed_at, selectors.session_heard_at(session_id=session.id))
                if t is not None)
     # A slow frame interval is not silence: allow three intervals at least.
     if last > min(cutoff, now - timedelta(seconds=3 * session.frame_interval)):
@@ -151,6 +160,33 @@ def _stale_mark(*, session_id: Any, cutoff: datetime, now: datetime) -> Presence
     session.connection, session.connection_changed_at = Connection.DISCONNECTED, last
     session.save(update_fields=["connection", "connection_changed_at"])
     return PresenceChange(session_id=str(session.id), row=selectors.session_live_row(session=session))
+
+
+def _frames_since(session: ExamSession) -> datetime | None:
+    """When the page's frames were last seen (analysed, or refused by the server), or it connected if later."""
+    seen = [t for t in (session.last_frame_at, session.connection_changed_at, _refused_at(session.pk)) if t]
+    return max(seen) if seen else None
+
+
+def _no_frames_delay(session: ExamSession) -> float:
+    return max(settings.MONITOR["NO_FRAMES_SECONDS"], settings.MONITOR["NO_FRAMES_INTERVALS"] * session.frame_interval)
+
+
+@transaction.atomic
+def _no_frames_open(*, session_id: Any, kind: str, now: datetime) -> PresenceChange | None:
+    session = _locked(session_id)
+    # Re-checked under the lock: a frame may have come since the candidates were read.
+    since = _frames_since(session) if session is not None else None
+    if (session is None or session.connection != Connection.CONNECTED or since is None
+            or (now - since).total_seconds() < _no_frames_delay(session)
+            or session.alerts.filter(kind=kind, closed_at__isnull=True).exists()):
+        return None
+    alert = Alert.objects.create(session=session, kind=kind, severity=rules.kind_spec(kind).severity, opened_at=now,
+                                 message=presence_alert_message(kind=kind, seconds=(now - since).total_seconds()))
+    webhooks.event_emit(event=WebhookEvent.ALERT_OPENED, data=webhooks.webhook_payload_alert(alert),
+                        session=session)
+    return PresenceChange(session_id=str(session.id), row=selectors.session_live_row(session=session),
+                          events=[_alert_event(alert)])
 
 
 def presence_sweep(*, now: datetime | None = None) -> list[PresenceChange]:
@@ -169,6 +205,14 @@ def presence_sweep(*, now: datetime | None = None) -> list[PresenceChange]:
             continue
         kind, connection = spec.value, spec.presence.connection
         cutoff = now - timedelta(seconds=t[spec.presence.seconds_setting])
+        if spec.presence.no_frames:
+            # Candidates by the shortest delay; each session's own delay (its frame interval) is checked after.
+            quiet = live.filter(connection=connection, connection_changed_at__lte=cutoff).filter(
+                Q(last_frame_at__isnull=True) | Q(last_frame_at__lte=cutoff)).exclude(
+                Exists(Alert.objects.filter(session=OuterRef("pk"), kind=kind, closed_at__isnull=True)))
+            for session_id in quiet.values_list("pk", flat=True):
+                changes.append(_no_frames_open(session_id=session_id, kind=kind, now=now))
+            continue
         due = live.filter(connection=connection, connection_changed_at__lte=cutoff).exclude(
             Exists(Alert.objects.filter(session=OuterRef("pk"), kind=kind, closed_at__isnull=True)))
         for session_id in due.values_list("pk", flat=True):

@@ -4,11 +4,15 @@ from __future__ import annotations
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import CharField, Count, Exists, Func, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat, Substr
+from django.utils import timezone
 
 from engagement.api import EMOTIONS, EngagementLog, age_gender_enabled
 
@@ -178,7 +182,7 @@ def session_summary(*, session: ExamSession) -> dict:
                                                       "engagement_status", "emotions", "face_count",
                                                       "looking_away"))
     analysed = [log for log in logs if log["success"]]
-    seconds = status_seconds(logs=logs, frame_interval=session.frame_interval)
+    seconds = status_seconds(logs=logs, frame_interval=session.frame_interval, until=frames_until(session=session))
     shares = {e: round(sum(log["emotions"][e] for log in analysed) / len(analysed), 2) for e in EMOTIONS} \
         if analysed else {}
     return {
@@ -197,11 +201,31 @@ def session_summary(*, session: ExamSession) -> dict:
     }
 
 
-def status_seconds(*, logs: list[dict], frame_interval: float) -> dict[str, float]:
+def heard_key(session_id: Any) -> str:
+    """The cache key of when the session's page last sent a message (of any kind: a frame, a ping...)."""
+    return f"monitor.heard.{session_id}"
+
+
+def session_heard_at(*, session_id: Any) -> datetime | None:
+    """When the session's page last sent a message (kept an hour), or None."""
+    heard = cache.get(heard_key(session_id))
+    return datetime.fromtimestamp(heard, tz=dt_timezone.utc) if heard is not None else None
+
+
+def frames_until(*, session: ExamSession) -> datetime | None:
+    """Until when the time after the session's last frame counts in its statuses: the page's last message (a
+    ping, a refused frame), capped by the end or now; None when no page sent anything."""
+    heard = session_heard_at(session_id=session.pk)
+    return None if heard is None else min(heard, session.ended_at or timezone.now())
+
+
+def status_seconds(*, logs: list[dict], frame_interval: float, until: datetime | None = None) -> dict[str, float]:
     """Seconds per status: each frame stands for the time until the next one (one interval for the last).
 
     A gap longer than MAX_GAP_INTERVALS intervals (the learner gone, the network down) counts that much for the
-    frame's status and the rest as "no_frames", so that the statuses add up to the session's duration.
+    frame's status and the rest as "no_frames", so that the statuses add up to the session's duration. With
+    `until`, the time from the last frame to then is such a gap too: a page that stays without sending frames
+    keeps counting (as "no_frames"), its status time does not stop at its last frame.
     """
     seconds: dict[str, float] = defaultdict(float)
     max_gap = MAX_GAP_INTERVALS * frame_interval
@@ -212,7 +236,11 @@ def status_seconds(*, logs: list[dict], frame_interval: float) -> dict[str, floa
             seconds["no_frames"] += gap - max_gap
     if logs:
         last = logs[-1]
-        seconds[last["engagement_status"] or last["error"] or UNKNOWN_STATUS] += frame_interval
+        tail = 0.0 if until is None else max(0.0, (until - last["frame_time"]).total_seconds())
+        seconds[last["engagement_status"] or last["error"] or UNKNOWN_STATUS] += max(frame_interval,
+                                                                                 min(tail, max_gap))
+        if tail > max_gap:
+            seconds["no_frames"] += tail - max_gap
     return seconds
 
 

@@ -338,6 +338,10 @@ MONITOR = {
     # Presence: a camera reported blocked or missing, or every socket closed, this long opens an alert.
     "CAMERA_BLOCKED_SECONDS": env_int("MONITOR_CAMERA_BLOCKED_SECONDS", 20),
     "DISCONNECTED_SECONDS": env_int("MONITOR_DISCONNECTED_SECONDS", 30),
+    # A connected page whose last frame analysed (or refused by a busy server) is this old, and at least
+    # NO_FRAMES_INTERVALS frame intervals old, opens "no_frames": pings alone do not keep an exam monitored.
+    "NO_FRAMES_SECONDS": env_int("MONITOR_NO_FRAMES_SECONDS", 20),
+    "NO_FRAMES_INTERVALS": env_int("MONITOR_NO_FRAMES_INTERVALS", 3),
     # A session taken as connected whose last frame (or connection) is older than this is taken as disconnected
     # (its server died without closing the socket).
     "PRESENCE_STALE_SECONDS": env_int("MONITOR_PRESENCE_STALE_SECONDS", 120),

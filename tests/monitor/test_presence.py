@@ -41,6 +41,11 @@ def reload(session):
     return ExamSession.objects.get(pk=session.pk)
 
 
+def opened(changes):
+    """The kinds of the alerts a sweep opened."""
+    return [event["alert"]["kind"] for change in changes for event in change.events if event["event"] == "opened"]
+
+
 def deliveries(event):
     return [d.payload for d in WebhookDelivery.objects.filter(event=event)]
 
@@ -97,8 +102,9 @@ def test_a_short_reload_raises_nothing(exam_session):
     record(exam_session, PresenceEvent.SOCKET_OPEN, 0)
     record(exam_session, PresenceEvent.SOCKET_CLOSED, 10)
     change = record(exam_session, PresenceEvent.SOCKET_OPEN, 12)
-    assert presence_sweep(now=at(100)) == []
-    assert not Alert.objects.exists()
+    # No disconnection alert; only no_frames, as the page (back) has sent no frame for 88 s.
+    assert opened(presence_sweep(now=at(100))) == [AlertKind.NO_FRAMES]
+    assert not Alert.objects.exclude(kind=AlertKind.NO_FRAMES).exists()
     assert change.row["rejoins"] == 1  # no alert, but the page did go and come back
     assert record(exam_session, PresenceEvent.SOCKET_OPEN, 13) is None  # a second socket is not a rejoin
     assert reload(exam_session).rejoin_count == 1
@@ -132,14 +138,15 @@ def test_a_frame_proves_presence_unless_it_is_older_than_the_change(exam_session
 def test_a_silent_connected_session_is_taken_as_disconnected(exam_session, settings):
     record(exam_session, PresenceEvent.SOCKET_OPEN, 0)
     frame(exam_session, 5)
-    # Its server died without closing the socket: no frame for MONITOR_PRESENCE_STALE_SECONDS (120).
-    assert presence_sweep(now=at(124)) == []
+    # Its server died without closing the socket: no frame for MONITOR_PRESENCE_STALE_SECONDS (120). Not
+    # disconnected yet at 124 s, but unmonitored long since (no_frames).
+    assert opened(presence_sweep(now=at(124))) == [AlertKind.NO_FRAMES]
     changes = presence_sweep(now=at(126))
     session = reload(exam_session)
     assert session.connection == Connection.DISCONNECTED and session.connection_changed_at == at(5)
     assert changes[0].row["connection"] == "disconnected"
     # Disconnected since its last frame, so the alert's delay has long passed.
-    assert Alert.objects.get().kind == AlertKind.DISCONNECTED
+    assert Alert.objects.get(closed_at__isnull=True, kind=AlertKind.DISCONNECTED)
 
 
 def test_a_page_heard_from_without_analysed_frames_is_not_silence(exam_session):
@@ -147,7 +154,8 @@ def test_a_page_heard_from_without_analysed_frames_is_not_silence(exam_session):
     frame(exam_session, 5)
     # Its frames are refused (a skewed clock, the rate limit) or it has none to send, but it pings.
     async_to_sync(presence.session_heard)(session_id=exam_session.id, at=at(100))
-    assert presence_sweep(now=at(200)) == []
+    # Not disconnected, but not monitored either: pings alone raise no_frames.
+    assert opened(presence_sweep(now=at(200))) == [AlertKind.NO_FRAMES]
     assert reload(exam_session).connection == Connection.CONNECTED
     presence_sweep(now=at(222))  # 122 s after it was last heard from
     session = reload(exam_session)
