@@ -203,7 +203,7 @@ KINDS: tuple[AlertKindSpec, ...] = (
     AlertKindSpec("DISCONNECTED", "disconnected", "Disconnected", Severity.WARNING, "#bcbd22",
                   presence=PresenceRule(Connection.DISCONNECTED, "DISCONNECTED_SECONDS", _disconnected_message)),
     # A warning, as a disconnection is: the page is there (it answers pings) but nothing is being monitored.
-    AlertKindSpec("NO_FRAMES", "no_frames", "No frames", Severity.WARNING, "#e377c2",
+    AlertKindSpec("NO_FRAMES", "no_frames", "No frames", Severity.WARNING, "#393b79",
                   presence=PresenceRule(Connection.CONNECTED, "NO_FRAMES_SECONDS", _no_frames_message,
                                         no_frames=True)),
 )
