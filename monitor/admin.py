@@ -273,6 +273,15 @@ class ExamSessionAdmin(DateSafeChangeList, admin.ModelAdmin):
             return self.readonly_fields
         return tuple(field for _, options in self.fieldsets for field in options["fields"])
 
+    def response_add(self, request, obj, post_url_continue=None):
+        """After adding a session, give the learner's one-time exam link (the LMS's exam_url, made here)."""
+        link = request.build_absolute_uri(reverse("monitor:join", args=[services.session_join_token(session=obj)]))
+        minutes = round(settings.MONITOR["JOIN_LINK_MAX_AGE"] / 60)
+        self.message_user(request, format_html(
+            'The learner\u2019s exam link (it works once, for {} minutes): <a href="{}" id="exam-link">{}</a>',
+            minutes, link, link), messages.SUCCESS)
+        return super().response_add(request, obj, post_url_continue)
+
     def save_model(self, request, obj, form, change):
         if not change:
             return super().save_model(request, obj, form, change)
@@ -355,7 +364,7 @@ class AlertAdmin(DateSafeChangeList, admin.ModelAdmin):
     form = AlertReviewForm
     list_display = ("learner", "course", "kind", "severity", "opened", "closed", "frame_count", "reviewed_by",
                     "reviewed")
-    list_filter = (ReviewedFilter, "kind", "severity")
+    list_filter = (ReviewedFilter, "review_outcome", "kind", "severity")
     list_select_related = ("session", "session__learner", "reviewed_by")
     fields = ("session", *ALERT_FIELDS, "mark_reviewed")
     readonly_fields = ("session", *ALERT_FIELDS)

@@ -85,6 +85,9 @@ class AlertKindSpec:
     rule: Callable[[RuleInput], str | None] | None = None
     needs_score: bool = False  # a frame without an analysed face leaves the alert as it is
     presence: PresenceRule | None = None  # opened by the presence sweep rather than by frames
+    # The rule state's key holding when the condition began (the learner left, looked away...): the alert's
+    # `since`, which the live view's timer counts from, rather than from the moment the delay ran out.
+    since_key: str | None = None
 
 
 def thresholds() -> dict:
@@ -112,6 +115,7 @@ def _multiple_faces(r: RuleInput) -> str | None:
     """Open after MULTIPLE_FACES_FRAMES consecutive frames with two faces or more."""
     faces = r.observation.face_count
     r.state["multi_run"] = r.state.get("multi_run", 0) + 1 if faces >= 2 else 0
+    _held_for(r.state, "multi_since", r.observation.at, faces >= 2)
     return f"{faces} faces in view." if r.state["multi_run"] >= r.thresholds["MULTIPLE_FACES_FRAMES"] else None
 
 
@@ -185,14 +189,16 @@ def _no_frames_message(seconds: float, camera_problem: str) -> str:
 
 # The registry. Frame rules run in this order on every frame.
 KINDS: tuple[AlertKindSpec, ...] = (
-    AlertKindSpec("ABSENT", "absent", "Absent", Severity.WARNING, "#7f7f7f", rule=_absent),
+    AlertKindSpec("ABSENT", "absent", "Absent", Severity.WARNING, "#7f7f7f", rule=_absent,
+                  since_key="absent_since"),
     AlertKindSpec("MULTIPLE_FACES", "multiple_faces", "Several faces", Severity.CRITICAL, "#d62728",
-                  rule=_multiple_faces),
-    AlertKindSpec("LOOKING_AWAY", "looking_away", "Looking away", Severity.WARNING, "#17becf", rule=_looking_away),
+                  rule=_multiple_faces, since_key="multi_since"),
+    AlertKindSpec("LOOKING_AWAY", "looking_away", "Looking away", Severity.WARNING, "#17becf", rule=_looking_away,
+                  since_key="away_since"),
     AlertKindSpec("LOW_ENGAGEMENT", "low_engagement", "Low engagement", Severity.WARNING, "#ff7f0e",
-                  rule=_low_engagement, needs_score=True),
+                  rule=_low_engagement, needs_score=True, since_key="low_since"),
     AlertKindSpec("STRUGGLING", "struggling", "Struggling", Severity.INFO, "#9467bd", rule=_struggling,
-                  needs_score=True),
+                  needs_score=True, since_key="struggling_since"),
     # Critical: someone else may be sitting the exam (sessions with the identity check only).
     AlertKindSpec("IDENTITY_CHANGED", "identity_changed", "Identity changed", Severity.CRITICAL, "#e377c2",
                   rule=_identity_changed),
@@ -217,6 +223,12 @@ PRESENCE_KINDS = frozenset(spec.value for spec in KINDS if spec.presence)
 def kind_spec(kind: str) -> AlertKindSpec:
     """The registry entry of an alert kind (KeyError for a kind that is not registered)."""
     return _BY_VALUE[kind]
+
+
+def condition_since(*, kind: str, state: dict) -> datetime | None:
+    """When the condition of a frame rule's alert began, from the rule state (None: not tracked)."""
+    key = kind_spec(kind).since_key
+    return parse_datetime(state[key]) if key and state.get(key) else None
 
 
 def rules_evaluate(*, state: dict, observation: Observation, open_kinds: set[str]) -> tuple[dict, dict[str, str]]:

@@ -27,3 +27,11 @@ class Severity(models.TextChoices):
     INFO = "info", "Info"  # worth knowing, not a rule breach
     WARNING = "warning", "Warning"  # may need attention
     CRITICAL = "critical", "Critical"  # likely a rule breach
+
+
+class ReviewOutcome(models.TextChoices):
+    """What a reviewer decided about an alert."""
+
+    CONFIRMED = "confirmed", "Confirmed"  # the alert shows a real breach of the exam's rules
+    DISMISSED = "dismissed", "Dismissed"  # looked at: nothing wrong (a false alarm, an allowed interruption)
+    FOLLOW_UP = "needs_follow_up", "Needs follow-up"  # undecided yet: someone must look again or ask the learner

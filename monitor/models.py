@@ -7,10 +7,10 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from .alerts import AlertKind
-from .choices import Connection, SessionStatus, Severity
+from .choices import Connection, ReviewOutcome, SessionStatus, Severity
 
 __all__ = ["Alert", "AlertKind", "Connection", "CourseAssignment", "DeliveryStatus", "ExamSession", "SessionStatus",
-           "Severity", "Webhook", "WebhookDelivery", "WebhookEvent"]
+           "ReviewOutcome", "Severity", "Webhook", "WebhookDelivery", "WebhookEvent"]
 
 
 class Tenant(models.Model):
@@ -94,14 +94,6 @@ class ExamSession(models.Model):
         return f"{self.learner} - {self.course_id}/{self.exam_id} ({self.status})"
 
 
-class ReviewOutcome(models.TextChoices):
-    """What a reviewer decided about an alert."""
-
-    CONFIRMED = "confirmed", "Confirmed"  # the alert shows a real breach of the exam's rules
-    DISMISSED = "dismissed", "Dismissed"  # looked at: nothing wrong (a false alarm, an allowed interruption)
-    FOLLOW_UP = "needs_follow_up", "Needs follow-up"  # undecided yet: someone must look again or ask the learner
-
-
 class Alert(models.Model):
     """A condition that held for a while during a session: opened once, closed when it clears."""
 
@@ -110,6 +102,8 @@ class Alert(models.Model):
     severity = models.CharField(max_length=16, choices=Severity.choices)
     message = models.CharField(max_length=255)
     opened_at = models.DateTimeField()
+    since = models.DateTimeField(null=True, blank=True, help_text="When its condition began (the learner left, the "
+                                 "page went): before opened_at by the rule's delay.")
     closed_at = models.DateTimeField(null=True, blank=True)
     frame_count = models.PositiveIntegerField(default=1, help_text="Frames seen while the alert was open.")
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -133,7 +127,7 @@ class Alert(models.Model):
     def as_message(self) -> dict:
         """The alert as sent on sockets."""
         return {"id": self.pk, "kind": self.kind, "severity": self.severity, "message": self.message,
-                "opened_at": self.opened_at.isoformat(),
+                "opened_at": self.opened_at.isoformat(), "since": (self.since or self.opened_at).isoformat(),
                 "closed_at": self.closed_at.isoformat() if self.closed_at else None}
 
 

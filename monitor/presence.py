@@ -137,6 +137,7 @@ def _presence_alert_open(*, session_id: Any, kind: str, connection: str, cutoff:
         return None
     seconds = (now - session.connection_changed_at).total_seconds()
     alert = Alert.objects.create(session=session, kind=kind, severity=rules.kind_spec(kind).severity, opened_at=now,
+                                 since=session.connection_changed_at,
                                  message=presence_alert_message(kind=kind, seconds=seconds,
                                                                 camera_problem=session.rule_state.get("camera_problem", "")))
     webhooks.event_emit(event=WebhookEvent.ALERT_OPENED, data=webhooks.webhook_payload_alert(alert),

@@ -345,7 +345,8 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
     for kind, message in wanted.items():
         if kind not in open_alerts:
             opened.append(Alert.objects.create(session=session, kind=kind, severity=rules.kind_spec(kind).severity,
-                                               message=message, opened_at=frame_time))
+                                               message=message, opened_at=frame_time,
+                                               since=rules.condition_since(kind=kind, state=state) or frame_time))
 
     session.rule_state = state
     session.smoothed_score = state.get("ema")

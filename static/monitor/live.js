@@ -107,7 +107,8 @@
       span.dataset.opened = a.opened_at;
       span.title = a.message;
       span.append((KIND[a.kind] || a.kind) + " ");
-      span.appendChild(ticking(a.opened_at, "open-for"));
+      // Counted from when the learner left (or the condition began), not from when the rule's delay ran out.
+      span.appendChild(ticking(a.since || a.opened_at, "open-for"));
       alerts.appendChild(span);
     });
     if (s.alerts.length) {

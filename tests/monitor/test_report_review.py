@@ -114,3 +114,19 @@ def test_an_instructor_in_berlin_decides_on_an_alert_with_its_evidence(live_serv
         page_screenshot(page=page, name=request.node.name)
     alert.refresh_from_db()
     assert alert.review_outcome == "needs_follow_up"
+
+
+def test_adding_a_session_in_the_admin_gives_the_learners_exam_link(client, world):  # noqa: F811
+    client.force_login(world.root)
+    answer = client.post("/admin/monitor/examsession/add/", {
+        "learner": world.s1.learner.pk, "course_id": "c1", "exam_id": "retake", "attempt_id": "", "status": "scheduled",
+        "frame_interval": "5", "alerts-TOTAL_FORMS": 0, "alerts-INITIAL_FORMS": 0}, follow=True)
+    text = answer.content.decode()
+    assert 'id="exam-link"' in text
+    link = between(text, 'id="exam-link">', "</a>")
+    from monitor.models import ExamSession
+
+    session = ExamSession.objects.get(exam_id="retake")
+    client.logout()
+    opened = client.get(link)
+    assert opened.status_code == 302 and opened["Location"] == f"/monitor/sessions/{session.id}/"
