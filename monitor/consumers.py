@@ -7,12 +7,14 @@ import logging
 import time
 import uuid
 import weakref
+from typing import Any
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -390,12 +392,42 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=4000)
 
 
-def watch_rights(*, user_id: int) -> tuple[bool, set[str] | None]:
-    """Whether the user may still watch, and which courses (None: all), read afresh from the database."""
+def login_of(scope) -> dict:
+    """What logged a socket in, to check later that it still holds: the API token, or the browser's session (its
+    key and the password-derived hash Django keeps in it)."""
+    if scope.get("auth_token"):
+        return {"token": scope["auth_token"]}
+    session = scope.get("session")
+    try:
+        return {"session_key": session.session_key, "auth_hash": session.get(HASH_SESSION_KEY)} if session else {}
+    except Exception:  # a session store that cannot be read: nothing to check later, auth decided at connect
+        return {}
+
+
+def login_valid(*, user: Any, login: dict) -> bool:
+    """Whether the socket's login still holds: its token not revoked, its session not logged out and made before
+    the account's last password change (as Django's session check does for pages)."""
+    from importlib import import_module
+
+    from django.utils.crypto import constant_time_compare
+
+    if "token" in login:
+        return selectors.api_token_valid(user=user, key=login["token"])
+    if login.get("session_key"):
+        store = import_module(settings.SESSION_ENGINE).SessionStore()
+        if not store.exists(login["session_key"]):
+            return False
+        if login.get("auth_hash") and not constant_time_compare(login["auth_hash"], user.get_session_auth_hash()):
+            return False
+    return True
+
+
+def watch_rights(*, user_id: int, login: dict | None = None) -> tuple[bool, set[str] | None]:
+    """Whether the user may still watch (rights and login), and which courses (None: all), read afresh."""
     from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    if user is None or not selectors.user_can_watch(user=user):
+    if user is None or not selectors.user_can_watch(user=user) or not login_valid(user=user, login=login or {}):
         return False, set()
     return True, selectors.courses_watched(user=user)
 
@@ -410,6 +442,7 @@ class InstructorConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4403)
             return
         self.courses = await database_sync_to_async(selectors.courses_watched)(user=self.scope["user"])
+        self.login = await database_sync_to_async(login_of)(self.scope)
         self.checked_at = time.monotonic()
         presence_sweeper_ensure()  # after a restart, presence is checked as soon as someone watches
         await self.channel_layer.group_add(INSTRUCTORS_GROUP, self.channel_name)
@@ -426,11 +459,13 @@ class InstructorConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "error": "read_only", "message": "This feed is read-only."})
 
     async def _still_allowed(self) -> bool:
-        """Re-read the instructor's rights at most every MONITOR_RIGHTS_RECHECK_SECONDS: staff flag, courses."""
+        """Re-read the instructor's rights at most every MONITOR_RIGHTS_RECHECK_SECONDS: staff flag, courses, and
+        the login (a password change, a logout or a revoked token ends the feed)."""
         if time.monotonic() - self.checked_at < settings.MONITOR["RIGHTS_RECHECK_SECONDS"]:
             return True
         self.checked_at = time.monotonic()
-        allowed, self.courses = await database_sync_to_async(watch_rights)(user_id=self.scope["user"].pk)
+        allowed, self.courses = await database_sync_to_async(watch_rights)(user_id=self.scope["user"].pk,
+                                                                           login=self.login)
         return allowed
 
     async def session_update(self, event):

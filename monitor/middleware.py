@@ -62,5 +62,5 @@ class TokenAuthMiddleware(BaseMiddleware):
         if len(auth) == 2 and auth[0].lower() == "token":
             from django.contrib.auth.models import AnonymousUser
 
-            scope = dict(scope, user=await _token_user(auth[1]) or AnonymousUser())
+            scope = dict(scope, user=await _token_user(auth[1]) or AnonymousUser(), auth_token=auth[1])
         return await super().__call__(scope, receive, send)

@@ -79,6 +79,13 @@ def exam_age_gender_inferred() -> bool:
 
 
 
+def api_token_valid(*, user: Any, key: str) -> bool:
+    """Whether an API token of the user is still valid (not revoked)."""
+    from rest_framework.authtoken.models import Token
+
+    return Token.objects.filter(key=key, user=user).exists()
+
+
 def user_can_watch(*, user: Any) -> bool:
     """Instructors (staff with the watch permission) and superusers see live sessions."""
     return bool(getattr(user, "is_authenticated", False) and user.is_staff

@@ -1,0 +1,60 @@
+"""The instructors' live feed ends with its login: a password change, a logout, a revoked token (low 11)."""
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.contrib.auth import get_user_model
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from monitor.consumers import INSTRUCTORS_GROUP
+from tests.monitor.conftest import token_headers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROW = {"id": "x", "course_id": "c1"}
+
+
+async def feed_of(connect, headers):
+    feed, connected, code = await connect("/ws/monitor/instructors/", headers)
+    assert connected, code
+    assert (await feed.receive_json_from(timeout=10))["type"] == "sessions"
+    return feed
+
+
+async def still_fed(feed) -> bool:
+    """Whether the feed forwards a session update (True) or closes (False)."""
+    await get_channel_layer().group_send(INSTRUCTORS_GROUP, {"type": "session.update", "session": ROW})
+    message = await feed.receive_output(timeout=10)
+    if message["type"] == "websocket.close":
+        assert message["code"] == 4403
+        return False
+    return True
+
+
+@pytest.fixture
+def watcher(settings, transactional_db):
+    settings.MONITOR = {**settings.MONITOR, "RIGHTS_RECHECK_SECONDS": 0}  # re-read on every message
+    return get_user_model().objects.create_superuser("root", password="old-password-1234")
+
+
+@pytest.mark.parametrize("change", ["password", "logout"])
+async def test_a_browser_feed_ends_with_a_password_change_or_a_logout(connect, watcher, change):
+    browser = Client()
+    await sync_to_async(browser.force_login)(watcher)
+    cookie = f"sessionid={browser.cookies['sessionid'].value}".encode()
+    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", cookie)]
+    feed = await feed_of(connect, headers)
+    assert await still_fed(feed)
+    if change == "password":
+        await database_sync_to_async(lambda: (watcher.set_password("new-password-5678"), watcher.save()))()
+    else:
+        await sync_to_async(browser.logout)()
+    assert not await still_fed(feed)
+
+
+async def test_a_token_feed_ends_when_the_token_is_revoked(connect, watcher):
+    await database_sync_to_async(Token.objects.create)(user=watcher)
+    feed = await feed_of(connect, token_headers(watcher))
+    assert await still_fed(feed)
+    await database_sync_to_async(Token.objects.filter(user=watcher).delete)()
+    assert not await still_fed(feed)
