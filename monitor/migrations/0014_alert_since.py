@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitor', '0012_evidence'),
+        ('monitor', '0013_no_frames_alert'),
     ]
 
     operations = [
