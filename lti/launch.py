@@ -7,14 +7,18 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from requests.utils import parse_header_links
 from django.core.cache import cache
-from lti_tool.models import LtiDeployment
+from lti_tool.models import LtiDeployment, LtiRegistration
 from lti_tool.utils import DjangoToolConfig
 from pylti1p3.contrib.django import DjangoCacheDataStorage, DjangoMessageLaunch
 from pylti1p3.deployment import Deployment
 from pylti1p3.exception import LtiException
+from pylti1p3.launch_data_storage.base import DisableSessionId
+from pylti1p3.names_roles import NamesRolesProvisioningService
 from pylti1p3.message_validators import get_validators
 from pylti1p3.message_validators.abstract import MessageValidatorAbstract
+from pylti1p3.service_connector import ServiceConnector
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 AP = "https://purl.imsglobal.org/spec/lti-ap/claim/"
@@ -78,6 +82,20 @@ class EndAssessmentValidator(_ProctoringValidator):
 class ToolConfig(DjangoToolConfig):
     """django-lti's registrations, except that a deployment must have been entered by an administrator."""
 
+    def find_registration_by_params(self, iss, client_id, *args, **kwargs):
+        if client_id:
+            return super().find_registration_by_params(iss, client_id, *args, **kwargs)
+        # client_id is optional in a login initiation (LTI Security Framework 5.1.1.1): the registration's own
+        # login URL names it, or the issuer has one registration only.
+        rows = LtiRegistration.objects.active().filter(issuer=iss)
+        if self.registration_uuid is not None:
+            rows = rows.filter(uuid=self.registration_uuid)
+        found = list(rows[:2])
+        if len(found) != 1:
+            return None
+        self.registration = found[0]
+        return self.registration.to_registration()
+
     def find_deployment(self, iss, deployment_id):
         return self._known(registration__uuid=self.registration_uuid, registration__issuer=iss,
                            deployment_id=deployment_id)
@@ -103,18 +121,137 @@ class TimeoutSession(requests.Session):
         return super().request(*args, **kwargs)
 
 
+KEY_NOT_FOUND = "Unable to find public key"
+STATE_NOT_FOUND = "State not found"
+STORAGE_KEY = "lti.platform-storage.{state}"
+STORAGE_CHECKED = "lti_storage_checked"  # the field the platform-storage page adds when it posts the launch again
+
+
+class LaunchDataStorage(DjangoCacheDataStorage):
+    """PyLTI1p3's cache storage keyed by the (unguessable) nonce alone, never by a cookie of its own: a framed
+    launch whose browser refuses third-party cookies still finds the nonce its login issued (the state is checked
+    by a cookie or by the platform's storage)."""
+
+    def get_session_cookie_name(self):
+        return None
+
+
+class PlatformStorageCheck(Exception):
+    """The launch's state is in the platform's storage, not in a cookie: the browser must read it from there."""
+
+    def __init__(self, *, state: str, nonce: str, target: str, origin: str):
+        super().__init__(state)
+        self.state, self.nonce, self.target, self.origin = state, nonce, target, origin
+
+
+def platform_storage_remember(*, state: str, nonce: str, target: str, origin: str) -> None:
+    """Remember that a login kept its state and nonce in the platform's storage (LTI Client Side postMessages)."""
+    cache.set(STORAGE_KEY.format(state=state), {"nonce": nonce, "target": target, "origin": origin},
+              timeout=settings.LTI["CONTINUE_SECONDS"])
+
+
+def _same_host(url: object, host: str) -> bool:
+    return isinstance(url, str) and urlsplit(url).netloc.lower() == host.lower()
+
+
+def target_link_uri_check(*, url: object, host: str) -> None:
+    """Refuse a target_link_uri that is not on this tool's host: a launch is meant for another tool."""
+    if not _same_host(url, host):
+        raise LtiException(f"The target_link_uri is not on this tool's host ({host})")
+
+
+def _drop_nulls(claims: dict) -> None:
+    for name, value in list(claims.items()):
+        if value is None:
+            del claims[name]
+        elif isinstance(value, dict):
+            _drop_nulls(value)
+
+
 class MessageLaunch(DjangoMessageLaunch):
-    """A launch validated as PyLTI1p3 does, and also: its nonce used once, and the proctoring message types."""
+    """A launch validated as PyLTI1p3 does, and also: its nonce used once, the proctoring message types, `aud`
+    arrays with `azp`, `exp` and `iat` required, the target on this host, and a rotated platform key found."""
 
     def __init__(self, request, tool_config=None):
-        super().__init__(request, tool_config or ToolConfig(), launch_data_storage=DjangoCacheDataStorage(),
+        super().__init__(request, tool_config or ToolConfig(), launch_data_storage=LaunchDataStorage(),
                          requests_session=TimeoutSession())
+        self._host = request.get_host()
+        # Posted by this tool's own page (platform storage checked there): the browser says so, pages cannot.
+        origin = request.headers.get("Origin") or ""
+        self._from_own_page = (urlsplit(origin).netloc.lower() == self._host.lower()
+                               and request.headers.get("Sec-Fetch-Site", "same-origin") == "same-origin")
+        self._storage_state = None
         # The platform's key set is cached, not fetched at every launch.
         self.set_public_key_caching(DjangoCacheDataStorage(), cache_lifetime=settings.LTI["KEY_SET_CACHE_SECONDS"])
+        # PyJWT checks exp only when present; LTI Security Framework 5.1.3 requires both.
+        self.set_jwt_verify_options({"verify_aud": False, "require": ["exp", "iat"]})
+
+    def get_client_id(self) -> str:
+        """The client id the id_token is for: `aud`, or `azp` when `aud` lists several (OIDC Core 3.1.3.7)."""
+        body = self._get_jwt_body()
+        aud, azp = body.get("aud"), body.get("azp")
+        if isinstance(aud, list) and len(aud) == 1:
+            aud = aud[0]
+        if isinstance(aud, str) and aud:
+            if azp is not None and azp != aud:
+                raise LtiException("The azp claim is not the audience of the id_token")
+            return aud
+        if not (isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud)):
+            raise LtiException("Missing or invalid aud claim")
+        if not isinstance(azp, str) or azp not in aud:
+            raise LtiException("An id_token for several audiences must name this tool's client id in azp")
+        return azp
+
+    def get_public_key(self):
+        """The platform's key for the token's kid; an unknown kid fetches the key set once more (rate-limited)."""
+        cached = self._registration.get_key_set() is None  # a key set fetched from the URL, maybe stale
+        try:
+            return super().get_public_key()
+        except LtiException as exc:
+            if str(exc) != KEY_NOT_FOUND or not cached:
+                raise
+        # A platform that rotated its key signs with a kid our cached set lacks. One fetch per key set and
+        # period, so that tokens with made-up kids cannot make the tool hammer the platform.
+        url = self._registration.get_key_set_url()
+        period = settings.LTI["KEY_SET_REFETCH_SECONDS"]
+        if not cache.add(f"lti.key-set-refetched.{hashlib.sha256(url.encode()).hexdigest()}", 1, timeout=period):
+            raise LtiException(f"{KEY_NOT_FOUND} (the platform's key set was fetched again less than {period} s "
+                               "ago)")
+        storage, self._public_key_cache_data_storage = self._public_key_cache_data_storage, None
+        try:
+            key_set = self.fetch_public_key(url)
+        finally:
+            self._public_key_cache_data_storage = storage
+        with DisableSessionId(storage):  # stored where PyLTI1p3 reads it (the key of fetch_public_key)
+            storage.set_value("key-set-url-" + hashlib.md5(url.encode()).hexdigest(), key_set,
+                              self._public_key_cache_lifetime)
+        self._registration.set_key_set(key_set)
+        return super().get_public_key()
+
+    def validate_state(self):
+        """The state from the cookie set at login, or else from the platform's storage (read by the browser)."""
+        try:
+            return super().validate_state()
+        except LtiException as exc:
+            state = self._get_request_param("state")
+            if str(exc) != STATE_NOT_FOUND or not isinstance(state, str) or len(state) > 200:
+                raise
+            pending = cache.get(STORAGE_KEY.format(state=state))
+            if pending is None:
+                raise
+            if self._get_request_param(STORAGE_CHECKED) and self._from_own_page:
+                self._storage_state = state
+                return self
+            raise PlatformStorageCheck(state=state, **pending) from None
 
     def validate(self):
         """Validate as PyLTI1p3 does, then use the nonce up."""
         super().validate()
+        # Canvas sends null for claims it has no value for (a context label, a picture, a return URL): they mean
+        # "absent", and django-lti's records would refuse a null where it keeps a string.
+        _drop_nulls(self._jwt["body"])
+        if self._storage_state is not None:
+            cache.delete(STORAGE_KEY.format(state=self._storage_state))
         # PyLTI1p3 checks that our login issued the nonce but lets it be used again: a replayed id_token
         # (same state, same nonce) would be accepted for a day. The first valid use wins; later ones are refused.
         body = self._get_jwt_body()
@@ -133,6 +270,8 @@ class MessageLaunch(DjangoMessageLaunch):
             raise LtiException(f"Unrecognized message type {str(body.get(MESSAGE_TYPE))[:64]!r}")
         for validator in validators:
             validator.validate(body)
+        if LTI + "target_link_uri" in body or body.get(MESSAGE_TYPE) == "LtiResourceLinkRequest":
+            target_link_uri_check(url=body.get(LTI + "target_link_uri"), host=self._host)
         return self
 
     def get_message_type(self) -> str:
@@ -146,3 +285,33 @@ class MessageLaunch(DjangoMessageLaunch):
     def get_registration_row(self):
         """The registration (django-lti's row) of the launch's platform and client id."""
         return self._tool_config.registration
+
+
+class LinkKeepingServiceConnector(ServiceConnector):
+    """PyLTI1p3's service connector, except that the next page's URL is taken from the Link header as sent.
+
+    PyLTI1p3 2.0 lowercases the whole header before reading it, which breaks opaque paging cursors and mixed-case
+    paths (`?cursor=AbC` is requested as `?cursor=abc`).
+    """
+
+    def __init__(self, registration):
+        super().__init__(registration, requests_session=TimeoutSession())
+
+    def make_service_request(self, *args, **kwargs):
+        """The request as PyLTI1p3 makes it, with `next_page_url` read from the Link header case-preserved."""
+        as_sent = kwargs.get("case_insensitive_headers", False)
+        answer = super().make_service_request(*args, **{**kwargs, "case_insensitive_headers": True})
+        links = parse_header_links(answer["headers"].get("Link", "").replace("\n", " "))
+        answer["next_page_url"] = next((link["url"] for link in links
+                                        if "next" in link.get("rel", "").lower().split()), None)
+        if not as_sent:
+            answer["headers"] = dict(answer["headers"])
+        return answer
+
+
+def nrps_members(*, registration: LtiRegistration, memberships_url: str) -> list[dict]:
+    """Every member of a course's list (Names and Role Provisioning Services 2.0), page after page."""
+    service = NamesRolesProvisioningService(LinkKeepingServiceConnector(registration.to_registration()),
+                                            {"context_memberships_url": memberships_url})
+    return list(service.get_members())
+

@@ -17,13 +17,12 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils.text import slugify
 from lti_tool.models import Key, LtiContext, LtiRegistration, LtiUser
-from lti_tool.services.nrps import fetch_member_data
 from pylti1p3.exception import LtiException
 
 from monitor import services as monitor_services
 from monitor.models import CourseAssignment, ExamSession, SessionStatus
 
-from .launch import AP, LTI, START_ASSESSMENT, attempt_number_of
+from .launch import AP, LTI, START_ASSESSMENT, attempt_number_of, nrps_members
 
 MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
 # Context roles (LTI 1.3 core, A.2.3), full or short. A teaching assistant is a sub-role of Instructor.
@@ -259,6 +258,9 @@ def start_assessment_jwt(*, proctoring: Proctoring) -> str:
         LTI + "resource_link": proctoring.resource_link,
         AP + "attempt_number": proctoring.attempt_number,
         AP + "session_data": proctoring.session_data,
+        # Ask for LtiEndAssessment (Proctoring Services 1.0, 4.3): a platform sends it only to a tool that asked,
+        # and it is what ends monitoring, releases the camera and shows the summary.
+        AP + "end_assessment_return": True,
     }
     if proctoring.session_data is None:
         del claims[AP + "session_data"]
@@ -285,7 +287,7 @@ def course_instructors_sync(*, context: LtiContext) -> dict:
         raise LtiException("This course's launches offered no Names and Role Provisioning Service.")
     registration = context.deployment.registration
     course_id = context_course_id(context=context)
-    members = fetch_member_data(context)
+    members = nrps_members(registration=registration, memberships_url=context.memberships_url)
     instructors = {m["user_id"]: m for m in members
                    if role_of(roles=list(m.get("roles") or [])) == Role.INSTRUCTOR
                    and m.get("status", "Active") in ("Active", NRPS_ACTIVE)}

@@ -7,7 +7,7 @@ import re
 import logging
 import time
 from dataclasses import asdict
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib.auth import login
@@ -24,7 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from lti_tool.models import Key, LtiLaunch, LtiRegistration
 from lti_tool.utils import sync_data_from_launch
 from lti_tool.views import jwks  # noqa: F401  (the tool's key set, as django-lti serves it)
-from pylti1p3.contrib.django import DjangoCacheDataStorage, DjangoOIDCLogin
+from pylti1p3.contrib.django import DjangoOIDCLogin
 from pylti1p3.exception import LtiException, OIDCException
 
 from engagement.api import EngagementError, Frame, frame_analyze, throttle_check
@@ -33,7 +33,9 @@ from monitor import services as monitor_services
 from proctoring.middleware import CONTENT_SECURITY_POLICY
 
 from . import services
-from .launch import END_ASSESSMENT, LTI, START_PROCTORING, MessageLaunch, ToolConfig, attempt_number_of
+from .launch import (END_ASSESSMENT, LTI, START_PROCTORING, STORAGE_CHECKED, LaunchDataStorage, MessageLaunch,
+                     PlatformStorageCheck, ToolConfig, attempt_number_of, platform_storage_remember,
+                     target_link_uri_check)
 from .services import LaunchRefused, Role
 
 logger = logging.getLogger(__name__)
@@ -41,12 +43,21 @@ PROCTORING_KEY = "lti.proctoring.{session_id}"
 CHECKED_KEY = "lti.camera-checked.{session_id}"
 RESOURCE_LINK = "LtiResourceLinkRequest"
 NO_KEY = "The tool has no signing key yet: an administrator must run manage.py rotate_keys."
+PROCTORING = (START_PROCTORING, END_ASSESSMENT)
+
+
+def framable(response):
+    """Let an LMS show this page in its frame: a page that says why, or that offers a window of the tool's own."""
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+        "frame-ancestors 'none'", "frame-ancestors *")
+    response.xframe_options_exempt = True
+    return response
 
 
 def refused(request, message: str, status: int = 400):
-    """The page a refused launch gets: what was wrong, in words, with a 4xx status."""
+    """The page a refused launch gets: what was wrong, in words, with a 4xx status (readable in an LMS frame)."""
     logger.warning("LTI launch refused (%s): %s", status, message)
-    return render(request, "lti/error.html", {"message": message}, status=status)
+    return framable(render(request, "lti/error.html", {"message": message}, status=status))
 
 
 @csrf_exempt
@@ -56,15 +67,54 @@ def login_init(request, registration_uuid=None):
     params = request.POST if request.method == "POST" else request.GET
     if not params.get("target_link_uri"):
         return refused(request, "The login request has no target_link_uri.")
-    oidc = DjangoOIDCLogin(request, ToolConfig(registration_uuid), launch_data_storage=DjangoCacheDataStorage())
     try:
-        # No cookie-check page: the tool opens in a window of its own (it needs the camera, which an LMS frame
-        # does not grant), where cookies work.
-        return oidc.redirect(request.build_absolute_uri(reverse("lti:launch")))
+        target_link_uri_check(url=params["target_link_uri"], host=request.get_host())
+    except LtiException as exc:
+        return refused(request, f"The login request was refused: {exc}.")
+    oidc = DjangoOIDCLogin(request, ToolConfig(registration_uuid), launch_data_storage=LaunchDataStorage())
+    launch_url = request.build_absolute_uri(reverse("lti:launch"))
+    try:
+        target = params.get("lti_storage_target")
+        if target:
+            return _login_with_platform_storage(request, oidc, launch_url, params, target)
+        # No cookie-check page: without platform storage, a framed launch whose cookie is refused says so in the
+        # frame, and the tool's pages open in a window of their own anyway (the camera).
+        return oidc.redirect(launch_url)
     except (OIDCException, LtiException) as exc:
         return refused(request, f"The login request was refused: {exc}.")
     except Key.DoesNotExist:
         return refused(request, NO_KEY, 503)
+
+
+STORAGE_TARGET = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+def _login_with_platform_storage(request, oidc, launch_url, params, target):
+    # LTI Client Side postMessages: the state and nonce go to the platform's storage (a frame of the LMS page)
+    # as well as to the cookie, which a browser may refuse to a framed tool.
+    if not STORAGE_TARGET.fullmatch(target):
+        raise OIDCException("Invalid lti_storage_target")
+    redirect_to = oidc.get_redirect_object(launch_url)
+    auth_url = redirect_to.get_redirect_url()
+    query, auth = dict(parse_qsl(urlsplit(auth_url).query)), urlsplit(auth_url)
+    origin = f"{auth.scheme}://{auth.netloc}"
+    platform_storage_remember(state=query["state"], nonce=query["nonce"], target=target, origin=origin)
+    # If the platform's storage does not answer, the same login in a window of its own (first-party cookies).
+    again = {key: value for key, value in params.items() if key != "lti_storage_target"}
+    response = framable(render(request, "lti/platform_storage.html", {
+        "mode": "put", "target": target, "origin": origin, "state": query["state"], "nonce": query["nonce"],
+        "next_url": auth_url, "new_window_url": f"{request.path}?{urlencode(again)}"}))
+    oidc._cookie_service.update_response(response)  # the state cookie too, for browsers that keep it
+    return response
+
+
+def _platform_storage_check(request, check: PlatformStorageCheck):
+    # The launch's state is not in a cookie: this page reads it (and the nonce) back from the platform's storage
+    # and, if they match, posts the launch again from the tool's own origin.
+    return framable(render(request, "lti/platform_storage.html", {
+        "mode": "get", "target": check.target, "origin": check.origin, "state": check.state, "nonce": check.nonce,
+        "next_url": reverse("lti:launch"), "id_token": request.POST.get("id_token", ""),
+        "checked_field": STORAGE_CHECKED}))
 
 
 @csrf_exempt
@@ -75,6 +125,8 @@ def launch(request):
     try:
         message = MessageLaunch(request)  # over HTTPS it needs PyLTI1p3's session cookie, or it refuses here
         body = message.validate().get_launch_data()
+    except PlatformStorageCheck as check:
+        return _platform_storage_check(request, check)
     except (LtiException, OIDCException) as exc:
         return refused(request, f"The launch was refused: {exc}.")
     except Key.DoesNotExist:
@@ -101,6 +153,10 @@ def launch(request):
 
 def _role_and_user(message, body, *, wanted: str | None = None):
     role = services.role_of(roles=body.get(LTI + "roles"))
+    if wanted == Role.LEARNER and body.get(LTI + "roles") == [] and message.get_message_type() in PROCTORING:
+        # Open edX's exam service sends these with no role at all (LTI core lets a message name no role): the
+        # learner who sits the attempt is the only one a platform sends them for.
+        role = Role.LEARNER
     course_id, exam_id = services.course_and_exam(body=body)
     if role == Role.OTHER or (wanted and role != wanted):
         raise _OtherRole
@@ -146,10 +202,7 @@ def _go_on(request, continuation: "services.Continuation"):
     """
     if request.headers.get("Sec-Fetch-Dest") == "iframe":
         token = services.continuation_token(continuation=continuation)
-        response = render(request, "lti/new_window.html", {"url": reverse("lti:continue", args=[token])})
-        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
-            "frame-ancestors 'none'", "frame-ancestors *")
-        return response
+        return framable(render(request, "lti/new_window.html", {"url": reverse("lti:continue", args=[token])}))
     _continuation_apply(request, continuation)
     return redirect(continuation.next_url)
 

@@ -359,6 +359,9 @@ MONITOR = {
 LTI = {
     "HTTP_TIMEOUT": float(os.environ.get("LTI_HTTP_TIMEOUT", "10")),  # seconds to wait for a platform
     "KEY_SET_CACHE_SECONDS": env_int("LTI_KEY_SET_CACHE_SECONDS", 300),  # a platform's key set is reused this long
+    # A token signed with a key the cached set lacks (the platform rotated it) fetches the set again, at most once
+    # per this many seconds per platform.
+    "KEY_SET_REFETCH_SECONDS": env_int("LTI_KEY_SET_REFETCH_SECONDS", 30),
     "NONCE_SECONDS": env_int("LTI_NONCE_SECONDS", 86400),  # a used nonce is remembered (and refused) this long
     # A learner must have been seen by the camera this recently (seconds) to start a proctored attempt.
     "CAMERA_CHECK_SECONDS": env_int("LTI_CAMERA_CHECK_SECONDS", 120),

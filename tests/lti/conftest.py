@@ -81,3 +81,49 @@ def proctoring_opened(platform, live_server):
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', launched.text).group(1)
     headers = {"X-CSRFToken": token, "Referer": launched.response.url}
     return launched, session, f"{live_server.url}/lti/proctoring/{session.id}/check/", headers
+
+
+def spec_platform_registered(tool_url: str, shape: str):
+    """A platform written from the 1EdTech specifications, shaped as `shape` sends claims, registered in the tool."""
+    from tests.lti.spec_platform import SpecPlatform
+
+    platform = SpecPlatform(tool_url, shape=shape)
+    registration = LtiRegistration.objects.create(**platform.tool_registration())
+    LtiDeployment.objects.create(registration=registration, deployment_id=platform.deployment_id, is_active=True)
+    Key.objects.generate()
+    return platform
+
+
+@pytest.fixture
+def openedx(live_server):
+    """A platform that sends claims as Open edX's exam service and lti-consumer-xblock do."""
+    platform = spec_platform_registered(live_server.url, "openedx")
+    yield platform
+    platform.stop()
+
+
+@pytest.fixture
+def moodle(live_server):
+    """A platform that sends claims as Moodle 4.x does (small integer ids, full role URIs)."""
+    platform = spec_platform_registered(live_server.url, "moodle")
+    yield platform
+    platform.stop()
+
+
+@pytest.fixture
+def canvas(live_server):
+    """A platform that sends claims as Canvas does (null-valued claims, a storage target at login)."""
+    platform = spec_platform_registered(live_server.url, "canvas")
+    yield platform
+    platform.stop()
+
+
+def spec_launch(platform, *, browser=None, headers=None, **launch) -> Launched:
+    """Launch from a spec platform as a browser would, without running scripts (login, authorization, launch)."""
+    session = browser or requests.Session()
+    authorized = session.get(platform.launch_url(**launch), timeout=30)
+    if authorized.status_code != 200 or "/auth" not in authorized.url:
+        return Launched(authorized, session)  # refused at login (or a page of the tool's own)
+    action = html.unescape(re.search(r'action="([^"]*)"', authorized.text).group(1))
+    answer = session.post(action, data=platform.id_tokens[-1], headers=headers or {}, timeout=30)
+    return Launched(answer, session)

@@ -123,8 +123,55 @@ class ToolLaunch(LTIAdvantageMessageLaunchAbstract):
                 f'{inputs}</form><script>document.getElementById("launch").submit();</script></body></html>')
 
 
-class Platform:
+class PlatformHandler(BaseHTTPRequestHandler):
+    """A test platform's HTTP handler: quiet, with a reply helper and the posted form."""
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body, content_type="text/html", headers=()):
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _form(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return dict(parse_qsl(self.rfile.read(length).decode()))
+
+
+class LoopbackPlatform:
+    """What a test platform's users do (launch, open a course page) and its server's end."""
+
+    launch_type: type = None  # what a launch's fields make
+    url: str
+    pending: dict
+    server: ThreadingHTTPServer
+
+    def launch_url(self, **fields) -> str:
+        """The URL a user's browser opens to launch the tool (the fields of a launch_type)."""
+        hint = uuid.uuid4().hex
+        self.pending[hint] = self.launch_type(**fields)
+        return f"{self.url}/launch/{hint}"
+
+    def course_url(self, **fields) -> str:
+        """A course page on the platform that shows the launch in a frame."""
+        return self.launch_url(**fields).replace("/launch/", "/course/")
+
+    def stop(self):
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Platform(LoopbackPlatform):
     """The platform on http://localhost:<port>; `launch_url(...)` starts a launch as a user's click would."""
+
+    launch_type = PendingLaunch
 
     def __init__(self, tool_url: str):
         self.tool_url = tool_url.rstrip("/")
@@ -153,44 +200,13 @@ class Platform:
         return {"name": "Test platform", "issuer": self.url, "client_id": CLIENT_ID, "auth_url": f"{self.url}/auth",
                 "token_url": f"{self.url}/token", "keyset_url": f"{self.url}/jwks"}
 
-    def launch_url(self, **pending) -> str:
-        """The URL a user's browser opens to launch the tool (a PendingLaunch's fields)."""
-        hint = uuid.uuid4().hex
-        self.pending[hint] = PendingLaunch(**pending)
-        return f"{self.url}/launch/{hint}"
-
-    def course_url(self, **pending) -> str:
-        """A course page on the platform that shows the launch in a frame."""
-        return self.launch_url(**pending).replace("/launch/", "/course/")
-
-    def stop(self):
-        """Stop serving."""
-        self.server.shutdown()
-        self.server.server_close()
 
     # The HTTP side.
 
     def _handler(self):
         platform = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status, body, content_type="text/html", headers=()):
-                data = body.encode() if isinstance(body, str) else body
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers:
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _form(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                return dict(parse_qsl(self.rfile.read(length).decode()))
-
+        class Handler(PlatformHandler):
             def do_GET(self):
                 parts = urlsplit(self.path)
                 query = dict(parse_qsl(parts.query))
