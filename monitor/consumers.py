@@ -447,7 +447,7 @@ class InstructorConsumer(AsyncJsonWebsocketConsumer):
         presence_sweeper_ensure()  # after a restart, presence is checked as soon as someone watches
         await self.channel_layer.group_add(INSTRUCTORS_GROUP, self.channel_name)
         await self.accept()
-        rows = await database_sync_to_async(selectors.sessions_live)(courses=self.courses)
+        rows = await database_sync_to_async(selectors.sessions_live)(courses=self.courses, watcher=self.scope["user"])
         await self.send_json({"type": "sessions", "sessions": rows})
 
     async def disconnect(self, code):
@@ -473,7 +473,8 @@ class InstructorConsumer(AsyncJsonWebsocketConsumer):
         if not await self._still_allowed():
             await self.close(code=4403)
             return
-        if self.courses is None or event["session"]["course_id"] in self.courses:
+        own = event["session"].get("learner") == self.scope["user"].get_username()  # never one's own exam
+        if (self.courses is None or event["session"]["course_id"] in self.courses) and not own:
             await self.send_json({"type": "session", "session": event["session"]})
 
     session_ended = session_update

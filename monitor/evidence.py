@@ -64,6 +64,7 @@ def evidence_record(*, session: ExamSession, opened: list[Alert], image: Any) ->
 def evidence_viewable(*, user: Any, alert: Alert) -> bool:
     """Only the instructors assigned to the alert's course see its evidence (not the LMS, not other staff)."""
     return bool(getattr(user, "is_authenticated", False) and user.is_staff and user.is_active
+                and alert.session.learner_id != user.pk  # never of one's own exam
                 and CourseAssignment.objects.filter(instructor=user, course_id=alert.session.course_id).exists())
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import CharField, Count, Exists, Func, OuterRef, QuerySet, Subquery, Value
+from django.db.models import CharField, Count, Exists, Func, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat, Substr
 from django.utils import timezone
 
@@ -163,12 +163,15 @@ def live_empty_reason(*, user: Any, courses: set[str] | None, course: str | None
             "creates it.")
 
 
-def sessions_live(*, courses: set[str] | None = None) -> list[dict]:
-    """Rows for the active and scheduled sessions (of `courses`, or of all courses when None)."""
+def sessions_live(*, courses: set[str] | None = None, watcher: Any = None) -> list[dict]:
+    """Rows for the active and scheduled sessions (of `courses`, or of all courses when None), never the watcher's
+    own (a learner who became an instructor of the course does not watch their own exam)."""
     sessions = (ExamSession.objects.exclude(status=SessionStatus.ENDED).select_related("learner")
                 .prefetch_related("alerts").order_by("created_at"))
     if courses is not None:
         sessions = sessions.filter(course_id__in=courses)
+    if watcher is not None:
+        sessions = sessions.exclude(learner=watcher)
     return [session_live_row(session=s, open_alerts=[a for a in s.alerts.all() if a.closed_at is None])
             for s in sessions]
 
@@ -280,7 +283,9 @@ def sessions_visible(*, user: Any) -> QuerySet[ExamSession]:
     if user_is_lms(user=user):
         return sessions.filter(tenant__account=user)
     if user_is_instructor(user=user):
-        return sessions.filter(course_id__in=CourseAssignment.objects.filter(instructor=user).values("course_id"))
+        # Their courses' sessions, and their own as any learner reads them (reviews of those are refused).
+        return sessions.filter(Q(course_id__in=CourseAssignment.objects.filter(instructor=user).values("course_id"))
+                               | Q(learner=user))
     return sessions.filter(learner=user)
 
 
@@ -295,7 +300,8 @@ def user_can_review(*, user: Any, session: ExamSession) -> bool:
         return True
     if user_is_lms(user=user):
         return session.tenant_id is not None and Tenant.objects.filter(pk=session.tenant_id, account=user).exists()
-    return user_is_instructor(user=user) and CourseAssignment.objects.filter(
+    # Never their own exam: a learner of the course may become its instructor (LTI roles change) meanwhile.
+    return user_is_instructor(user=user) and session.learner_id != user.pk and CourseAssignment.objects.filter(
         instructor=user, course_id=session.course_id).exists()
 
 
@@ -368,7 +374,8 @@ def alerts_reviewable(*, user: Any, alerts: QuerySet[Alert] | None = None) -> Qu
         return alerts.filter(session__tenant__account=user)
     if not user_is_instructor(user=user):
         return alerts.none()
-    return alerts.filter(session__course_id__in=CourseAssignment.objects.filter(instructor=user).values("course_id"))
+    return alerts.filter(session__course_id__in=CourseAssignment.objects.filter(instructor=user).values("course_id")
+                         ).exclude(session__learner=user)
 
 
 def engagement_logs_visible(*, user: Any, logs: QuerySet[EngagementLog] | None = None) -> QuerySet[EngagementLog]:

@@ -74,7 +74,7 @@ def live(request):
     if course is not None:
         courses = {course} & courses if courses is not None else {course}
     return render(request, "monitor/live.html", {
-        "sessions": selectors.sessions_live(courses=courses), "course": course, "labels": live_labels(),
+        "sessions": selectors.sessions_live(courses=courses, watcher=request.user), "course": course, "labels": live_labels(),
         "empty_reason": selectors.live_empty_reason(user=request.user, courses=courses, course=course)})
 
 
