@@ -179,7 +179,8 @@ class ExamSessionAdmin(DateSafeChangeList, admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = ["export_logs_csv", "end_sessions"]
     fieldsets = (
-        (None, {"fields": ("learner", "course_id", "exam_id", "attempt_id", "status", "frame_interval")}),
+        (None, {"fields": ("learner", "course_id", "exam_id", "attempt_id", "status", "frame_interval",
+                           "identity_check")}),
         ("Times", {"fields": ("id", "created_at", "join_token_used_at", "started_at", "last_frame_at", "ended_at"),
                    "classes": ("collapse",)}),
         ("Live state", {"fields": ("frame_count", "analyzed_count", "average_score", "smoothed_score",
