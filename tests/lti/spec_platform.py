@@ -83,7 +83,7 @@ class SpecPlatform(LoopbackPlatform):
 
     launch_type = Launch
 
-    def __init__(self, tool_url: str, *, shape: str = "openedx", deployment_id: str = "1"):
+    def __init__(self, tool_url: str, *, shape: str = "openedx", deployment_id: str = "1", port: int = 0):
         self.tool_url = tool_url.rstrip("/")
         self.shape, self.deployment_id = shape, deployment_id
         self.keys = [SigningKey.new()]  # the last one signs; the key set lists them all
@@ -96,7 +96,7 @@ class SpecPlatform(LoopbackPlatform):
         self.page_size = 2
         self.login_path = "/lti/login/"  # the tool's login initiation URL (or a registration's own)
         self.member_requests: list[str] = []  # the paths (with queries) of every member-list request
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -269,7 +269,7 @@ class SpecPlatform(LoopbackPlatform):
                     assert isinstance(claims.get(AP + "attempt_number"), int), "attempt_number"
                 except Exception as exc:  # noqa: BLE001
                     return self._send(400, f"<h1>Refused</h1><p id='reason'>{html.escape(str(exc))}</p>")
-                platform.started.append(claims)
+                platform.started.append({**claims, "received_at": time.perf_counter()})
                 return self._send(200, "<html><body><h1 id='started'>Assessment started</h1></body></html>")
 
         return Handler
