@@ -1,4 +1,6 @@
-"""Login throttling: after repeated failed logins, a username (from one address) and an address are refused a while.
+"""Login throttling: after repeated failed logins, an account is refused a while from that address, and an
+address with many failures (of any accounts) is slowed down, one attempt every few seconds, never locked: behind a
+campus NAT a guesser must not lock every instructor out.
 
 Counted in Django's cache (per process when embedded, shared through Redis when scaled). Both login forms use it:
 the site's (/accounts/login/) and the admin's.
@@ -36,10 +38,17 @@ def _keys(request, username: str | None) -> list[tuple[str, int]]:
 
 
 def lockout_check(request, username: str | None) -> None:
-    """Refuse (ValidationError) a login attempt from a username or an address that failed too often lately."""
-    if any((cache.get(key) or 0) >= limit for key, limit in _keys(request, username)):
-        minutes = max(1, settings.LOGIN_THROTTLE["SECONDS"] // 60)
+    """Refuse (ValidationError) a login attempt for an account that failed too often lately from this address, or
+    from an address with many failures that made an attempt in the last ADDRESS_SLOW_SECONDS."""
+    limits = settings.LOGIN_THROTTLE
+    (address_key, address_limit), *account = _keys(request, username)
+    if any((cache.get(key) or 0) >= limit for key, limit in account):
+        minutes = max(1, limits["SECONDS"] // 60)
         raise ValidationError(f"Too many failed logins: try again in {minutes} minutes.", code="throttled")
+    slow = limits.get("ADDRESS_SLOW_SECONDS", 5)
+    if (cache.get(address_key) or 0) >= address_limit and not cache.add(f"{address_key}.turn", 1, timeout=slow):
+        raise ValidationError(f"Many failed logins come from your network: wait {slow} seconds, then try again.",
+                              code="slowed")
 
 
 @receiver(user_login_failed)

@@ -61,12 +61,13 @@ SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", HTTPS)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY") else None
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
-# Failed logins (both login forms): a username from one address, or an address, is refused for SECONDS after
-# this many failures within SECONDS.
+# Failed logins (both login forms): an account is refused from one address for SECONDS after PER_USER failures
+# within SECONDS; an address with PER_ADDRESS failures gets one attempt every ADDRESS_SLOW_SECONDS meanwhile.
 LOGIN_THROTTLE = {
     "PER_USER": env_int("LOGIN_THROTTLE_PER_USER", 5),
     "PER_ADDRESS": env_int("LOGIN_THROTTLE_PER_ADDRESS", 50),
     "SECONDS": env_int("LOGIN_THROTTLE_SECONDS", 900),
+    "ADDRESS_SLOW_SECONDS": env_int("LOGIN_THROTTLE_ADDRESS_SLOW_SECONDS", 5),
 }
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
