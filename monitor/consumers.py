@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -16,24 +17,27 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY
 from django.core.cache import cache
+from django.db import DatabaseError
 from django.utils import timezone
+
+from redis.exceptions import RedisError
 
 from engagement.api import EngagementError, EngineUnavailable, analysis_pool
 
-from . import presence, selectors, services
+from . import presence, selectors, services, slots
 from .presence import PresenceEvent
 
 logger = logging.getLogger(__name__)
 INSTRUCTORS_GROUP = "monitor.instructors"
-# A session's socket count lives this many seconds after its last frame or ping, so that a count left by a
-# server that died without closing its sockets cannot lock the learner out for longer.
-SOCKET_COUNT_TTL = 120
-# A socket refreshes its count's lifetime and the page's last-heard time at most this often (seconds), not per
-# message: both are read against limits of two minutes (SOCKET_COUNT_TTL, MONITOR_PRESENCE_STALE_SECONDS).
+# A socket writes the page's last-heard time at most this often (seconds), not per message: it is read against
+# MONITOR_PRESENCE_STALE_SECONDS (two minutes).
 REFRESH_SECONDS = 10
 # Seconds a socket waits for a worker beyond the frame's own deadline (MONITOR_MAX_FRAME_WAIT): its analysis.
 ANSWER_GRACE_SECONDS = 5
 ANSWERS_KEPT = 16
+# What a restart of Redis or of the database raises in a consumer: the socket is told to retry, never closed 1011.
+UNAVAILABLE = (RedisError, DatabaseError, OSError, asyncio.TimeoutError)
+TRY_AGAIN_LATER = 1013  # WebSocket close code "Try Again Later"; proctoring.serve answers a handshake so with 503
 
 
 def exam_login_of(scope) -> str | None:
@@ -55,25 +59,22 @@ def echo(value, limit: int = 64):
     return value[:limit] if isinstance(value, str) else None
 
 
-def _count_sync(key: str, delta: int, timeout: float) -> int:
-    if delta < 0:
-        return cache.decr(key, -delta)
+def _count_sync(key: str, timeout: float) -> int:
     cache.add(key, 0, timeout=timeout)
     try:
-        return cache.incr(key, delta)
+        return cache.incr(key)
     except ValueError:  # expired or evicted between add and incr: count afresh
-        cache.set(key, delta, timeout=timeout)
-        return delta
+        cache.set(key, 1, timeout=timeout)
+        return 1
 
 
-async def cache_count(key: str, delta: int = 1, timeout: float = SOCKET_COUNT_TTL) -> int:
-    """Add `delta` to a counter in Django's cache atomically and answer the new count (made with `timeout` when
-    absent; a missing counter raises ValueError when taken from).
+async def cache_count(key: str, timeout: float) -> int:
+    """Add one to a counter in Django's cache atomically and answer the new count (made with `timeout` when absent).
 
-    Django's async incr and decr read the value and write it back (two steps that messages arriving at once
-    interleave); the sync ones are atomic in LocMemCache (a lock) and in Redis (INCRBY).
+    Django's async incr reads the value and writes it back (two steps that messages arriving at once
+    interleave); the sync one is atomic in LocMemCache (a lock) and in Redis (INCRBY).
     """
-    return await sync_to_async(_count_sync, thread_sensitive=False)(key, delta, timeout)
+    return await sync_to_async(_count_sync, thread_sensitive=False)(key, timeout)
 
 
 def session_group(session_id: str) -> str:
@@ -130,7 +131,26 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
     """One learner's socket: only the session's learner connects; frames are analysed one at a time."""
 
     async def connect(self):
-        """Accept only the session's own learner, and only while the session has not ended."""
+        """Accept only the session's own learner, and only while the session has not ended.
+
+        While the database, the cache or the channel layer is unreachable (a restart), the handshake is refused
+        with close code 1013, "try again later" (HTTP 503 from proctoring.serve), never a server error; the page
+        retries with backoff.
+        """
+        try:
+            await self._handshake()
+        except UNAVAILABLE as exc:
+            logger.warning("socket of session %s refused for now: %s", self.scope["url_route"]["kwargs"].get(
+                "session_id"), exc)
+            if getattr(self, "slot_taken", False):
+                # A handshake that fails gets no disconnect: give the place back now, or the learner's retries
+                # would use up the session's sockets (and if Redis is gone, the place lapses by itself).
+                with contextlib.suppress(*UNAVAILABLE):
+                    await self._socket_slot_release()
+            self.session = None
+            await self.close(code=TRY_AGAIN_LATER)
+
+    async def _handshake(self):
         session_id = self.scope["url_route"]["kwargs"]["session_id"]
         self.session = await database_sync_to_async(selectors.session_for_learner)(
             session_id=session_id, user=self.scope.get("user"))
@@ -149,18 +169,13 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         self.worker: asyncio.Task | None = None
         self.waiting: dict[str, asyncio.Future] = {}  # frames queued for a worker, by frame id
         self.answered: list[str] = []  # the last frames a worker answered (a redelivered frame answers twice)
-        try:
-            await self.channel_layer.group_add(session_group(self.session_id), self.channel_name)
-        except BaseException:
-            # A handshake that fails (the channel layer down) gets no disconnect: give the place back now, or
-            # the learner's retries would use up the session's sockets.
-            await self._socket_slot_release()
-            raise
+        await self.channel_layer.group_add(session_group(self.session_id), self.channel_name)
         await self.accept()
         await self.send_json({"type": "connected", "session_id": self.session_id,
                               "frame_interval": self.session.frame_interval})
         presence_sweeper_ensure()
-        await self._presence(PresenceEvent.SOCKET_OPEN)
+        with contextlib.suppress(*UNAVAILABLE):  # accepted already: presence catches up with the next message
+            await self._presence(PresenceEvent.SOCKET_OPEN)
 
     async def _presence(self, event: str, camera_problem: str = "") -> None:
         change = await database_sync_to_async(presence.session_presence_record)(
@@ -178,9 +193,11 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         self.gone = True
         if getattr(self, "session", None) is None:
             return
-        await self._socket_slot_release()
-        if not await cache.aget(self._count_key):  # the session's last socket: the page has gone
-            await self._presence(PresenceEvent.SOCKET_CLOSED)
+        try:
+            if not await self._socket_slot_release():  # the session's last socket: the page has gone
+                await self._presence(PresenceEvent.SOCKET_CLOSED)
+        except UNAVAILABLE as exc:  # Redis or the database restarting: the presence sweep and the TTL catch up
+            logger.warning("socket of session %s closed while a service was away: %s", self.session_id, exc)
         self.pending = None
         if self.worker is not None:
             if settings.CELERY_BROKER_URL:
@@ -188,7 +205,8 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                 self.worker.cancel()
             else:
                 await asyncio.shield(self.worker)
-        await self.channel_layer.group_discard(session_group(self.session_id), self.channel_name)
+        with contextlib.suppress(*UNAVAILABLE):  # a channel layer that restarted forgot the group anyway
+            await self.channel_layer.group_discard(session_group(self.session_id), self.channel_name)
 
     async def error(self, code: str, message: str, **extra):
         """Tell the client what was wrong with its message; the socket stays open."""
@@ -199,9 +217,11 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         # Any message, even one refused below, shows that the page is there (see presence_sweep's staleness).
         now = time.monotonic()
         if now - getattr(self, "heard_at", -REFRESH_SECONDS) >= REFRESH_SECONDS:
-            await presence.session_heard(session_id=self.session_id)
-            await cache.atouch(self._count_key, SOCKET_COUNT_TTL)
-            self.heard_at = now
+            try:
+                await presence.session_heard(session_id=self.session_id)
+                self.heard_at = now
+            except UNAVAILABLE as exc:  # the cache restarting: the next message tries again
+                logger.warning("could not note that session %s was heard: %s", self.session_id, exc)
         if text_data is None:
             await self.error("invalid_message", "Send JSON text messages.")
             return
@@ -244,31 +264,24 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             await self.error("invalid_camera_state", "'state' must be one of: ok, "
                              + ", ".join(presence.CAMERA_PROBLEMS) + ".")
 
-    # Sockets and frames are counted per session in Django's cache (per process when embedded, Redis when scaled),
-    # so that opening more sockets on one session buys no more frames.
+    # Frames are counted per session in Django's cache (per process when embedded, Redis when scaled), and sockets
+    # hold places (monitor.slots), so that opening more sockets on one session buys no more frames.
     @property
-    def _count_key(self) -> str:
-        return f"monitor.sockets.{self.session_id}"
+    def socket_id(self) -> str:
+        """This socket's member in its session's places."""
+        if not hasattr(self, "_socket_id"):
+            self._socket_id = uuid.uuid4().hex
+        return self._socket_id
 
     async def _socket_slot_taken(self) -> bool:
-        """Count this socket against MONITOR_MAX_SOCKETS_PER_SESSION; False when the session has no slot left."""
-        key = self._count_key
-        if await cache_count(key) > settings.MONITOR["MAX_SOCKETS_PER_SESSION"]:
-            try:
-                await cache_count(key, -1)
-            except ValueError:
-                pass  # the count expired meanwhile
-            return False
-        self.slot_taken = True
-        return True
+        """Take one of the session's MONITOR_MAX_SOCKETS_PER_SESSION places; False when none is free."""
+        self.slot_taken = await slots.slot_take(session_id=self.session_id, socket_id=self.socket_id)
+        return self.slot_taken
 
-    async def _socket_slot_release(self) -> None:
-        if getattr(self, "slot_taken", False):
-            self.slot_taken = False
-            try:
-                await cache_count(self._count_key, -1)
-            except ValueError:
-                pass  # the count expired meanwhile
+    async def _socket_slot_release(self) -> int:
+        """Give the place back; answers the session's live sockets left (any server)."""
+        self.slot_taken = False
+        return await slots.slot_release(session_id=self.session_id, socket_id=self.socket_id)
 
     async def _rate_limited(self, kind: str = "frame") -> bool:
         """Whether the session (all its sockets together) is past its limit of `kind` messages ("frame":
@@ -279,8 +292,13 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         processes are each counted, never read together and written back as one.
         """
         limit = settings.MONITOR["RATE_LIMIT_FRAMES" if kind == "frame" else "RATE_LIMIT_CAMERA"]
-        count = await cache_count(f"monitor.rate.{kind}.{self.session_id}",
-                                  timeout=settings.MONITOR["RATE_LIMIT_SECONDS"])
+        try:
+            count = await cache_count(f"monitor.rate.{kind}.{self.session_id}",
+                                      timeout=settings.MONITOR["RATE_LIMIT_SECONDS"])
+        except UNAVAILABLE as exc:
+            # The cache restarting: one frame per socket still waits for the one before (the socket's own bound).
+            logger.warning("rate limit of session %s not checked: %s", self.session_id, exc)
+            return False
         return count > limit
 
     async def frame_received(self, content: dict):
@@ -336,7 +354,11 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(outcome["analysis"])
         for event in outcome["events"]:
             await self.send_json(event)
-        await self.channel_layer.group_send(INSTRUCTORS_GROUP, {"type": "session.update", "session": outcome["row"]})
+        try:
+            await self.channel_layer.group_send(INSTRUCTORS_GROUP, {"type": "session.update",
+                                                                    "session": outcome["row"]})
+        except UNAVAILABLE as exc:  # the live view gets this session's next frame instead
+            logger.warning("live view not told about session %s: %s", self.session_id, exc)
 
     async def _on_worker(self, frame: dict) -> dict:
         """Queue the frame for a Celery worker and wait for its outcome on this consumer's channel."""

@@ -9,7 +9,9 @@ daphne's own command line (any daphne option may follow; the application is alwa
   whose client sends faster than its consumer handles messages once MONITOR_MAX_QUEUED_MESSAGES wait, instead of
   the server holding every unread reply and every unhandled message in memory;
 - request bodies stay in memory, cut after ENGAGEMENT_MAX_BATCH_REQUEST_BYTES (Twisted writes every body over
-  100 kB to a temporary file: raw frames would reach the disk); the application then answers 413.
+  100 kB to a temporary file: raw frames would reach the disk); the application then answers 413;
+- a handshake that a consumer refuses with close code 1013 ("try again later": Redis or the database is
+  restarting), or that fails on one of them, is answered 503, not daphne's 403 or 500.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import logging
 import os
 import sys
 
+TRY_AGAIN_LATER = 1013  # the WebSocket close code of a consumer that cannot serve a handshake for now
 MESSAGE_MARGIN = 64 * 1024  # room over the consumer's own limit, so that it can answer payload_too_large
 logger = logging.getLogger("proctoring.serve")
 
@@ -46,7 +49,12 @@ class _BoundedBody(io.BytesIO):
 
 def install(*, send_buffer: int, queued_messages: int, body_limit: int) -> None:
     """Swap daphne's request and socket protocol classes for ones with these bounds (this process only)."""
+    from autobahn.websocket.types import ConnectionDeny
     from daphne import http_protocol, ws_protocol
+    from django.db import DatabaseError
+    from redis.exceptions import RedisError
+
+    unavailable = (RedisError, DatabaseError, OSError)
 
     class BoundedBodyRequest(http_protocol.WebRequest):
         def gotLength(self, length):  # noqa: N802 (Twisted's name)
@@ -69,6 +77,24 @@ def install(*, send_buffer: int, queued_messages: int, body_limit: int) -> None:
                 self.dropConnection(abort=True)
                 return
             super().serverSend(content, binary)
+
+        def handle_reply(self, message):
+            # A consumer that refuses a handshake with "try again later" (1013: a service it needs is restarting)
+            # is answered 503, where daphne answers every refusal 403.
+            if (message.get("type") == "websocket.close" and message.get("code") == TRY_AGAIN_LATER
+                    and self.state == self.STATE_CONNECTING):
+                self.handshake_deferred.errback(ConnectionDeny(code=503, reason="Service Unavailable"))
+                del self.handshake_deferred
+                self.server.protocol_disconnected(self)
+                return
+            super().handle_reply(message)
+
+        def handle_exception(self, exception):
+            # Redis or the database down under a handshake (the session or auth middleware) is 503, not 500.
+            if hasattr(self, "handshake_deferred") and isinstance(exception, unavailable):
+                self.handshake_deferred.errback(ConnectionDeny(code=503, reason="Service Unavailable"))
+                return
+            super().handle_exception(exception)
 
     # daphne builds its request objects from this module global and its socket protocols from the factory's
     # class attribute: the only hooks it offers short of copying its Server.

@@ -301,6 +301,9 @@ MONITOR = {
     "RATE_LIMIT_SECONDS": env_int("MONITOR_RATE_LIMIT_SECONDS", 10),  # ...per this many seconds per session
     "RATE_LIMIT_CAMERA": env_int("MONITOR_RATE_LIMIT_CAMERA", 10),  # camera reports per the same window
     "MAX_SOCKETS_PER_SESSION": env_int("MONITOR_MAX_SOCKETS_PER_SESSION", 2),  # more are refused (4429)
+    # A socket's place counts while its server renews it (every third of this, in seconds): a killed server's
+    # sockets stop counting within this time.
+    "SOCKET_TTL": env_int("MONITOR_SOCKET_TTL", 15),
     # Replies a socket's client has not read yet: past this many bytes it is closed (python -m proctoring.serve).
     "SEND_BUFFER_BYTES": env_int("MONITOR_SEND_BUFFER_BYTES", 1024 * 1024),
     # Messages a socket's client sent that its consumer has not handled yet: past this it is closed (idem).

@@ -64,8 +64,26 @@
     }
   }
 
+  // Frames the server could not analyse in a row (dropped, or a service error): past a few, the page says that
+  // the service is catching up and spaces its frames out (doubling, at most 30 s) until an analysis comes back.
+  const TROUBLE_CODES = ["service_unavailable", "engine_unavailable", "server_error"];
+  const CATCHING_UP_AFTER = 3;
+  let troubles = 0;
+  let quietUntil = 0;
+  function trouble() {
+    troubles += 1;
+    if (troubles >= CATCHING_UP_AFTER) {
+      const status = document.getElementById("status");
+      status.className = "status status-none";
+      status.dataset.catchingUp = "1";
+      status.textContent = "The service is catching up: your camera stays on and pictures are sent again shortly.";
+      quietUntil = Date.now() + Math.min(30000, intervalMs * Math.pow(2, troubles - CATCHING_UP_AFTER));
+    }
+  }
+
   function sendFrame() {
     if (!socket || socket.readyState !== WebSocket.OPEN || !video.videoWidth || ended) { return; }
+    if (Date.now() < quietUntil) { return; }
     firstSent = true;
     socket.send(JSON.stringify({ type: "frame", image: camera.grab(video, canvas, 0.8), timestamp: new Date().toISOString() }));
   }
@@ -98,6 +116,9 @@
 
   function renderAnalysis(msg) {
     const status = document.getElementById("status");
+    troubles = 0;
+    quietUntil = 0;
+    delete status.dataset.catchingUp;
     const lookingAway = msg.success && msg.looking_away;
     if (msg.success && msg.face_count > 1) {
       // Never green while someone else is in view: the learner must see what the instructor will see.
@@ -181,7 +202,10 @@
       const msg = JSON.parse(event.data);
       if (msg.type === "analysis") { renderAnalysis(msg); }
       else if (msg.type === "alert") { alertEvent(msg); }
-      else if (msg.type === "error") { show(errorBox, msg.message); }
+      else if (msg.type === "dropped") { trouble(); }
+      else if (msg.type === "error") {
+        if (TROUBLE_CODES.indexOf(msg.error) >= 0) { trouble(); } else { show(errorBox, msg.message); }
+      }
       else if (msg.type === "ended") { endExam(); }
     };
     socket.onclose = function (event) {

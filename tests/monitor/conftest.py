@@ -79,3 +79,13 @@ async def connect():
         # A no-op for a socket the test closed; an application that failed re-raises here what the test saw.
         with contextlib.suppress(Exception):
             await communicator.disconnect(timeout=10)
+
+
+def table_move(model, *, away: bool) -> None:
+    """Take a model's table away (a real database error for whoever uses it: no such table), or bring it back."""
+    from django.db import connection
+
+    name = model._meta.db_table
+    old, new = (name, f"{name}_away") if away else (f"{name}_away", name)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {connection.ops.quote_name(old)} RENAME TO {connection.ops.quote_name(new)}")

@@ -17,6 +17,7 @@ from monitor import services
 from monitor.models import Alert, AlertKind
 from tests import images
 from tests.browser import chromium_context, page_login, page_screenshot, y4m_write
+from tests.monitor.conftest import table_move
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 FPS = 5
@@ -281,14 +282,36 @@ def test_a_learner_who_leaves_shows_as_disconnected_then_ended(asgi_server, fast
     assert alert.kind == AlertKind.DISCONNECTED and alert.closed_at is not None
 
 
-def test_exam_page_says_when_the_server_is_unreachable(asgi_server, fast_rules, tmp_path, request):
+def exam_started(context, server_url):
+    """A learner's exam page, joined by its link and started (frames every 0.5 s)."""
     learner = get_user_model().objects.create_user("lea", password="lea-password")
     session = services.session_create(learner=learner, course_id="c1", exam_id="e1", frame_interval=0.5)
+    page = context.new_page()
+    page.goto(f"{server_url}/monitor/join/{services.session_join_token(session=session)}/")
+    start(page)
+    return page
+
+
+def test_exam_page_says_when_the_server_is_unreachable(asgi_server, fast_rules, tmp_path, request):
     with chromium_context(video=face_then_empty(tmp_path, 2, 1)) as context:
-        page = context.new_page()
-        page.goto(f"{asgi_server.url}/monitor/join/{services.session_join_token(session=session)}/")
-        start(page)
+        page = exam_started(context, asgi_server.url)
         expect(page.locator("#connection")).to_have_text("connected")
         asgi_server.stop()  # the server goes away: the page says so and keeps retrying
         expect(page.locator("#connection")).to_contain_text("unreachable", timeout=20_000)
         page_screenshot(page=page, name=request.node.name)
+
+
+def test_the_page_says_the_service_is_catching_up_and_recovers(asgi_server, fast_rules, tmp_path, request):
+    """Issue 28: frames answered with errors in a row (the database away) make the page say so, not stay silent."""
+    from engagement.models import EngagementLog
+
+    with chromium_context(video=face_then_empty(tmp_path, 30, 1)) as context:
+        status = exam_started(context, asgi_server.url).locator("#status")
+        expect(status).to_have_text("Camera OK: face in view", timeout=20_000)
+        table_move(EngagementLog, away=True)
+        try:
+            expect(status).to_contain_text("catching up", timeout=20_000)
+            page_screenshot(page=status.page, name=request.node.name)
+        finally:
+            table_move(EngagementLog, away=False)
+        expect(status).to_have_text("Camera OK: face in view", timeout=30_000)

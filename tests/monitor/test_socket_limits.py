@@ -1,8 +1,9 @@
-"""Socket limits that hold under concurrency: one atomic frame counter per session, a rate limit on camera reports."""
+"""Socket limits under concurrency and faults: atomic frame counters, places that a dead server cannot keep."""
 import asyncio
 
 import pytest
 
+from monitor import slots
 from monitor.consumers import SessionConsumer
 from tests.monitor.conftest import token_headers
 
@@ -39,3 +40,34 @@ async def test_camera_reports_are_rate_limited_per_session(connect, exam_session
     errors = [await ws.receive_json_from(timeout=10) for _ in range(2)]
     assert [e["error"] for e in errors] == ["rate_limited", "rate_limited"]
     assert await ws.receive_nothing(timeout=0.5)
+
+
+def session_path(session):
+    return f"/ws/monitor/sessions/{session.id}/"
+
+
+async def test_places_held_by_a_dead_server_free_up_within_the_socket_ttl(connect, exam_session, learner, settings):
+    """Issue 28: a killed server never gives its sockets' places back; they stop counting once unrenewed."""
+    settings.MONITOR = {**settings.MONITOR, "SOCKET_TTL": 1, "MAX_SOCKETS_PER_SESSION": 2}
+    session_id = str(exam_session.id)
+    # Two sockets of a server that was then killed: their places were taken, and no server renews them.
+    for ghost in ("killed-server-socket-1", "killed-server-socket-2"):
+        assert await slots.slot_take(session_id=session_id, socket_id=ghost)
+    slots._held.pop("killed-server-socket-1"), slots._held.pop("killed-server-socket-2")  # their server is gone
+    _, connected, code = await connect(session_path(exam_session), token_headers(learner))
+    assert not connected and code == 4429
+    await asyncio.sleep(1.5)
+    ws, connected, code = await connect(session_path(exam_session), token_headers(learner))
+    assert connected, code
+    assert await slots.slots_count(session_id=session_id) == 1
+
+
+async def test_a_live_socket_keeps_its_place_past_the_socket_ttl(connect, exam_session, learner, settings):
+    """Its server renews the place (every third of the TTL) while the socket is open, even when the page is quiet."""
+    settings.MONITOR = {**settings.MONITOR, "SOCKET_TTL": 1, "MAX_SOCKETS_PER_SESSION": 2}
+    first, connected, code = await connect(session_path(exam_session), token_headers(learner))
+    assert connected, code
+    await asyncio.sleep(2.5)
+    opened = [await connect(session_path(exam_session), token_headers(learner)) for _ in range(2)]
+    assert [(connected, code) for _, connected, code in opened] == [(True, None), (False, 4429)]
+    assert await slots.slots_count(session_id=str(exam_session.id)) == 2

@@ -164,3 +164,22 @@ def test_request_bodies_are_bounded_and_answered_as_json(server, exam, learner):
     ok = requests.post(url, json=face, headers={"Authorization": headers["Authorization"]}, timeout=60)
     assert ok.status_code == 200 and ok.json()["summary"]["analyzed_frames"] == 1
     assert EngagementLog.objects.filter(session_key="s-serve").count() == 1
+
+
+def test_a_handshake_while_the_database_is_away_is_503_then_served(server, exam):
+    """Issue 28: a socket opened while a service the handshake needs is away is told to retry (503), never 500."""
+    from websockets.exceptions import InvalidStatus
+
+    from monitor.models import ExamSession
+    from tests.monitor.conftest import table_move
+
+    session, headers = exam
+    table_move(ExamSession, away=True)
+    try:
+        with pytest.raises(InvalidStatus) as refused:
+            ws_connect(socket_url(server, session), additional_headers=headers, origin=server, open_timeout=30)
+        assert refused.value.response.status_code == 503
+    finally:
+        table_move(ExamSession, away=False)
+    with ws_connect(socket_url(server, session), additional_headers=headers, origin=server, open_timeout=30) as ws:
+        assert receive(ws, "connected")["session_id"] == str(session.id)
