@@ -44,10 +44,10 @@ window.EngagementCamera = (function () {
     }
   }
 
-  // The current video frame as a JPEG data URL.
-  function grab(video, canvas, quality) {
-    canvas.width = video.videoWidth || 640;
-    canvas.height = video.videoHeight || 480;
+  // The current video frame as a JPEG data URL, its sides times `scale` (default 1).
+  function grab(video, canvas, quality, scale) {
+    canvas.width = Math.round((video.videoWidth || 640) * (scale || 1));
+    canvas.height = Math.round((video.videoHeight || 480) * (scale || 1));
     canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
     return canvas.toDataURL("image/jpeg", quality);
   }

@@ -315,3 +315,20 @@ def test_the_page_says_the_service_is_catching_up_and_recovers(asgi_server, fast
         finally:
             table_move(EngagementLog, away=False)
         expect(status).to_have_text("Camera OK: face in view", timeout=30_000)
+
+
+@pytest.mark.parametrize("face_px, width", [(200, 480), (60, 640)])
+def test_frames_are_smaller_when_the_face_is_large_never_when_small(asgi_server, fast_rules, tmp_path, face_px,
+                                                                    width):
+    """Issue 22: after a face over 150 px the page sends 480x360 frames; a 60 px face keeps them at 640x480."""
+    video = y4m_write(path=tmp_path / "webcam.y4m", frames=[images.composed_face(face_px)] * FPS, fps=FPS)
+    with chromium_context(video=video) as context:
+        page = exam_started(context, asgi_server.url)
+        expect(page.locator("#status")).to_have_text("Camera OK: face in view", timeout=20_000)
+        # Frames keep going every 0.5 s: the ones after the first analysis have the size it chose, and stay so.
+        canvas = page.locator("#canvas")
+        expect(canvas).to_have_js_property("width", width, timeout=10_000)
+        page.wait_for_timeout(1500)
+        expect(canvas).to_have_js_property("width", width)
+        expect(canvas).to_have_js_property("height", width * 3 // 4)
+        expect(page.locator("#status")).to_have_text("Camera OK: face in view")
