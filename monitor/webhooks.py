@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, transaction
@@ -64,11 +65,28 @@ class UnsafeWebhookUrl(ValueError):
     """A webhook URL that could reach the server's own network (SSRF): refused at save and at each send."""
 
 
-def webhook_url_check(*, url: str) -> None:
-    """Refuse credentials, non-http(s) schemes and hosts that resolve to non-public addresses.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the well-known prefix, an IPv4 address in its last 32 bits
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # RFC 4291's deprecated ::a.b.c.d
 
-    Loopback, private, link-local, unique-local, multicast, reserved, unspecified and IPv4-mapped forms of
-    them are refused unless the host is named in WEBHOOKS["ALLOWED_INTERNAL_HOSTS"].
+
+def _embedded_ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address):
+    """The IPv4 address an IPv6 form carries (mapped, 6to4, NAT64, IPv4-compatible), else the address itself."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return address
+    if address.ipv4_mapped or address.sixtofour:
+        return address.ipv4_mapped or address.sixtofour
+    if address in NAT64 or (address in IPV4_COMPATIBLE and int(address) > 1):  # not :: nor ::1
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
+
+
+def webhook_url_check(*, url: str) -> str:
+    """Refuse credentials, non-http(s) schemes and hosts that resolve to non-public addresses; answer the address
+    checked, which the delivery then connects to (DNS cannot answer otherwise in between: rebinding).
+
+    Loopback, private, link-local, unique-local, multicast, reserved, unspecified and the IPv4-mapped, 6to4,
+    NAT64 and IPv4-compatible forms of them are refused unless the host is named in
+    WEBHOOKS["ALLOWED_INTERNAL_HOSTS"].
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -76,20 +94,46 @@ def webhook_url_check(*, url: str) -> None:
     if parts.username is not None or parts.password is not None:
         raise UnsafeWebhookUrl("Webhook URLs must not carry credentials: the signature authenticates us.")
     host = parts.hostname.lower()
-    if host in settings.WEBHOOKS["ALLOWED_INTERNAL_HOSTS"]:
-        return
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (OSError, ValueError, UnicodeError) as exc:
         raise UnsafeWebhookUrl(f"The webhook host {host!r} cannot be resolved.") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if isinstance(address, ipaddress.IPv6Address):
-            address = address.ipv4_mapped or address.sixtofour or address
+    addresses = [info[4][0].split("%", 1)[0] for info in infos]
+    if host in settings.WEBHOOKS["ALLOWED_INTERNAL_HOSTS"]:
+        return addresses[0]
+    for text in addresses:
+        address = _embedded_ipv4(ipaddress.ip_address(text))
         if not address.is_global or address.is_multicast:
             raise UnsafeWebhookUrl(f"The webhook host {host!r} resolves to {address}, which is not a public address "
                                    "(set WEBHOOK_ALLOWED_INTERNAL_HOSTS to allow a named internal host).")
+    return addresses[0]
+
+
+def _post_pinned(*, url: str, address: str, body: bytes, headers: dict) -> int:
+    """POST to `url` over a connection to `address` (the one checked), with the URL's host in the Host header, the
+    TLS server name and the certificate check; no redirects; the answer's status (its body is never read)."""
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    timeout = urllib3.Timeout(total=settings.WEBHOOKS["TIMEOUT_SECONDS"])
+    if https:
+        pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False, cert_reqs="CERT_REQUIRED",
+                                           ca_certs=requests.certs.where(), server_hostname=parts.hostname,
+                                           assert_hostname=parts.hostname)
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
+    host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    if ":" in parts.hostname:  # an IPv6 literal
+        host = f"[{parts.hostname}]" + ("" if parts.port is None else f":{parts.port}")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        response = pool.urlopen("POST", path, body=body, headers={**headers, "Host": host}, redirect=False,
+                                preload_content=False, retries=False)
+        response.release_conn()
+        return response.status
+    finally:
+        pool.close()
 
 
 def delivery_attempt(*, delivery: WebhookDelivery) -> WebhookDelivery:
@@ -106,19 +150,18 @@ def delivery_attempt(*, delivery: WebhookDelivery) -> WebhookDelivery:
     }
     delivery.attempts += 1
     try:
-        # Again at each send: the host's DNS may point somewhere else since the webhook was saved.
-        webhook_url_check(url=delivery.webhook.url)
-        response = requests.post(delivery.webhook.url, data=body, headers=headers,
-                                 timeout=settings.WEBHOOKS["TIMEOUT_SECONDS"], allow_redirects=False, stream=True)
-        response.close()  # the answer's body is never read, stored or shown
-        delivery.response_status = response.status_code
-        ok = 200 <= response.status_code < 300
-        delivery.last_error = "" if ok else f"HTTP {response.status_code}"
+        # Again at each send: the host's DNS may point somewhere else since the webhook was saved; the connection
+        # then goes to the very address checked.
+        address = webhook_url_check(url=delivery.webhook.url)
+        status = _post_pinned(url=delivery.webhook.url, address=address, body=body, headers=headers)
+        delivery.response_status = status
+        ok = 200 <= status < 300
+        delivery.last_error = "" if ok else f"HTTP {status}"
     except UnsafeWebhookUrl as exc:
         ok = False
         delivery.response_status = None
         delivery.last_error = str(exc)[:1000]
-    except requests.RequestException as exc:
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
         ok = False
         delivery.response_status = None
         delivery.last_error = f"{type(exc).__name__}: {exc}"[:1000]

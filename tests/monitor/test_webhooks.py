@@ -260,3 +260,33 @@ def test_each_send_checks_the_address_again_and_no_answer_body_is_kept(receiver,
     second = webhooks.delivery_attempt(delivery=first)
     assert second.response_status is None and "not a public address" in second.last_error
     assert len(endpoint.requests) == 1
+
+
+@pytest.mark.parametrize("host", ["[64:ff9b::7f00:1]", "[64:ff9b::a00:1]", "[::7f00:1]", "[::a9fe:a9fe]"])
+def test_nat64_and_ipv4_compatible_forms_of_internal_addresses_are_refused(host):
+    """Low 7: 64:ff9b::/96 and ::a.b.c.d carry an IPv4 address; that one is checked."""
+    with pytest.raises(webhooks.UnsafeWebhookUrl, match="not a public address"):
+        webhooks.webhook_url_check(url=f"http://{host}/hook")
+    assert webhooks.webhook_url_check(url="http://[64:ff9b::808:808]/hook") == "64:ff9b::808:808"  # 8.8.8.8
+
+
+def test_the_connection_goes_to_the_address_checked_not_to_a_second_answer(session, receiver, settings, monkeypatch):
+    """Low 7 (DNS rebinding): the host answers a public address when checked, then the receiver's loopback one."""
+    import socket
+
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "BACKGROUND": False, "TIMEOUT_SECONDS": 1}
+    target = receiver()
+    port = target.server.server_address[1]
+    real, answers = socket.getaddrinfo, iter(["93.184.215.14"])
+
+    def rebinding(host, *args, **kwargs):  # the attacker's DNS (outside the project), with a TTL of zero
+        if host != "rebind.example":
+            return real(host, *args, **kwargs)
+        return real(next(answers, "127.0.0.1"), *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    lms, exam = session
+    hook(lms, f"http://rebind.example:{port}/hook", ["session.ended"])
+    services.session_end(session=exam)
+    delivery = webhooks.delivery_attempt(delivery=WebhookDelivery.objects.get())
+    assert target.requests == [] and delivery.status != DeliveryStatus.DELIVERED and delivery.last_error
