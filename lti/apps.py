@@ -8,3 +8,12 @@ class LtiConfig(AppConfig):
     name = "lti"
     verbose_name = "LTI"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        """Export and erase what LTI keeps about a learner with monitor's learner data."""
+        from monitor import privacy as monitor_privacy
+
+        from . import privacy
+
+        monitor_privacy.learner_exported.connect(privacy.lti_learner_export, dispatch_uid="lti.export")
+        monitor_privacy.learner_erased.connect(privacy.lti_learner_erase, dispatch_uid="lti.erase")

@@ -1,5 +1,8 @@
 """The LMS REST API: sessions, reports, logs, alerts and webhooks (thin: parse, call a service, answer)."""
+from typing import Any
+
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -7,9 +10,9 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from engagement.api import EngagementLog
+from engagement.api import EngagementLog, InvalidInput
 
-from . import reviews, selectors, services
+from . import privacy, reviews, selectors, services
 from .models import Alert, ExamSession, Webhook, WebhookDelivery
 from .serializers import (AlertFilter, AlertReviewSerializer, AlertSerializer, DeliverySerializer, LogFilter,
                           LogSerializer, ReportSerializer, SessionCreateSerializer, SessionFilter, SessionLinksSerializer,
@@ -199,3 +202,38 @@ class WebhookDeliveriesApi(generics.ListAPIView):
         if hook is None:
             raise NotFound("No such webhook.")
         return hook.deliveries.order_by("-created_at")
+
+
+def tenant_learner(request, learner_id) -> Any:
+    """The learner, or 404 when it does not exist or is not of the account's tenant (no probing of others)."""
+    learner = selectors.learner_of_account(user=request.user, learner_id=learner_id)
+    if learner is None:
+        raise NotFound("No such learner.")
+    return learner
+
+
+class LearnerExportApi(APIView):
+    """Everything stored about one of the tenant's learners (right of access), as export_learner_data writes it."""
+
+    permission_classes = [IsAuthenticated, IsLms]
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, learner_id):
+        """The learner's data as JSON."""
+        return Response(privacy.learner_data_export(user=tenant_learner(request, learner_id)))
+
+
+class LearnerEraseApi(APIView):
+    """Erase one of the tenant's learners' data (right of erasure), as erase_learner_data does; needs
+    {"confirm": true}, as the command needs --yes."""
+
+    permission_classes = [IsAuthenticated, IsLms]
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, learner_id):
+        """Delete the learner's data; answer what was deleted, by kind."""
+        learner = tenant_learner(request, learner_id)
+        if not isinstance(request.data, dict) or request.data.get("confirm") is not True:
+            raise InvalidInput("This deletes the learner's data for good: send {\"confirm\": true}.",
+                               code="confirm_required")
+        return Response({"erased": privacy.learner_data_erase(user=learner)})

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.db.models import Q
 from django.utils import timezone
 
@@ -14,6 +15,12 @@ from engagement.api import EngagementLog
 from .identity import identity_references_stale
 from .models import Alert, ExamSession, IdentityReference, WebhookDelivery
 from .selectors import LOG_SOURCE
+
+
+# Other apps that keep data about a learner answer these (monitor knows no other app): `learner_exported` with a
+# {section name: JSON-ready data} dict for the export, `learner_erased` by deleting theirs and answering counts.
+learner_exported = Signal()
+learner_erased = Signal()
 
 
 def retention_cutoff(*, days: int | None = None) -> datetime:
@@ -75,9 +82,14 @@ def _login_sessions(user: Any) -> list[str]:
 def learner_data_export(*, user: Any) -> dict:
     """Everything stored about a learner (right of access), as JSON-ready data."""
     sessions = ExamSession.objects.filter(learner=user).order_by("created_at")
+    others = {}
+    for _, sections in learner_exported.send(sender=learner_data_export, user=user):
+        others.update(sections or {})
     return {
         "user": {"id": user.pk, "username": user.get_username(), "email": user.email,
+                 "first_name": user.first_name, "last_name": user.last_name,
                  "date_joined": user.date_joined.isoformat()},
+        **others,
         "exported_at": timezone.now().isoformat(),
         "sessions": [
             {"id": str(s.id), "course_id": s.course_id, "exam_id": s.exam_id, "attempt_id": s.attempt_id,
@@ -107,10 +119,11 @@ def learner_data_export(*, user: Any) -> dict:
 
 @transaction.atomic
 def learner_data_erase(*, user: Any) -> dict[str, int]:
-    """Delete everything that names a learner (right of erasure); the account itself stays, logged out.
+    """Delete everything that names a learner (right of erasure); the account itself stays, logged out and
+    without its names and email.
 
-    Logs, sessions, alerts, webhook deliveries naming them (pending ones are thereby never sent), API tokens
-    and login sessions.
+    Logs, sessions, alerts, webhook deliveries naming them (pending ones are thereby never sent), API tokens,
+    login sessions, and what other apps keep (learner_erased: LTI's platform records).
     """
     from django.contrib.sessions.models import Session
     from rest_framework.authtoken.models import Token
@@ -128,4 +141,8 @@ def learner_data_erase(*, user: Any) -> dict[str, int]:
     sessions.delete()  # alerts and identity references go with them (cascade)
     Token.objects.filter(user=user).delete()
     Session.objects.filter(session_key__in=logins).delete()
+    for _, erased in learner_erased.send(sender=learner_data_erase, user=user):
+        counts.update(erased or {})
+    user.first_name = user.last_name = user.email = ""
+    user.save(update_fields=["first_name", "last_name", "email"])
     return counts

@@ -289,6 +289,17 @@ def sessions_visible(*, user: Any) -> QuerySet[ExamSession]:
     return sessions.filter(learner=user)
 
 
+def learner_of_account(*, user: Any, learner_id: int):
+    """A learner the account may export or erase: any account for superusers, its tenant's learners for an LMS
+    account; None otherwise (or when there is no such account)."""
+    from django.contrib.auth import get_user_model
+
+    learners = get_user_model().objects.filter(pk=learner_id)
+    if not user.is_superuser:
+        learners = learners.filter(learner_tenancy__tenant__account=user)
+    return learners.first()
+
+
 def user_is_instructor(*, user: Any) -> bool:
     """Members of the Instructors group."""
     return user.is_authenticated and user.groups.filter(name=INSTRUCTORS_GROUP).exists()
