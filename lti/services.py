@@ -162,9 +162,53 @@ def instructor_assign(*, user, course_id: str) -> bool:
     return CourseAssignment.objects.get_or_create(instructor=user, course_id=course_id)[1]
 
 
+# Settings an instructor chooses for one link (Deep Linking), sent back to the platform as custom parameters
+# and so present in every launch of that link: session_create's argument -> the custom parameter's name.
+LINK_SETTINGS = {
+    "frame_interval": "proctoring_frame_interval",
+    "identity_check": "proctoring_identity_check",
+    "evidence": "proctoring_evidence",
+}
+FRAME_INTERVAL_RANGE = (1.0, 60.0)
+
+
+def _flag(value: Any) -> bool | None:
+    text = str(value).strip().lower() if isinstance(value, (str, bool)) else ""
+    return {"true": True, "1": True, "false": False, "0": False}.get(text)
+
+
+def _interval(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    low, high = FRAME_INTERVAL_RANGE
+    return number if low <= number <= high else None
+
+
+def link_settings_of(*, body: dict) -> dict:
+    """The session settings a launch's link carries (its custom parameters); unreadable values are left out."""
+    custom = body.get(LTI + "custom")
+    custom = custom if isinstance(custom, dict) else {}
+    parsed = {"frame_interval": _interval(custom.get(LINK_SETTINGS["frame_interval"])),
+              "identity_check": _flag(custom.get(LINK_SETTINGS["identity_check"])),
+              "evidence": _flag(custom.get(LINK_SETTINGS["evidence"]))}
+    return {name: value for name, value in parsed.items() if value is not None}
+
+
+def link_custom_parameters(*, frame_interval: float, identity_check: bool, evidence: bool) -> dict:
+    """The custom parameters of a link with these settings (LTI custom values are strings)."""
+    return {LINK_SETTINGS["frame_interval"]: f"{frame_interval:g}",
+            LINK_SETTINGS["identity_check"]: "true" if identity_check else "false",
+            LINK_SETTINGS["evidence"]: "true" if evidence else "false"}
+
+
 @transaction.atomic
-def learner_session_open(*, user, course_id: str, exam_id: str, attempt_id: str = "") -> ExamSession:
-    """The learner's running session of this exam (and attempt), or a new one: one, even for launches at once."""
+def learner_session_open(*, user, course_id: str, exam_id: str, attempt_id: str = "",
+                         link_settings: dict | None = None) -> ExamSession:
+    """The learner's running session of this exam (and attempt), or a new one: one, even for launches at once.
+
+    A new session takes the link's settings (`link_settings_of`): frame interval, identity check, evidence."""
     # Two launches at once (a double click in the LMS) must not both find no session and both open one: the
     # user's row is locked on PostgreSQL, and SQLite's transactions are IMMEDIATE (settings), one writer at a time.
     # no_key: the lock must not hold up the inserts that point at the user (frames, logs) meanwhile.
@@ -182,7 +226,8 @@ def learner_session_open(*, user, course_id: str, exam_id: str, attempt_id: str 
         if running is None:
             return monitor_services.session_create(learner=user, course_id=course_id, exam_id=exam_id,
                                                    attempt_id=attempt_id, allow_instructor=True,
-                                                   tenant=monitor_services.learner_tenant(user=user))
+                                                   tenant=monitor_services.learner_tenant(user=user),
+                                                   **(link_settings or {}))
         # A running session is checked too: the account may have become an administrator since it was opened.
         monitor_services.learner_check(user=user, allow_instructor=True)
         return running
@@ -242,19 +287,23 @@ def continuation_use(*, token: str) -> Continuation:
     return Continuation(**data)
 
 
-def start_assessment_jwt(*, proctoring: Proctoring) -> str:
-    """The signed LtiStartAssessment message that sends the learner back to the platform to start the attempt."""
-    registration = LtiRegistration.objects.get(pk=proctoring.registration_id)
+def tool_message_jwt(*, registration: LtiRegistration, deployment_id: str, message_type: str, claims: dict) -> str:
+    """A signed tool-originating message (LTI Security Framework 5.2.3): issued by the tool's client id for the
+    platform, signed with the tool's newest active key."""
     key = Key.objects.active().order_by("-datetime_created").first()
     if key is None:
         raise LaunchRefused("The tool has no signing key yet: an administrator must run manage.py rotate_keys.", 503)
     now = int(time.time())
+    message = {"iss": registration.client_id, "aud": registration.issuer, "iat": now, "exp": now + 300,
+               "nonce": uuid.uuid4().hex, LTI + "message_type": message_type, LTI + "version": "1.3.0",
+               LTI + "deployment_id": deployment_id, **claims}
+    return jwt.encode(message, key.private_key, algorithm="RS256", headers={"kid": key.as_jwk()["kid"]})
+
+
+def start_assessment_jwt(*, proctoring: Proctoring) -> str:
+    """The signed LtiStartAssessment message that sends the learner back to the platform to start the attempt."""
+    registration = LtiRegistration.objects.get(pk=proctoring.registration_id)
     claims = {
-        # A tool-originating message (LTI Security Framework 5.2.3): issued by the tool's client id, for the platform.
-        "iss": registration.client_id, "aud": registration.issuer, "iat": now, "exp": now + 300,
-        "nonce": uuid.uuid4().hex,
-        LTI + "message_type": START_ASSESSMENT, LTI + "version": "1.3.0",
-        LTI + "deployment_id": proctoring.deployment_id,
         LTI + "resource_link": proctoring.resource_link,
         AP + "attempt_number": proctoring.attempt_number,
         AP + "session_data": proctoring.session_data,
@@ -264,7 +313,63 @@ def start_assessment_jwt(*, proctoring: Proctoring) -> str:
     }
     if proctoring.session_data is None:
         del claims[AP + "session_data"]
-    return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.as_jwk()["kid"]})
+    return tool_message_jwt(registration=registration, deployment_id=proctoring.deployment_id,
+                            message_type=START_ASSESSMENT, claims=claims)
+
+
+DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+DEEP_LINKING_SALT = "lti.deep-linking"
+
+
+@dataclass
+class DeepLinking:
+    """What an LtiDeepLinkingRequest asks for: kept signed in the settings form (which an LMS frame shows)."""
+
+    registration_id: int
+    deployment_id: str
+    return_url: str
+    data: Any = None
+    window: bool = True  # whether the platform accepts a link that opens in a window
+
+    @classmethod
+    def from_launch(cls, *, registration: LtiRegistration, body: dict) -> "DeepLinking":
+        """From a validated LtiDeepLinkingRequest (PyLTI1p3 checked its deep_linking_settings)."""
+        dl_settings = body[DL + "deep_linking_settings"]  # PyLTI1p3 made sure it accepts ltiResourceLink
+        return_url = dl_settings.get("deep_link_return_url")
+        if not (isinstance(return_url, str) and return_url.startswith(("https://", "http://"))):
+            raise LaunchRefused("The deep linking request has no valid deep_link_return_url.")
+        return cls(registration_id=registration.pk, deployment_id=body[LTI + "deployment_id"], return_url=return_url,
+                   data=dl_settings.get("data"),
+                   window="window" in (dl_settings.get("accept_presentation_document_targets") or []))
+
+    def token(self) -> str:
+        """A signed, one-time token of this request for the settings form."""
+        return signing.dumps({**asdict(self), "id": uuid.uuid4().hex}, salt=DEEP_LINKING_SALT, compress=True)
+
+    @classmethod
+    def from_token(cls, token: str) -> "DeepLinking":
+        """The request of a settings form's token, once; an old, forged or used token is refused."""
+        try:
+            data = signing.loads(token, salt=DEEP_LINKING_SALT, max_age=settings.LTI["CONTINUE_SECONDS"])
+        except signing.BadSignature:
+            raise LaunchRefused("This form has expired or is not valid: add the activity again from your course.",
+                                403) from None
+        if not cache.add(f"lti.deep-linking-used.{data.pop('id')}", 1, timeout=settings.LTI["CONTINUE_SECONDS"] + 60):
+            raise LaunchRefused("This form was already sent: add the activity again from your course.", 403)
+        return cls(**data)
+
+
+def deep_linking_response_jwt(*, deep_linking: DeepLinking, title: str, launch_url: str, custom: dict) -> str:
+    """The signed LtiDeepLinkingResponse with one LtiResourceLink content item (Deep Linking 2.0, 4.2)."""
+    item = {"type": "ltiResourceLink", "title": title, "url": launch_url, "custom": custom}
+    if deep_linking.window:
+        item["window"] = {"targetName": "proctored-exam"}  # the camera needs a window of its own
+    claims = {DL + "content_items": [item]}
+    if deep_linking.data is not None:  # returned as received when the platform sent it
+        claims[DL + "data"] = deep_linking.data
+    return tool_message_jwt(registration=LtiRegistration.objects.get(pk=deep_linking.registration_id),
+                            deployment_id=deep_linking.deployment_id, message_type="LtiDeepLinkingResponse",
+                            claims=claims)
 
 
 def proctored_session_end(*, user, course_id: str, exam_id: str, attempt_number: int) -> ExamSession | None:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("launch/", views.launch, name="launch"),
     path("continue/<str:token>/", views.continue_launch, name="continue"),
     path("jwks/", views.jwks, name="jwks"),
+    path("deep-link/", views.deep_link, name="deep-link"),
     path("setup/", views.setup, name="setup"),
     path("proctoring/<uuid:session_id>/", views.proctoring, name="proctoring"),
     path("proctoring/<uuid:session_id>/check/", views.proctoring_check, name="proctoring-check"),

@@ -36,12 +36,14 @@ from . import services
 from .launch import (END_ASSESSMENT, LTI, START_PROCTORING, STORAGE_CHECKED, LaunchDataStorage, MessageLaunch,
                      PlatformStorageCheck, ToolConfig, attempt_number_of, platform_storage_remember,
                      target_link_uri_check)
+from .forms import LinkSettingsForm
 from .services import LaunchRefused, Role
 
 logger = logging.getLogger(__name__)
 PROCTORING_KEY = "lti.proctoring.{session_id}"
 CHECKED_KEY = "lti.camera-checked.{session_id}"
 RESOURCE_LINK = "LtiResourceLinkRequest"
+DEEP_LINKING = "LtiDeepLinkingRequest"
 NO_KEY = "The tool has no signing key yet: an administrator must run manage.py rotate_keys."
 PROCTORING = (START_PROCTORING, END_ASSESSMENT)
 
@@ -146,6 +148,8 @@ def launch(request):
             return _start_proctoring(request, message, body)
         if kind == END_ASSESSMENT:
             return _end_assessment(request, message, body)
+        if kind == DEEP_LINKING:
+            return _deep_linking(request, message, body)
         raise LaunchRefused(f"This tool does not handle {kind} messages: add it as an exam or proctoring tool.")
     except LaunchRefused as exc:
         return refused(request, exc.message, exc.status)
@@ -189,7 +193,8 @@ def _resource_link(request, message, body):
         _instructors_sync_later(message, body)
         return _go_on(request, services.Continuation(
             user_id=user.pk, next_url=f"{reverse('monitor:live')}?{urlencode({'course': course_id})}"))
-    session = services.learner_session_open(user=user, course_id=course_id, exam_id=exam_id)
+    session = services.learner_session_open(user=user, course_id=course_id, exam_id=exam_id,
+                                            link_settings=services.link_settings_of(body=body))
     return _go_on(request, services.Continuation(user_id=user.pk, next_url=reverse("monitor:exam", args=[session.id]),
                                                  exam_session_id=str(session.id)))
 
@@ -252,7 +257,8 @@ def _start_proctoring(request, message, body):
     except _OtherRole:
         return _other_role(request, expected="learner")
     session = services.learner_session_open(user=user, course_id=course_id, exam_id=exam_id,
-                                            attempt_id=str(attempt_number_of(body)))
+                                            attempt_id=str(attempt_number_of(body)),
+                                            link_settings=services.link_settings_of(body=body))
     proctoring = services.Proctoring.from_launch(session=session, registration=message.get_registration_row(),
                                                  body=body)
     return _go_on(request, services.Continuation(
@@ -272,6 +278,54 @@ def _end_assessment(request, message, body):
     if not (isinstance(return_url, str) and return_url.startswith(("https://", "http://"))):
         return_url = None  # never a javascript: or other scheme in the link
     return render(request, "lti/ended.html", {"session": ended, "return_url": return_url})
+
+
+def _deep_linking(request, message, body):
+    # An instructor adds a proctored exam from the LMS's content picker (often shown in a frame: no cookie is
+    # needed, the form carries the request signed, for one use).
+    if services.role_of(roles=body.get(LTI + "roles")) != Role.INSTRUCTOR:
+        return _other_role(request, expected="instructor")
+    deep_linking = services.DeepLinking.from_launch(registration=message.get_registration_row(), body=body)
+    return framable(render(request, "lti/deep_link.html", {"token": deep_linking.token(),
+                                                           "form": LinkSettingsForm()}))
+
+
+@csrf_exempt  # the token the form carries is signed and used once; an LMS frame may keep no cookie of the tool
+@xframe_options_exempt
+@require_POST
+def deep_link(request):
+    """The instructor's settings for a new link: a signed LtiDeepLinkingResponse posted back to the platform."""
+    form, token = LinkSettingsForm(request.POST), request.POST.get("token", "")
+    if not form.is_valid():
+        return framable(render(request, "lti/deep_link.html", {"token": token, "form": form}, status=400))
+    try:
+        deep_linking = services.DeepLinking.from_token(token)
+        custom = services.link_custom_parameters(frame_interval=form.cleaned_data["frame_interval"],
+                                                 identity_check=form.cleaned_data["identity_check"],
+                                                 evidence=form.cleaned_data["evidence"])
+        jwt_value = services.deep_linking_response_jwt(
+            deep_linking=deep_linking, title=form.cleaned_data["title"],
+            launch_url=request.build_absolute_uri(reverse("lti:launch")), custom=custom)
+    except LaunchRefused as exc:
+        return refused(request, exc.message, exc.status)
+    return _post_to_platform(request, url=deep_linking.return_url, token=jwt_value, framed=True,
+                             heading="Adding the exam to your course")
+
+
+def _post_to_platform(request, *, url: str, token: str, framed: bool = False, heading: str = ""):
+    # A page whose form posts a signed message (JWT) to the platform at once: that one origin is allowed as a form
+    # target on this page.
+    target = urlsplit(url)
+    if not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", target.netloc or ""):
+        return refused(request, "The platform's return URL has an invalid host.")
+    response = render(request, "lti/start_assessment.html", {"url": url, "token": token, "heading": heading})
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'", f"form-action 'self' {target.scheme}://{target.netloc}")
+    if framed:
+        response.headers["Content-Security-Policy"] = response.headers["Content-Security-Policy"].replace(
+            "frame-ancestors 'none'", "frame-ancestors *")
+        response.xframe_options_exempt = True
+    return response
 
 
 def _proctoring_of(request, session_id):
@@ -356,15 +410,7 @@ def proctoring_start(request, session_id):
     except LaunchRefused as exc:
         return refused(request, exc.message, exc.status)
     monitor_services.exam_consent_record(request=request, session=session)
-    target = urlsplit(proctoring_data.start_assessment_url)
-    if not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", target.netloc or ""):
-        return refused(request, "The platform's start_assessment_url has an invalid host.")
-    response = render(request, "lti/start_assessment.html", {"url": proctoring_data.start_assessment_url,
-                                                             "token": token})
-    # The form goes to the platform: allow that one origin as a form target on this page.
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
-        "form-action 'self'", f"form-action 'self' {target.scheme}://{target.netloc}")
-    return response
+    return _post_to_platform(request, url=proctoring_data.start_assessment_url, token=token)
 
 
 @login_required

@@ -25,6 +25,7 @@ from tests.lti.platform import LoopbackPlatform, PlatformHandler
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 AP = "https://purl.imsglobal.org/spec/lti-ap/claim/"
 NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+DL_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
 MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
 INSTITUTION = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#"
 SYSTEM = "http://purl.imsglobal.org/vocab/lis/v2/system/person#"
@@ -91,6 +92,7 @@ class SpecPlatform(LoopbackPlatform):
         self.jwks_requests = 0
         self.id_tokens: list[dict] = []  # each form posted to the tool: {"id_token", "state"}
         self.started: list[dict] = []  # verified LtiStartAssessment messages
+        self.deep_links: list[dict] = []  # verified LtiDeepLinkingResponse messages
         self.tokens: dict[str, str] = {}  # access token -> its scope
         self.members: dict[str, list[dict]] = {}
         self.page_size = 2
@@ -195,8 +197,8 @@ class SpecPlatform(LoopbackPlatform):
                 return self._send(404, "not found")
 
             def do_POST(self):
-                route = {"/auth": self._auth, "/token": self._token,
-                         "/start-assessment": self._start_assessment}.get(urlsplit(self.path).path)
+                route = {"/auth": self._auth, "/token": self._token, "/start-assessment": self._start_assessment,
+                         "/deep-link-return": self._deep_link_return}.get(urlsplit(self.path).path)
                 return route(self._form()) if route else self._send(404, "not found")
 
             def _course(self, hint):
@@ -259,18 +261,27 @@ class SpecPlatform(LoopbackPlatform):
                 return self._send(200, json.dumps(body), "application/vnd.ims.lti-nrps.v2.membershipcontainer+json",
                                   headers)
 
-            def _start_assessment(self, form):
-                # The tool's LtiStartAssessment (Proctoring Services 1.0, 4.2).
+            def _tool_message(self, form, message_type, received, done):
+                # A tool-originating message posted by the learner's browser (Security Framework 5.2.3).
                 try:
                     claims = platform._tool_claims(form.get("JWT", ""), audience=platform.url)
                     assert claims["iss"] == CLIENT_ID, "iss"
-                    assert claims[LTI + "message_type"] == "LtiStartAssessment", "message type"
+                    assert claims[LTI + "message_type"] == message_type, "message type"
                     assert claims[LTI + "deployment_id"] == platform.deployment_id, "deployment"
-                    assert isinstance(claims.get(AP + "attempt_number"), int), "attempt_number"
+                    if message_type == "LtiStartAssessment":
+                        assert isinstance(claims.get(AP + "attempt_number"), int), "attempt_number"
                 except Exception as exc:  # noqa: BLE001
                     return self._send(400, f"<h1>Refused</h1><p id='reason'>{html.escape(str(exc))}</p>")
-                platform.started.append({**claims, "received_at": time.perf_counter()})
-                return self._send(200, "<html><body><h1 id='started'>Assessment started</h1></body></html>")
+                received.append({**claims, "received_at": time.perf_counter()})
+                return self._send(200, f"<html><body><h1 id='done'>{done}</h1></body></html>")
+
+            def _start_assessment(self, form):
+                # The tool's LtiStartAssessment (Proctoring Services 1.0, 4.2).
+                return self._tool_message(form, "LtiStartAssessment", platform.started, "Assessment started")
+
+            def _deep_link_return(self, form):
+                # The tool's LtiDeepLinkingResponse (Deep Linking 2.0, 4.2).
+                return self._tool_message(form, "LtiDeepLinkingResponse", platform.deep_links, "Added to the course")
 
         return Handler
 
