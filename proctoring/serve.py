@@ -21,6 +21,7 @@ import os
 import sys
 
 TRY_AGAIN_LATER = 1013  # the WebSocket close code of a consumer that cannot serve a handshake for now
+HANDSHAKE_SECONDS = 30  # a socket handshake may wait this long for the application (daphne: 5)
 MESSAGE_MARGIN = 64 * 1024  # room over the consumer's own limit, so that it can answer payload_too_large
 logger = logging.getLogger("proctoring.serve")
 
@@ -130,6 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     message_limit = settings.ENGAGEMENT["MAX_REQUEST_BYTES"] + MESSAGE_MARGIN
     CommandLineInterface().run(["--websocket-max-message-size", str(message_limit),
                                 "--websocket-max-frame-size", str(message_limit),
+                                # A class opening its exam at once queues hundreds of handshakes (each reads the
+                                # database): daphne's 5 s dropped them all, unanswered, at 600 learners.
+                                "--websocket_connect_timeout", str(HANDSHAKE_SECONDS),
                                 *argv, "proctoring.asgi:application"])
 
 
