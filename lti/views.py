@@ -32,7 +32,7 @@ from monitor import selectors as monitor_selectors
 from monitor import services as monitor_services
 from proctoring.middleware import CONTENT_SECURITY_POLICY
 
-from . import services
+from . import registration, services
 from .launch import (END_ASSESSMENT, LTI, START_PROCTORING, STORAGE_CHECKED, LaunchDataStorage, MessageLaunch,
                      PlatformStorageCheck, ToolConfig, attempt_number_of, platform_storage_remember,
                      target_link_uri_check)
@@ -423,8 +423,40 @@ def setup(request):
     key = Key.objects.active().order_by("-datetime_created").first()
     return render(request, "lti/setup.html", {
         "login_url": absolute(reverse("lti:login")), "launch_url": absolute(reverse("lti:launch")),
-        "jwks_url": absolute(reverse("lti:jwks")),
+        "jwks_url": absolute(reverse("lti:jwks")), "register_url": absolute(reverse("lti:register")),
         "registrations": [(r, absolute(reverse("lti:login-registration", args=[r.uuid])),
                            [(d, services.lti_course_id(issuer=r.issuer, deployment_id=d.deployment_id, context_id=""))
                             for d in r.deployments.all()]) for r in registrations],
         "key": key})
+
+
+@xframe_options_exempt
+@require_http_methods(["GET"])
+def register(request):
+    """LTI Dynamic Registration: the URL an LMS administrator pastes; the tool registers itself with that LMS."""
+    try:
+        config = registration.platform_configuration_read(url=request.GET.get("openid_configuration", ""))
+        row = registration.platform_register(config=config, base_url=request.build_absolute_uri("/").rstrip("/"),
+                                             registration_token=request.GET.get("registration_token", ""))
+    except LaunchRefused as exc:
+        return refused(request, f"The registration was refused: {exc.message}", exc.status)
+    return framable(render(request, "lti/registered.html", {"registration": row}))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def registrations(request):
+    """For administrators of the tool: registrations made by LMSs (dynamic registration), approved here."""
+    if not (request.user.is_superuser or request.user.has_perm("lti_tool.change_ltiregistration")):
+        raise PermissionDenied
+    if request.method == "POST":
+        number = request.POST.get("registration", "")
+        row = (LtiRegistration.objects.filter(pk=int(number), is_active=False).first()
+               if number.isdigit() and len(number) < 19 else None)
+        if row is None:
+            return refused(request, "No registration waits for approval under that number.", 404)
+        registration.registration_approve(registration=row)
+        return redirect("lti:registrations")
+    rows = LtiRegistration.objects.prefetch_related("deployments").order_by("is_active", "-datetime_created")
+    return render(request, "lti/registrations.html", {"registrations": rows})
+

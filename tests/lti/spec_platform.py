@@ -93,6 +93,8 @@ class SpecPlatform(LoopbackPlatform):
         self.id_tokens: list[dict] = []  # each form posted to the tool: {"id_token", "state"}
         self.started: list[dict] = []  # verified LtiStartAssessment messages
         self.deep_links: list[dict] = []  # verified LtiDeepLinkingResponse messages
+        self.registration_token = "reg-" + secrets.token_urlsafe(8)  # Dynamic Registration's one-time token
+        self.registered: list[dict] = []  # the tools' client metadata posted to the registration endpoint
         self.tokens: dict[str, str] = {}  # access token -> its scope
         self.members: dict[str, list[dict]] = {}
         self.page_size = 2
@@ -113,6 +115,22 @@ class SpecPlatform(LoopbackPlatform):
     def rotate(self, *, keep_old: bool = True) -> None:
         """A new signing key (a new kid); the old one stays in the key set or goes."""
         self.keys = (self.keys if keep_old else []) + [SigningKey.new()]
+
+    def openid_configuration(self) -> dict:
+        """The platform's OpenID configuration (Dynamic Registration 1.0, 3.4), as Moodle 4.x shapes it."""
+        return {
+            "issuer": self.url, "token_endpoint": f"{self.url}/token", "authorization_endpoint": f"{self.url}/auth",
+            "jwks_uri": f"{self.url}/jwks", "registration_endpoint": f"{self.url}/register",
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid", NRPS_SCOPE], "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public", "pairwise"], "id_token_signing_alg_values_supported": ["RS256"],
+            "claims_supported": ["sub", "iss", "name", "given_name", "family_name", "email"],
+            "https://purl.imsglobal.org/spec/lti-platform-configuration": {
+                "product_family_code": self.shape, "version": "4.4",
+                "messages_supported": [{"type": "LtiResourceLinkRequest"}, {"type": "LtiDeepLinkingRequest"}],
+            },
+        }
 
     def login_parameters(self, hint: str) -> dict:
         """Third-party initiated login (Security Framework 5.1.1.1), as the shape's platform sends it."""
@@ -185,6 +203,8 @@ class SpecPlatform(LoopbackPlatform):
                                                                      f"{urlencode(params)}")])
                 if parts.path.startswith("/course/"):
                     return self._course(html.escape(parts.path.rsplit("/", 1)[1]))
+                if parts.path == "/.well-known/openid-configuration":
+                    return self._send(200, json.dumps(platform.openid_configuration()), "application/json")
                 if parts.path == "/storage":
                     return self._send(200, STORAGE_FRAME)
                 if parts.path == "/auth":
@@ -197,6 +217,8 @@ class SpecPlatform(LoopbackPlatform):
                 return self._send(404, "not found")
 
             def do_POST(self):
+                if urlsplit(self.path).path == "/register":
+                    return self._register()
                 route = {"/auth": self._auth, "/token": self._token, "/start-assessment": self._start_assessment,
                          "/deep-link-return": self._deep_link_return}.get(urlsplit(self.path).path)
                 return route(self._form()) if route else self._send(404, "not found")
@@ -260,6 +282,28 @@ class SpecPlatform(LoopbackPlatform):
                 body = {"id": f"{platform.url}/nrps/{context_id}", "context": {"id": context_id}, "members": chunk}
                 return self._send(200, json.dumps(body), "application/vnd.ims.lti-nrps.v2.membershipcontainer+json",
                                   headers)
+
+            def _register(self):
+                # Client registration (Dynamic Registration 1.0, 3.5 and 3.6).
+                if self.headers.get("Authorization") != f"Bearer {platform.registration_token}":
+                    return self._send(401, json.dumps({"error": "invalid_token"}), "application/json")
+                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    metadata = json.loads(self.rfile.read(length))
+                    tool = metadata["https://purl.imsglobal.org/spec/lti-tool-configuration"]
+                    assert metadata["initiate_login_uri"] == f"{platform.tool_url}/lti/login/", "login"
+                    assert f"{platform.tool_url}/lti/launch/" in metadata["redirect_uris"], "redirect_uris"
+                    assert metadata["jwks_uri"] == f"{platform.tool_url}/lti/jwks/", "jwks_uri"
+                    assert metadata["token_endpoint_auth_method"] == "private_key_jwt", "auth method"
+                    assert tool["domain"] and tool["target_link_uri"], "tool configuration"
+                except (ValueError, KeyError, TypeError, AssertionError) as exc:
+                    return self._send(400, json.dumps({"error": "invalid_client_metadata", "detail": str(exc)}),
+                                      "application/json")
+                platform.registered.append(metadata)
+                answer = {**metadata, "client_id": CLIENT_ID,
+                          "https://purl.imsglobal.org/spec/lti-tool-configuration": {
+                              **tool, "deployment_id": platform.deployment_id}}
+                return self._send(200, json.dumps(answer), "application/json")
 
             def _tool_message(self, form, message_type, received, done):
                 # A tool-originating message posted by the learner's browser (Security Framework 5.2.3).
