@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -22,6 +23,9 @@ from .models import ExamSession, IdentityReference, SessionStatus
 
 STATE_KEY = "identity"
 REFERENCE, CHECK = "reference", "check"  # what a frame's descriptor is for
+# How long a session known to be unchecked is taken as such without reading it again (a changed MONITOR default or
+# session setting reaches running sessions within this many seconds).
+OFF_CACHE_SECONDS = 300
 
 
 def identity_checked(*, session: ExamSession) -> bool:
@@ -43,9 +47,14 @@ def descriptor_wanted(*, session_id: Any, now: datetime) -> str | None:
     IDENTITY_RECHECK_SECONDS), and at once after a check that disagreed, so that a second check confirms or clears
     it; None when no descriptor is needed.
     """
+    # Most sessions are not checked: remembering that spares every frame of theirs a query.
+    off_key = f"monitor.identity_off.{session_id}"
+    if cache.get(off_key):
+        return None
     session = (ExamSession.objects.filter(pk=session_id)
                .only("identity_check", "rule_state", "connection_changed_at", "status").first())
     if session is None or session.status == SessionStatus.ENDED or not identity_checked(session=session):
+        cache.set(off_key, True, timeout=OFF_CACHE_SECONDS)
         return None
     t = settings.MONITOR
     state = session.rule_state.get(STATE_KEY) or {}

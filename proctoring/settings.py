@@ -327,10 +327,10 @@ MONITOR = {
     "EVIDENCE_KEY": os.environ.get("MONITOR_EVIDENCE_KEY", ""),
     "EVIDENCE_SIZE": (320, 240),
     "IDENTITY_REFERENCE_FRAMES": env_int("MONITOR_IDENTITY_REFERENCE_FRAMES", 3),  # good frames the reference averages
-    # Seconds between routine checks. A check costs ~77 ms of CPU: at 5 s frames, 300 s is 1.3 ms a frame.
-    "IDENTITY_CHECK_SECONDS": env_int("MONITOR_IDENTITY_CHECK_SECONDS", 300),
+    # Seconds between routine checks. A check costs ~20 ms of CPU: at 5 s frames, 120 s is 0.8 ms a frame.
+    "IDENTITY_CHECK_SECONDS": env_int("MONITOR_IDENTITY_CHECK_SECONDS", 120),
     # After an absence, a camera problem or a reconnection the next face is checked, at most this often (seconds).
-    "IDENTITY_RECHECK_SECONDS": env_int("MONITOR_IDENTITY_RECHECK_SECONDS", 60),
+    "IDENTITY_RECHECK_SECONDS": env_int("MONITOR_IDENTITY_RECHECK_SECONDS", 30),
     # Descriptor distance from the reference past which a check disagrees (stricter than /verify-faces' 0.6: see
     # README, "Face verification per group"), and the disagreeing checks in a row that open identity_changed.
     "IDENTITY_THRESHOLD": float(os.environ.get("MONITOR_IDENTITY_THRESHOLD", "0.5")),

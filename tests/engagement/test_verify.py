@@ -138,3 +138,29 @@ def test_the_schema_documents_verify_faces(client):
     assert {"success", "verified", "distance", "threshold", "model", "faces", "processing_ms",
             "timings_ms", "error", "image"} <= set(fields)
     assert {"400", "429", "501", "503"} <= set(operation["responses"])
+
+
+def test_the_numpy_network_gives_dlib_s_own_descriptors():
+    import dlib
+
+    from engagement.engines import faceid
+
+    files = {name: str(faceid.packaged_file(faceid.DISTRIBUTION, name))
+             for name in (faceid.LANDMARKS_FILE, faceid.DESCRIPTOR_FILE)}
+    landmarks = dlib.shape_predictor(files[faceid.LANDMARKS_FILE])
+    dlib_network = dlib.face_recognition_model_v1(files[faceid.DESCRIPTOR_FILE])
+    for frame in (images.webcam_face(), images.webcam_hopper(), images.astronaut()[:, ::-1]):
+        frame = np.ascontiguousarray(frame)
+        box = max(dlib.get_frontal_face_detector()(frame, 1), key=lambda r: r.area())
+        chip = dlib.get_face_chip(frame, landmarks(frame, box), size=faceid.CHIP_SIZE, padding=faceid.CHIP_PADDING)
+        ours = faceid.resnet_descriptor().describe(chip)
+        assert ours.shape == (128,) and np.abs(ours - np.array(dlib_network.compute_face_descriptor(chip))).max() < 1e-5
+
+
+def test_a_file_that_is_not_the_network_is_refused():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from engagement.engines import faceid
+
+    with pytest.raises(ImproperlyConfigured, match="not dlib's face recognition ResNet"):
+        faceid.ResNetDescriptor(faceid.packaged_file(faceid.DISTRIBUTION, faceid.LANDMARKS_FILE))

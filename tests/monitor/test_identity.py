@@ -64,6 +64,12 @@ def test_off_by_default_no_descriptor_is_computed(exam_session, settings):
     assert not IdentityReference.objects.exists() and "identity" not in ExamSession.objects.get().rule_state
 
 
+def test_an_unchecked_session_costs_its_frames_no_query(exam_session, django_assert_num_queries):
+    assert identity.descriptor_wanted(session_id=exam_session.id, now=T0) is None  # reads the session once
+    with django_assert_num_queries(0):
+        assert identity.descriptor_wanted(session_id=exam_session.id, now=T0) is None
+
+
 def test_the_site_default_turns_it_on_and_a_session_can_turn_it_off(learner, settings):
     settings.MONITOR = {**settings.MONITOR, "IDENTITY_CHECK": True}
     default = services.session_create(learner=learner, course_id="c1", exam_id="e1")
