@@ -174,14 +174,16 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "connected", "session_id": self.session_id,
                               "frame_interval": self.session.frame_interval})
         presence_sweeper_ensure()
-        with contextlib.suppress(*UNAVAILABLE):  # accepted already: presence catches up with the next message
-            await self._presence(PresenceEvent.SOCKET_OPEN)
+        await self._presence(PresenceEvent.SOCKET_OPEN)
 
     async def _presence(self, event: str, camera_problem: str = "") -> None:
-        change = await database_sync_to_async(presence.session_presence_record)(
-            session_id=self.session_id, event=event, camera_problem=camera_problem)
-        if change is not None:
-            await presence_announce(change)
+        try:
+            change = await database_sync_to_async(presence.session_presence_record)(
+                session_id=self.session_id, event=event, camera_problem=camera_problem)
+            if change is not None:
+                await presence_announce(change)
+        except UNAVAILABLE as exc:  # the database or Redis restarting: the presence sweep catches up later
+            logger.warning("presence of session %s not recorded: %s", self.session_id, exc)
 
     async def send(self, text_data=None, bytes_data=None, close=False):
         """Send unless the client has gone (a frame can finish after the socket closed)."""

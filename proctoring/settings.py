@@ -143,7 +143,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     # redis-py 8 times reads out after 5 s, exactly channels_redis's blocking-pop timeout: an idle socket's
     # consumer would crash after 5 s without a message. A longer read timeout keeps it listening.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+    # Its receives wait out a Redis restart (proctoring.channel_layers): sockets survive it.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "proctoring.channel_layers.RetryingRedisChannelLayer",
                                   "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
                                              "capacity": 1500, "expiry": 60}}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

@@ -109,6 +109,26 @@ async def test_redis_restart_the_client_reconnects_and_the_session_goes_on(conne
     await again.disconnect()
 
 
+async def test_a_socket_survives_a_redis_restart(connect, exam_session, learner):
+    """Issue 28: the open socket is not closed (1011) by a Redis restart; its frames are analysed again."""
+    ws = await joined(connect, exam_session, learner)
+    first = await joined_frame(ws, FACE, 0)
+    assert first["type"] == "analysis"
+    await asyncio.to_thread(scaled, "restart-redis")
+    answers = []
+
+    async def analysed_again():  # a closed socket would fail here (nothing more to receive)
+        answers.append(await joined_frame(ws, FACE, 2 + 2 * len(answers)))
+        return answers[-1]["type"] == "analysis"
+
+    assert await wait_until(analysed_again, timeout=90), answers
+    assert {a.get("error") for a in answers[:-1]} <= {"service_unavailable", "engine_unavailable"}, answers
+    stored = await rows(exam_session)
+    assert [first["frame_id"], answers[-1]["frame_id"]] == [r.pk for r in stored if r.pk in (
+        first["frame_id"], answers[-1]["frame_id"])]
+    await ws.disconnect()
+
+
 def test_database_down_is_503_json_and_recovers(server, lms_token):
     headers = {"Authorization": f"Token {lms_token}"}
     assert requests.get(f"{server}/api/v1/sessions/", headers=headers, timeout=30).status_code == 200
