@@ -243,6 +243,8 @@ SPECTACULAR_SETTINGS = {
         "DeliveryStatusEnum": "monitor.models.DeliveryStatus",
         "WebhookEventEnum": "monitor.models.WebhookEvent",
         "EngagementStatusEnum": "engagement.scoring.EngagementStatus",
+        # Used by the alert's review_outcome and by the review's outcome: one name for both.
+        "ReviewOutcomeEnum": "monitor.choices.ReviewOutcome",
     },
 }
 

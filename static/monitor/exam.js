@@ -200,6 +200,9 @@
     outage.className = "banner banner-up";
     outage.textContent = "The connection is back since " + clock(new Date()) + " (lost for " + seconds + " s).";
     lostAt = null;
+    const status = document.getElementById("status");
+    // Until the next analysis: what the page knows of its camera, not the server's silence.
+    status.textContent = cameraState && cameraState !== "ok" ? "The camera is not available" : "Checking your camera...";
   }
 
   function connect() {
