@@ -17,8 +17,8 @@ from engagement.admin import DateSafeChangeList, EngagementLogAdmin, cell_short,
 from engagement.api import EngagementError, EngagementLog
 
 from . import reviews, selectors, services, webhooks
-from .models import (Alert, AlertKind, CourseAssignment, ExamSession, ReviewOutcome, Tenant, TenantLearner, Webhook,
-                     WebhookDelivery)
+from .models import (Alert, AlertKind, CourseAssignment, EvidenceAccess, ExamSession, ReviewOutcome, Tenant,
+                     TenantLearner, Webhook, WebhookDelivery)
 
 ALERT_FIELDS = ("kind", "severity", "message", "opened_at", "closed_at", "frame_count", "reviewed_by", "reviewed_at")
 CSV_CHUNK_ROWS = 500
@@ -434,6 +434,31 @@ class CourseAssignmentForm(forms.ModelForm):
         self.fields["instructor"].queryset = selectors.instructor_candidates()
         self.fields["instructor"].help_text = ("Staff accounts only: make the user staff and add them to the "
                                                "Instructors group first.")
+
+
+@admin.register(EvidenceAccess)
+class EvidenceAccessAdmin(DateSafeChangeList, admin.ModelAdmin):
+    """Who looked at which evidence picture, and when: read-only, for administrators."""
+
+    list_display = ("at_time", "username", "alert_id", "session_id")
+    list_filter = ("username",)
+    search_fields = ("username", "=alert_id", "=session_id")
+
+    @admin.display(description="at", ordering="at")
+    def at_time(self, access):
+        return cell_time(access.at)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(CourseAssignment)

@@ -152,3 +152,17 @@ def test_without_its_key_the_server_refuses_to_start(settings):
     started = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True,
                              text=True, timeout=120)
     assert started.returncode != 0 and "MONITOR_EVIDENCE_KEY is not set" in started.stderr
+
+
+def test_administrators_read_the_log_of_views_in_the_admin(keyed, client):
+    session = services.session_create(learner=learner(), course_id="c1", exam_id="e1")
+    run(session, [TWO_FACES, TWO_FACES, TWO_FACES])
+    alert = Alert.objects.get(session=session, kind="multiple_faces")
+    ines = make_instructor("ines", "c1")
+    client.force_login(ines)
+    assert client.get(f"/monitor/evidence/{alert.pk}/").status_code == 200
+    assert client.get("/admin/monitor/evidenceaccess/").status_code == 403  # not the instructors' own record
+    client.force_login(User.objects.create_superuser("root", password="root-password"))
+    log = client.get("/admin/monitor/evidenceaccess/").content.decode()
+    assert "ines" in log and str(alert.pk) in log
+    assert client.get("/admin/monitor/evidenceaccess/add/").status_code == 403  # nobody writes the log by hand
