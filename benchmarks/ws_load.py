@@ -333,7 +333,8 @@ def users_create(prefix: str, count: int) -> tuple[list[Learner], str]:
     """Learners with tokens, and an LMS account (monitor.add_examsession) whose token creates the sessions."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
-    from rest_framework.authtoken.models import Token
+
+    from monitor.services import api_token_issue
 
     User = get_user_model()
     # Unusable passwords: hashing 150 real ones would take a minute of PBKDF2 for nothing.
@@ -342,14 +343,14 @@ def users_create(prefix: str, count: int) -> tuple[list[Learner], str]:
         user.set_unusable_password()
     User.objects.bulk_create(users)
     users = list(User.objects.filter(username__startswith=f"{prefix}-learner-").order_by("username"))
-    tokens = Token.objects.bulk_create([Token(user=u, key=Token.generate_key()) for u in users])
+    tokens = [api_token_issue(user=u) for u in users]
     lms = User(username=f"{prefix}-lms")
     lms.set_unusable_password()
     lms.save()
     lms.user_permissions.add(Permission.objects.get(content_type__app_label="monitor", codename="add_examsession"))
-    lms_token = Token.objects.create(user=lms)
-    learners = [Learner(index=i, username=u.username, token=t.key) for i, (u, t) in enumerate(zip(users, tokens))]
-    return learners, lms_token.key
+    lms_token = api_token_issue(user=lms)
+    learners = [Learner(index=i, username=u.username, token=t) for i, (u, t) in enumerate(zip(users, tokens))]
+    return learners, lms_token
 
 
 def sessions_create(base_urls: list[str], lms_token: str, learners: list[Learner], interval: float) -> float:

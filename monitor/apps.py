@@ -9,6 +9,12 @@ class MonitorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django.conf import settings
+        from django.db.models.signals import pre_save
+
         from .evidence import evidence_configuration_check
+        from .services import api_tokens_revoke_on_change
+
+        pre_save.connect(api_tokens_revoke_on_change, sender=settings.AUTH_USER_MODEL, dispatch_uid="monitor.tokens")
 
         evidence_configuration_check()  # no evidence pictures without their key: refuse to start

@@ -5,8 +5,7 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.shortcuts import render
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
-
+from . import selectors
 from .models import ExamSession, SessionStatus
 from .services import EXAM_LOGIN_KEY
 
@@ -49,8 +48,7 @@ class ExamLoginMiddleware:
 
 @database_sync_to_async
 def _token_user(key: str):
-    token = Token.objects.select_related("user").filter(key=key).first()
-    return token.user if token and token.user.is_active else None
+    return selectors.api_token_user(key=key)
 
 
 class TokenAuthMiddleware(BaseMiddleware):

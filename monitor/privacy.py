@@ -126,7 +126,7 @@ def learner_data_erase(*, user: Any) -> dict[str, int]:
     login sessions, and what other apps keep (learner_erased: LTI's platform records).
     """
     from django.contrib.sessions.models import Session
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken as Token
 
     logs = _learner_logs(user)
     sessions = ExamSession.objects.filter(learner=user)

@@ -79,11 +79,22 @@ def exam_age_gender_inferred() -> bool:
 
 
 
-def api_token_valid(*, user: Any, key: str) -> bool:
-    """Whether an API token of the user is still valid (not revoked)."""
-    from rest_framework.authtoken.models import Token
+def api_token_user(*, key: str) -> Any:
+    """The active user of a valid API token (not expired, not revoked), or None."""
+    from knox.auth import TokenAuthentication
+    from rest_framework.exceptions import AuthenticationFailed
 
-    return Token.objects.filter(key=key, user=user).exists()
+    try:
+        user, _ = TokenAuthentication().authenticate_credentials(key.encode())
+    except (AuthenticationFailed, UnicodeError):
+        return None
+    return user
+
+
+def api_token_valid(*, user: Any, key: str) -> bool:
+    """Whether an API token of the user is still valid (not expired, not revoked)."""
+    found = api_token_user(key=key)
+    return found is not None and found.pk == user.pk
 
 
 def user_can_watch(*, user: Any) -> bool:

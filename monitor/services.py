@@ -484,3 +484,22 @@ def demo_accounts_disable() -> list[str]:
             logger.warning("demo account %r had its published password with DEMO=0: disabled", username)
             disabled.append(username)
     return disabled
+
+
+def api_token_issue(*, user: Any) -> str:
+    """A new API token for the user: only its hash is stored, so this is the one time it is shown; it expires
+    after API_TOKEN_TTL_DAYS."""
+    from knox.models import AuthToken
+
+    return AuthToken.objects.create(user=user)[1]
+
+
+def api_tokens_revoke_on_change(sender: Any, instance: Any, **kwargs) -> None:
+    """Before an account is saved: a new password or a deactivation revokes its API tokens (pre_save receiver)."""
+    if instance.pk is None:
+        return
+    before = sender.objects.filter(pk=instance.pk).values("password", "is_active").first()
+    if before and (before["password"] != instance.password or (before["is_active"] and not instance.is_active)):
+        from knox.models import AuthToken
+
+        AuthToken.objects.filter(user_id=instance.pk).delete()

@@ -1,4 +1,5 @@
-"""OpenAPI: each endpoint under its tag (engagement, sessions, reports, alerts, webhooks) instead of one "api"."""
+"""OpenAPI: each endpoint under its tag (engagement, sessions, reports, alerts, webhooks, learners) instead of one
+"api"."""
 from drf_spectacular.openapi import AutoSchema
 
 
@@ -6,7 +7,8 @@ class TaggedAutoSchema(AutoSchema):
     """Tags from the path: the first matching rule names the endpoint's group."""
 
     RULES = (("analyze-mood", "engagement"), ("verify-faces", "engagement"), ("/report/", "reports"),
-             ("/logs/", "reports"), ("/alerts/", "alerts"), ("/webhooks/", "webhooks"), ("/sessions/", "sessions"))
+             ("/logs/", "reports"), ("/alerts/", "alerts"), ("/webhooks/", "webhooks"), ("/sessions/", "sessions"),
+             ("/learners/", "learners"))
 
     def get_tags(self) -> list[str]:
         for fragment, tag in self.RULES:

@@ -1,6 +1,7 @@
 """Project settings, read from the environment with safe defaults for one machine."""
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -83,7 +84,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens stored hashed, with a lifetime (django-rest-knox)
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -193,10 +194,13 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# API tokens (django-rest-knox): only a hash is stored, the token is shown once; each expires after
+# API_TOKEN_TTL_DAYS, and a password change or a deactivation revokes the account's tokens (monitor.services).
+REST_KNOX = {"TOKEN_TTL": timedelta(days=env_int("API_TOKEN_TTL_DAYS", 90)), "AUTH_HEADER_PREFIX": "Token"}
 REST_FRAMEWORK = {
     # Token first so that an anonymous request gets 401 with a WWW-Authenticate header.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -230,7 +234,8 @@ SPECTACULAR_SETTINGS = {
              {"name": "sessions", "description": "Proctored exam sessions"},
              {"name": "reports", "description": "Session reports and logs"},
              {"name": "alerts", "description": "Alerts and their review"},
-             {"name": "webhooks", "description": "Signed notifications to the LMS"}],
+             {"name": "webhooks", "description": "Signed notifications to the LMS"},
+             {"name": "learners", "description": "A learner's data: export and erasure"}],
     "VERSION": "1.0.0",
     # Swagger UI from the sidecar package: the docs page works with no internet.
     "SWAGGER_UI_DIST": "SIDECAR",

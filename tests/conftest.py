@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from tests.tokens import token_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,10 +25,9 @@ def user(db):
 
 @pytest.fixture
 def api(user):
-    """An API client authenticated by DRF token, as an LMS would be."""
+    """An API client authenticated by an API token, as an LMS would be."""
     client = APIClient()
-    token = Token.objects.create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
     return client
 
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from channels.testing import ApplicationCommunicator
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from engagement import limits
 from engagement.models import EngagementLog
 from tests import images
+from tests.tokens import token_for
 
 BATCH = "/api/v1/engagement/batch-analyze-mood"
 ANALYZE = "/api/v1/engagement/analyze-mood"
@@ -23,7 +23,7 @@ NO_LIMITS = {"user": None, "analyze": None, "batch": None}
 def client_for(name):
     user = get_user_model().objects.create_user(name, password="x" * 12)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
     return user, client
 
 
@@ -75,7 +75,7 @@ def test_a_user_has_one_batch_in_analysis_at_a_time(settings):
 
 def token_of(name):
     user = get_user_model().objects.create_user(name, password="x" * 12)
-    return Token.objects.create(user=user).key
+    return token_for(user)
 
 
 def http_scope(path, token, length=None, method="POST"):

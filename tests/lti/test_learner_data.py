@@ -4,12 +4,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from lti_tool.models import LtiMembership, LtiUser
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from monitor.models import ExamSession
 from tests.lti.conftest import launch
 from tests.lti.platform import LEARNER
+from tests.tokens import token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 User = get_user_model()
@@ -17,7 +17,7 @@ User = get_user_model()
 
 def api_for(user):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
     return client
 
 

@@ -4,13 +4,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from lti_tool.models import LtiUser
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from monitor import selectors
 from monitor.models import Alert, ExamSession
 from tests.lti.conftest import launch, tool_course
 from tests.lti.platform import INSTRUCTOR, LEARNER
+from tests.tokens import token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,7 +33,7 @@ def test_an_instructor_does_not_watch_or_review_their_own_running_exam(platform)
     page = browser.get("/monitor/live/").content.decode()
     assert str(other.id) in page and str(own.id) not in page
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=ines).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token_for(ines)}")
     own_alert, other_alert = Alert.objects.get(session=own), Alert.objects.get(session=other)
     assert api.post(f"/api/v1/alerts/{own_alert.id}/review/", {"outcome": "dismissed"}, format="json"
                     ).status_code == 403

@@ -2,12 +2,12 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from monitor.models import ExamSession, SessionStatus
 from tests.lti.conftest import launch
 from tests.lti.platform import LEARNER
+from tests.tokens import token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 User = get_user_model()
@@ -19,7 +19,7 @@ def test_the_lms_account_cannot_read_name_or_end_a_platforms_learners_and_exams(
     lms = User.objects.create_user("lms", password="x" * 12)
     lms.user_permissions.add(Permission.objects.get(codename="add_examsession"))
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=lms).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token_for(lms)}")
     assert api.get("/api/v1/sessions/").json()["count"] == 0
     assert api.get(f"/api/v1/sessions/{session.id}/").status_code == 403
     for name in (session.learner.username, session.learner.pk):

@@ -4,10 +4,10 @@ import contextlib
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
 from monitor import services
 from tests import images
+from tests.tokens import token_for
 
 FACE = images.data_url(images.webcam_face())
 NO_FACE = images.data_url(images.no_face_images()["coffee"])
@@ -41,7 +41,7 @@ def server_clock(monkeypatch):
 def learner(transactional_db):
     """A learner with an API token."""
     user = get_user_model().objects.create_user("lea", password="lea-password")
-    Token.objects.create(user=user)
+    token_for(user)
     return user
 
 
@@ -54,7 +54,7 @@ def exam_session(learner):
 def token_headers(user):
     """Handshake headers of a programmatic client: an allowed Origin and the user's token."""
     return [(b"host", b"testserver"), (b"origin", b"http://testserver"),
-            (b"authorization", f"Token {user.auth_token.key}".encode())]
+            (b"authorization", f"Token {token_for(user)}".encode())]
 
 
 @pytest.fixture

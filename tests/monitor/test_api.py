@@ -4,13 +4,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from engagement import services as engagement_services
 from monitor import services
 from monitor.models import Alert, CourseAssignment, ExamSession, SessionStatus, Webhook
 from tests import images
+from tests.tokens import token_for
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -22,7 +22,7 @@ FRAMES = {"face": images.encode(images.webcam_face()), "empty": images.encode(im
 def client_for(user):
     client = APIClient()
     if user is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
     return client
 
 

@@ -5,12 +5,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
 from engagement.models import EngagementLog
 from monitor import services
 from monitor.models import Alert, AlertKind, ExamSession, SessionStatus
 from tests.monitor.conftest import FACE, NO_FACE, TURNED, TWO_FACES, token_headers
+from tests.tokens import token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
@@ -133,7 +133,7 @@ async def test_two_faces_open_multiple_faces(connect, exam_session, learner):
 
 async def test_another_user_is_refused(connect, exam_session):
     other = await database_sync_to_async(get_user_model().objects.create_user)("mallory", password="x" * 12)
-    await database_sync_to_async(Token.objects.create)(user=other)
+    await database_sync_to_async(token_for)(other)
     ws, connected, code = await connect(path(exam_session), token_headers(other))
     assert not connected and code == 4403
 
@@ -149,7 +149,7 @@ async def test_anonymous_is_refused(connect, exam_session, headers):
 
 async def test_foreign_origin_is_refused(connect, exam_session, learner):
     headers = [(b"host", b"testserver"), (b"origin", b"http://evil.example"),
-               (b"authorization", f"Token {learner.auth_token.key}".encode())]
+               (b"authorization", f"Token {token_for(learner)}".encode())]
     ws, connected, code = await connect(path(exam_session), headers)
     assert not connected
 
@@ -238,7 +238,7 @@ async def test_disconnect_mid_analysis_still_stores_the_frame(connect, exam_sess
 
 async def test_instructors_see_updates_and_learners_cannot_listen(connect, exam_session, learner):
     staff = await database_sync_to_async(get_user_model().objects.create_superuser)("ines", password="x" * 12)
-    await database_sync_to_async(Token.objects.create)(user=staff)
+    await database_sync_to_async(token_for)(staff)
     feed, connected, _ = await connect("/ws/monitor/instructors/", token_headers(staff))
     assert connected
     initial = await feed.receive_json_from(timeout=10)
@@ -272,7 +272,7 @@ async def test_instructors_only_see_their_courses(connect, exam_session, learner
         group.permissions.add(Permission.objects.get(codename="monitor_sessions"))
         user.groups.add(group)
         CourseAssignment.objects.create(instructor=user, course_id=course)
-        Token.objects.create(user=user)
+        token_for(user)
         return user
 
     mine, other = await make_instructor("ines", "c1"), await make_instructor("otto", "c2")
@@ -386,7 +386,7 @@ async def test_an_instructor_whose_rights_are_removed_stops_receiving(connect, e
         group.permissions.add(Permission.objects.get(codename="monitor_sessions"))
         user.groups.add(group)
         CourseAssignment.objects.create(instructor=user, course_id="c1")
-        Token.objects.create(user=user)
+        token_for(user)
         return user
 
     ines = await make_instructor()

@@ -11,13 +11,13 @@ import uvicorn
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from playwright.sync_api import expect
-from rest_framework.authtoken.models import Token
 
 from monitor import services
 from monitor.models import Alert, AlertKind
 from tests import images
 from tests.browser import chromium_context, page_login, page_screenshot, y4m_write
 from tests.monitor.conftest import table_move
+from tests.tokens import token_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 FPS = 5
@@ -152,7 +152,7 @@ def lms_token():
     """The LMS account's API token."""
     lms = get_user_model().objects.create_user("lms", password="x" * 12)
     lms.user_permissions.add(Permission.objects.get(codename="add_examsession"))
-    return Token.objects.create(user=lms).key
+    return token_for(lms)
 
 
 def lms_tenant():

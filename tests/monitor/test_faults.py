@@ -151,10 +151,10 @@ def lms_token(transactional_db):
     """A token of the LMS account."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
-    from rest_framework.authtoken.models import Token
+    from tests.tokens import token_for
 
     lms = get_user_model().objects.create_user("lms", password="x" * 12)
     lms.user_permissions.add(Permission.objects.get(codename="add_examsession"))
-    return Token.objects.create(user=lms).key
+    return token_for(lms)
 
 

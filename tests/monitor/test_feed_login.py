@@ -5,10 +5,11 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.test import Client
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from monitor.consumers import INSTRUCTORS_GROUP
 from tests.monitor.conftest import token_headers
+from tests.tokens import token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROW = {"id": "x", "course_id": "c1"}
@@ -53,8 +54,16 @@ async def test_a_browser_feed_ends_with_a_password_change_or_a_logout(connect, w
 
 
 async def test_a_token_feed_ends_when_the_token_is_revoked(connect, watcher):
-    await database_sync_to_async(Token.objects.create)(user=watcher)
+    await database_sync_to_async(token_for)(watcher)
     feed = await feed_of(connect, token_headers(watcher))
     assert await still_fed(feed)
-    await database_sync_to_async(Token.objects.filter(user=watcher).delete)()
+    await database_sync_to_async(AuthToken.objects.filter(user=watcher).delete)()
     assert not await still_fed(feed)
+
+
+async def test_a_socket_with_an_expired_token_is_refused(connect, learner, exam_session):
+    from django.utils import timezone
+
+    await database_sync_to_async(AuthToken.objects.filter(user=learner).update)(expiry=timezone.now())
+    _, connected, code = await connect(f"/ws/monitor/sessions/{exam_session.id}/", token_headers(learner))
+    assert not connected and code == 4403

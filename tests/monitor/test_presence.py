@@ -12,6 +12,7 @@ from monitor.consumers import presence_announce
 from monitor.models import Alert, AlertKind, Connection, ExamSession, Severity, Webhook, WebhookDelivery
 from monitor.presence import PresenceEvent, presence_sweep, session_presence_record
 from tests.monitor.conftest import FACE, token_headers
+from tests.tokens import token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
@@ -232,9 +233,8 @@ async def test_the_page_reports_its_camera(connect, exam_session, learner):
 
 async def test_presence_alerts_reach_the_learner_and_the_instructors(connect, exam_session, learner):
     staff = await database_sync_to_async(get_user_model().objects.create_superuser)("ines", password="x" * 12)
-    from rest_framework.authtoken.models import Token
-
-    await database_sync_to_async(Token.objects.create)(user=staff)
+    
+    await database_sync_to_async(token_for)(staff)
     feed, connected, _ = await connect("/ws/monitor/instructors/", token_headers(staff))
     assert connected and (await feed.receive_json_from(timeout=10))["type"] == "sessions"
     ws = await joined(connect, exam_session, learner)

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from engagement import services as engagement_services
@@ -16,6 +16,7 @@ from engagement.models import EngagementLog
 from monitor import services
 from monitor.models import Alert, ExamSession, Webhook, WebhookDelivery
 from tests import images
+from tests.tokens import token_for
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -98,7 +99,7 @@ def test_erase_learner_data(old_and_new, capsys, client):
     with pytest.raises(CommandError):
         call_command("erase_learner_data", "lea")  # needs --yes
     assert EngagementLog.objects.filter(user=lea).count() == 6
-    Token.objects.create(user=lea)
+    token_for(lea)
     client.force_login(lea)
     services.session_end(session=other)  # bob's delivery must stay
     assert WebhookDelivery.objects.count() == 4
@@ -109,7 +110,7 @@ def test_erase_learner_data(old_and_new, capsys, client):
     assert EngagementLog.objects.filter(user=bob).count() == 1 and User.objects.filter(username="lea").exists()
     payloads = WebhookDelivery.objects.values_list("payload", flat=True)
     assert [p["data"]["session"]["learner"] for p in payloads] == ["bob"]
-    assert WebhookDelivery.objects.count() == 1 and not Token.objects.filter(user=lea).exists()
+    assert WebhookDelivery.objects.count() == 1 and not AuthToken.objects.filter(user=lea).exists()
     assert client.get("/api/v1/sessions/").status_code in (401, 403)  # the login is gone
 
 
@@ -118,7 +119,7 @@ def test_age_and_gender_off_are_neither_computed_nor_stored(settings, fresh_engi
     settings.ENGAGEMENT = {**settings.ENGAGEMENT, "OPTIONS": {**settings.ENGAGEMENT["OPTIONS"], "age_gender": False}}
     user = User.objects.create_user("lea", password="x" * 12)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
     body = client.post("/analyze-mood", {"image": images.data_url(images.webcam_face()), "session_id": "s1"},
                        format="json").json()
     assert body["success"] and body["age"] is None and body["gender"] is None
@@ -160,7 +161,7 @@ def test_analyze_mood_keeps_age_and_gender_while_exams_do_not(settings):
     assert settings.MONITOR["AGE_GENDER"] is False
     user = User.objects.create_user("lea", password="x" * 12)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
     body = client.post("/analyze-mood", {"image": images.data_url(images.webcam_face())}, format="json").json()
     assert body["success"] and isinstance(body["age"], int) and body["gender"] in ("Man", "Woman")
 

@@ -2,7 +2,6 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from engagement.models import EngagementLog
@@ -10,6 +9,7 @@ from monitor import selectors, services
 from monitor.models import Alert, ExamSession, SessionStatus
 from tests import images
 from tests.monitor.conftest import TWO_FACES, token_headers
+from tests.tokens import token_for
 
 User = get_user_model()
 
@@ -24,7 +24,7 @@ def lms_account(db):
 @pytest.fixture
 def lms(lms_account):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=lms_account).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(lms_account)}")
     return client
 
 
@@ -157,7 +157,7 @@ def test_rest_frames_naming_an_exam_session_never_reach_it(learner):
     mallory = User.objects.create_user("mallory", password="x")
     session = services.session_create(learner=learner, course_id="c", exam_id="e")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=mallory).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(mallory)}")
     for _ in range(2):
         response = client.post("/analyze-mood", {"image": TWO_FACES, "session_id": str(session.id)}, format="json")
         assert response.status_code == 200 and response.json()["face_count"] == 2
@@ -221,6 +221,6 @@ async def test_the_socket_origin_must_be_this_site_with_its_scheme_and_port(conn
 
     session = await sync_to_async(services.session_create)(learner=learner, course_id="c", exam_id="e")
     headers = [(b"host", b"testserver"), (b"origin", origin),
-               (b"authorization", f"Token {learner.auth_token.key}".encode())]
+               (b"authorization", f"Token {token_for(learner)}".encode())]
     _, connected, _ = await connect(f"/ws/monitor/sessions/{session.id}/", headers)
     assert connected is accepted

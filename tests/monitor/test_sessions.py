@@ -5,7 +5,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core import signing
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from engagement import services as engagement_services
@@ -13,6 +12,7 @@ from engagement.models import EngagementLog
 from monitor import services
 from monitor.models import Alert, ExamSession, SessionStatus
 from tests import images
+from tests.tokens import token_for
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -24,7 +24,7 @@ def lms():
     account = User.objects.create_user("lms", password="lms-password")
     account.user_permissions.add(Permission.objects.get(codename="add_examsession"))
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=account).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(account)}")
     client.account = account
     return client
 
@@ -68,7 +68,7 @@ def test_only_the_lms_may_create_or_end(learner):
     anonymous = APIClient()
     assert anonymous.post("/api/v1/sessions/", {}, format="json").status_code == 401
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=learner).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(learner)}")
     assert client.post("/api/v1/sessions/", {"learner": "lea", "course_id": "c", "exam_id": "e"},
                        format="json").status_code == 403
     session = services.session_create(learner=learner, course_id="c", exam_id="e")
@@ -218,7 +218,7 @@ def test_fresh_links_are_for_the_lms_and_for_sessions_that_have_not_ended(lms, l
     session = services.session_create(learner=learner, course_id="c1", exam_id="e1",
                                       tenant=services.tenant_of_account(account=lms.account))
     own = APIClient()
-    own.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=learner)[0].key}")
+    own.credentials(HTTP_AUTHORIZATION=f"Token {token_for(learner)}")
     assert own.post(f"/api/v1/sessions/{session.id}/join-link/").status_code == 403
     assert APIClient().post(f"/api/v1/sessions/{session.id}/join-link/").status_code == 401
     assert lms.post("/api/v1/sessions/00000000-0000-0000-0000-000000000000/join-link/").status_code == 404

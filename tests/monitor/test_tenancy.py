@@ -2,11 +2,11 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from monitor import services
 from monitor.models import Alert, ExamSession, SessionStatus, Webhook, WebhookDelivery
+from tests.tokens import token_for
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -20,7 +20,7 @@ def lms_account(name):
 
 def client_for(user):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
     return client
 
 

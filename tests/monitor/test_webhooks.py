@@ -213,13 +213,13 @@ def test_deliveries_are_visible_in_the_admin(session, receiver, client):
 @pytest.fixture
 def lms_api(django_user_model):
     from django.contrib.auth.models import Permission
-    from rest_framework.authtoken.models import Token
+    from tests.tokens import token_for
     from rest_framework.test import APIClient
 
     account = django_user_model.objects.create_user("lms-hooks", password="x")
     account.user_permissions.add(Permission.objects.get(codename="add_examsession"))
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=account).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(account)}")
     return client
 
 

@@ -5,9 +5,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 
 from monitor import services
+from tests.tokens import token_for
 
 
 # The project's own OpenAPI schema, served in-process by the real application (reading it needs no database).
@@ -25,7 +25,7 @@ def lms_token(transactional_db):
     lms.user_permissions.add(Permission.objects.get(codename="add_examsession"))
     learner = User.objects.create_user("lea", password="x" * 12)
     services.session_create(learner=learner, course_id="c1", exam_id="e1")
-    return Token.objects.create(user=lms).key
+    return token_for(lms)
 
 
 @schema.parametrize()

@@ -4,11 +4,11 @@ import pytest
 from channels.testing import HttpCommunicator
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from engagement.models import EngagementLog
 from tests import images
+from tests.tokens import token_for
 
 User = get_user_model()
 FACE = images.data_url(images.webcam_face())
@@ -16,7 +16,7 @@ FACE = images.data_url(images.webcam_face())
 
 def token_client(user):
     client = APIClient(raise_request_exception=False)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
     return client
 
 

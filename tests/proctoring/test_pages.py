@@ -90,4 +90,5 @@ def test_the_api_docs_group_endpoints_by_tag_and_show_the_token_header(client):
     assert tags["/analyze-mood/"] == {"engagement"} and tags["/api/v1/sessions/"] == {"sessions"}
     assert tags["/api/v1/sessions/{session_id}/report/"] == {"reports"}
     assert tags["/api/v1/alerts/"] == {"alerts"} and tags["/api/v1/webhooks/"] == {"webhooks"}
-    assert set().union(*tags.values()) == {"engagement", "sessions", "reports", "alerts", "webhooks"}
+    assert tags["/api/v1/learners/{learner_id}/erase/"] == {"learners"}
+    assert set().union(*tags.values()) == {"engagement", "sessions", "reports", "alerts", "webhooks", "learners"}

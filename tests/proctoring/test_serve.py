@@ -15,6 +15,7 @@ from engagement.models import EngagementLog
 from monitor import services
 from tests import images
 from tests.conftest import ServerProcess
+from tests.tokens import token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,16 +24,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def exam(learner):
     """A learner's scheduled exam session and the socket's handshake headers."""
     session = services.session_create(learner=learner, course_id="c1", exam_id="e1")
-    return session, {"Authorization": f"Token {learner.auth_token.key}"}
+    return session, {"Authorization": f"Token {token_for(learner)}"}
 
 
 @pytest.fixture
 def learner(transactional_db):
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
     user = get_user_model().objects.create_user("lea", password="lea-password")
-    Token.objects.create(user=user)
+    token_for(user)
     return user
 
 
@@ -102,7 +102,7 @@ def handshake(port, path, token, origin):
 
 def stall(server, session, learner, *, per_burst, pause):
     """Send unknown-type messages in bursts (each is answered) without ever reading; True once the server cut it."""
-    raw, protocol = handshake(server.port, f"/ws/monitor/sessions/{session.id}/", learner.auth_token.key, server.url)
+    raw, protocol = handshake(server.port, f"/ws/monitor/sessions/{session.id}/", token_for(learner), server.url)
     for _ in range(per_burst):
         protocol.send_text(b'{"type": "unknown"}')
     burst = b"".join(protocol.data_to_send())
@@ -130,7 +130,7 @@ def test_a_client_that_stops_reading_is_closed(exam, learner):
         # A client that reads gets every answer to more of the same traffic.
         reader = services.session_create(learner=learner, course_id="c1", exam_id="e2")
         with ws_connect(socket_url(server.url, reader), origin=server.url,
-                        additional_headers={"Authorization": f"Token {learner.auth_token.key}"}) as ws:
+                        additional_headers={"Authorization": f"Token {token_for(learner)}"}) as ws:
             receive(ws, "connected")
             for _ in range(60):
                 for _ in range(50):
@@ -151,7 +151,7 @@ def test_a_client_that_floods_the_socket_is_closed(exam, learner):
 
 
 def test_request_bodies_are_bounded_and_answered_as_json(server, exam, learner):
-    headers = {"Authorization": f"Token {learner.auth_token.key}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Token {token_for(learner)}", "Content-Type": "application/json"}
     url = f"{server}/api/v1/engagement/batch-analyze-mood"
 
     def chunks(total, size=1024 * 1024):  # a body of undeclared length (chunked)

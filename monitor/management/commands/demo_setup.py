@@ -2,10 +2,10 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from monitor.models import ExamSession, SessionStatus
-from monitor.services import session_create
+from monitor.services import api_token_issue, session_create
 
 DEMO_USERS = (
     # username, password, is_staff/superuser
@@ -33,9 +33,11 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.is_staff = user.is_superuser = admin
                 user.save()
-            token, _ = Token.objects.get_or_create(user=user)
+            # Tokens are stored hashed, so a new one is printed each time (the earlier ones are revoked).
+            AuthToken.objects.filter(user=user).delete()
+            token = api_token_issue(user=user)
             role = "admin" if admin else "learner"
-            self.stdout.write(f"  {role:8} username={username} password={password} token={token.key}"
+            self.stdout.write(f"  {role:8} username={username} password={password} token={token}"
                               + ("" if created else " (already existed)"))
         learner = User.objects.get(username=DEMO_USERS[0][0])
         session = ExamSession.objects.filter(learner=learner).exclude(status=SessionStatus.ENDED).first() or \
