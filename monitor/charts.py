@@ -10,7 +10,7 @@ from django.utils.safestring import SafeString, mark_safe
 from engagement.api import EngagementStatus, FrameError
 
 from .alerts import AlertKind, kind_spec
-from .selectors import MAX_GAP_INTERVALS, UNKNOWN_STATUS
+from .selectors import MAX_GAP_INTERVALS, NO_FRAMES, UNKNOWN_STATUS
 
 # Above this many analysed frames the timeline draws per-bucket means and ranges instead of every frame,
 # which keeps a long session's chart small and quick to draw.
@@ -26,6 +26,9 @@ STATUS_COLOURS = {
     EngagementStatus.FRUSTRATED: "#d73027", EngagementStatus.BORED: "#a50026",
     FrameError.FACE_TOO_SMALL: "#bdbdbd", FrameError.NO_FACE: "#969696", UNKNOWN_STATUS: "#d9d9d9",
 }
+# The words people read for each status (the enums' labels), never the stored codes.
+STATUS_LABELS = {**dict(EngagementStatus.choices), **dict(FrameError.choices),
+                 NO_FRAMES: "No frames (page or camera off)", UNKNOWN_STATUS: "Unknown"}
 OTHER_COLOUR = "#8c564b"  # a status or kind that is not (or no longer) registered
 SCORE_COLOUR = "#9ecae1"
 SMOOTHED_COLOUR = "#08519c"
@@ -176,7 +179,7 @@ def status_bars_render(*, seconds_by_status: dict[str, float]) -> SafeString:
     items = sorted(seconds_by_status.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
     figure = _figure(0.6 + 0.32 * max(len(items), 1))
     axes = figure.add_subplot()
-    labels = [status.replace("_", " ") for status, _ in items]
+    labels = [STATUS_LABELS.get(status, status.replace("_", " ")) for status, _ in items]
     values = [value for _, value in items]
     bars = axes.barh(labels, values, color=[STATUS_COLOURS.get(status, OTHER_COLOUR) for status, _ in items])
     axes.bar_label(bars, labels=[_duration(v) for v in values], padding=4, fontsize=9)

@@ -23,6 +23,7 @@ LOG_SOURCE = "monitor"  # EngagementLog.source of the rows recorded for exam ses
 
 INSTRUCTORS_GROUP = "Instructors"  # created by migration 0002
 UNKNOWN_STATUS = "unknown"  # a stored frame with neither a status nor an error
+NO_FRAMES = "no_frames"  # seconds_by_status's key for time without frames (the page or its camera gone)
 # A gap longer than this many frame intervals (camera off, connection lost) is not counted as time in a status.
 MAX_GAP_INTERVALS = 3
 
@@ -254,14 +255,14 @@ def status_seconds(*, logs: list[dict], frame_interval: float, until: datetime |
         gap = max(0.0, (following["frame_time"] - log["frame_time"]).total_seconds())
         seconds[log["engagement_status"] or log["error"] or UNKNOWN_STATUS] += min(gap, max_gap)
         if gap > max_gap:
-            seconds["no_frames"] += gap - max_gap
+            seconds[NO_FRAMES] += gap - max_gap
     if logs:
         last = logs[-1]
         tail = 0.0 if until is None else max(0.0, (until - last["frame_time"]).total_seconds())
         seconds[last["engagement_status"] or last["error"] or UNKNOWN_STATUS] += max(frame_interval,
                                                                                  min(tail, max_gap))
         if tail > max_gap:
-            seconds["no_frames"] += tail - max_gap
+            seconds[NO_FRAMES] += tail - max_gap
     return seconds
 
 

@@ -147,7 +147,9 @@ def test_report_page_shows_facts_live_summary_and_charts(client, world):
     assert "smoothed score" in timeline and "no face analysed" in timeline
 
     status = between(report, '<figure data-chart="status">', "</figure>")
-    assert status.startswith("<svg") and "highly engaged" in status and "no face" in status
+    # In words people read (the enums' labels), not codes.
+    assert status.startswith("<svg") and "Highly engaged" in status and "No face in view" in status
+    assert "no_face" not in status and "highly_engaged" not in status
     no_face = selectors.session_summary(session=world.s1)["seconds_by_status"]["no_face"]
     assert no_face == 15 and ">15 s</text>" in status  # the bar's label
 

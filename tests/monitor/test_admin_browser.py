@@ -29,6 +29,9 @@ def fits(page, path, name):
     # The last header is whole on screen too (no column cut off by a scrolled wrapper).
     last = page.locator("#result_list thead th").last
     assert last.evaluate("th => th.getBoundingClientRect().right") <= 1280
+    # Nor hidden in the list's own scrolled box, under the filters.
+    results = page.locator("#changelist .results")
+    assert results.evaluate("e => e.scrollWidth <= e.clientWidth"), f"{path}: the list scrolls sideways"
 
 
 def test_admin_lists_fit_1280_px(live_server):

@@ -130,3 +130,9 @@ def test_adding_a_session_in_the_admin_gives_the_learners_exam_link(client, worl
     client.logout()
     opened = client.get(link)
     assert opened.status_code == 302 and opened["Location"] == f"/monitor/sessions/{session.id}/"
+
+
+def test_frames_not_analysed_say_why_in_words_in_the_log_list(client, world):  # noqa: F811
+    client.force_login(world.ines)
+    logs = client.get("/admin/engagement/engagementlog/").content.decode()
+    assert "No face in view" in logs and ">no_face<" not in logs
