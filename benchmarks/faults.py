@@ -227,6 +227,9 @@ def main() -> None:
         for number, scenario in enumerate(args.scenarios.split(",")):
             learners, lms_token = users_create(f"faults-{os.getpid()}-{number}", args.learners)
             result = asyncio.run(scenario_run(scenario, args, lms_token, learners, frame))
+            from django.db import connections
+
+            connections.close_all()  # this process's own connections may have died with PostgreSQL
             report(scenario, result, learners)
     finally:
         scaled("stop")
