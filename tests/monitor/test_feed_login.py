@@ -67,3 +67,33 @@ async def test_a_socket_with_an_expired_token_is_refused(connect, learner, exam_
     await database_sync_to_async(AuthToken.objects.filter(user=learner).update)(expiry=timezone.now())
     _, connected, code = await connect(f"/ws/monitor/sessions/{exam_session.id}/", token_headers(learner))
     assert not connected and code == 4403
+
+
+async def test_the_feed_never_carries_the_watchers_own_exam(connect, settings, transactional_db):
+    """Low 6: an instructor who sits an exam of their own course (LTI roles change) gets no row of it."""
+    from django.contrib.auth.models import Group
+
+    from monitor.models import CourseAssignment, ExamSession
+
+    settings.MONITOR = {**settings.MONITOR, "RIGHTS_RECHECK_SECONDS": 0}
+
+    @database_sync_to_async
+    def instructor_sitting_an_exam():
+        ines = get_user_model().objects.create_user("ines", password="x" * 12, is_staff=True)
+        ines.groups.add(Group.objects.get(name="Instructors"))
+        CourseAssignment.objects.create(instructor=ines, course_id="c1")
+        ExamSession.objects.create(learner=ines, course_id="c1", exam_id="e1")
+        token_for(ines)
+        return ines
+
+    ines = await instructor_sitting_an_exam()
+    feed, connected, code = await connect("/ws/monitor/instructors/", token_headers(ines))
+    assert connected, code
+    assert (await feed.receive_json_from(timeout=10))["sessions"] == []
+    layer = get_channel_layer()
+    await layer.group_send(INSTRUCTORS_GROUP, {"type": "session.update",
+                                               "session": {"id": "own", "course_id": "c1", "learner": "ines"}})
+    assert await feed.receive_nothing(timeout=0.5)
+    await layer.group_send(INSTRUCTORS_GROUP, {"type": "session.update",
+                                               "session": {"id": "x", "course_id": "c1", "learner": "bob"}})
+    assert (await feed.receive_json_from(timeout=10))["session"]["id"] == "x"
