@@ -7,9 +7,11 @@ import json
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
 from typing import Any
 
 import jwt
+import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
@@ -22,7 +24,8 @@ from pylti1p3.exception import LtiException
 from monitor import services as monitor_services
 from monitor.models import CourseAssignment, ExamSession, SessionStatus
 
-from .launch import AP, LTI, START_ASSESSMENT, attempt_number_of, nrps_members
+from .launch import (AP, LTI, START_ASSESSMENT, LinkKeepingServiceConnector, TimeoutSession, attempt_number_of,
+                     nrps_members)
 
 MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
 # Context roles (LTI 1.3 core, A.2.3), full or short. A teaching assistant is a sub-role of Instructor.
@@ -407,4 +410,62 @@ def course_instructors_sync(*, context: LtiContext) -> dict:
     removed, _ = (CourseAssignment.objects.filter(course_id=course_id, instructor__in=platform_users)
                   .exclude(instructor__in=kept).delete())
     return {"course_id": course_id, "instructors": len(kept), "added": added, "removed": removed}
+
+
+ACS_CLAIM = AP + "acs"
+ACS_SCOPE = "https://purl.imsglobal.org/spec/lti-ap/scope/control.all"
+ACS_CONTENT_TYPE = "application/vnd.ims.lti-ap.v1.control+json"
+CONTROL_ACTIONS = ("pause", "resume", "terminate")  # what an instructor may send from the tool
+
+
+def assessment_control_remember(*, session: ExamSession, registration: LtiRegistration, body: dict):
+    """Keep where the platform takes control actions for this attempt, when its launch offered the service."""
+    from .models import AssessmentControl
+
+    acs = body.get(ACS_CLAIM)
+    url = acs.get("assessment_control_url") if isinstance(acs, dict) else None
+    if not (isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= 1000):
+        return None
+    if url.startswith("http://") and (urlsplit(url).hostname or "") not in settings.LTI["HTTP_HOSTS"]:
+        return None  # the tool sends its token there: never in clear
+    actions = [a for a in (acs.get("actions") or []) if isinstance(a, str)][:20]
+    link = body.get(LTI + "resource_link") or {}
+    control, _ = AssessmentControl.objects.update_or_create(session=session, defaults={
+        "registration": registration, "issuer": body.get("iss", "")[:255], "sub": body["sub"][:255],
+        "resource_link_id": str(link.get("id", ""))[:255], "attempt_number": attempt_number_of(body),
+        "url": url, "actions": actions})
+    return control
+
+
+def assessment_control_send(*, session: ExamSession, action: str, by) -> Any:
+    """Send a control action (pause, resume, terminate) about the session's attempt to its platform (ACS), with a
+    client-credentials token; the action and the platform's answer are recorded on the session."""
+    from django.utils import timezone
+
+    from .models import ControlAction
+
+    control = getattr(session, "assessment_control", None)
+    if control is None:
+        raise LaunchRefused("The platform of this exam offered no assessment control service.", 404)
+    if action not in CONTROL_ACTIONS or action not in control.actions:
+        raise LaunchRefused(f"The platform does not take the action {action[:20]!r} for this attempt.", 400)
+    sent = ControlAction(control=control, action=action, requested_by=by)
+    body = {"user": {"iss": control.issuer, "sub": control.sub}, "resource_link": {"id": control.resource_link_id},
+            "attempt_number": control.attempt_number, "action": action,
+            "incident_time": timezone.now().isoformat(timespec="seconds")}
+    try:
+        token = LinkKeepingServiceConnector(control.registration.to_registration()).get_access_token([ACS_SCOPE])
+        answer = TimeoutSession().post(control.url, data=json.dumps(body), headers={
+            "Authorization": f"Bearer {token}", "Content-Type": ACS_CONTENT_TYPE, "Accept": ACS_CONTENT_TYPE})
+        sent.http_status = answer.status_code
+        try:
+            sent.answer = answer.json()
+        except ValueError:
+            sent.answer = None
+        if not answer.ok:
+            sent.error = f"The platform answered HTTP {answer.status_code}."
+    except (LtiException, requests.RequestException) as exc:
+        sent.error = f"The platform could not be reached: {type(exc).__name__}."[:300]
+    sent.save()
+    return sent
 

@@ -18,4 +18,5 @@ urlpatterns = [
     path("proctoring/<uuid:session_id>/check/", views.proctoring_check, name="proctoring-check"),
     path("proctoring/<uuid:session_id>/start/", views.proctoring_start, name="proctoring-start"),
     path("proctoring/<uuid:session_id>/monitor/", views.proctoring_monitor, name="proctoring-monitor"),
+    path("control/<uuid:session_id>/", views.control, name="control"),
 ]

@@ -261,6 +261,7 @@ def _start_proctoring(request, message, body):
                                             link_settings=services.link_settings_of(body=body))
     proctoring = services.Proctoring.from_launch(session=session, registration=message.get_registration_row(),
                                                  body=body)
+    services.assessment_control_remember(session=session, registration=message.get_registration_row(), body=body)
     return _go_on(request, services.Continuation(
         user_id=user.pk, next_url=reverse("lti:proctoring", args=[session.id]), exam_session_id=str(session.id),
         proctoring=asdict(proctoring)))
@@ -459,4 +460,28 @@ def registrations(request):
         return redirect("lti:registrations")
     rows = LtiRegistration.objects.prefetch_related("deployments").order_by("is_active", "-datetime_created")
     return render(request, "lti/registrations.html", {"registrations": rows})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def control(request, session_id):
+    """For the course's instructors: pause, resume or terminate a proctored attempt through its platform (ACS)."""
+    from monitor.models import CourseAssignment, ExamSession
+
+    session = ExamSession.objects.filter(pk=session_id).select_related("learner").first()
+    allowed = session is not None and (request.user.is_superuser or (request.user.is_staff and CourseAssignment.objects
+                                       .filter(instructor=request.user, course_id=session.course_id).exists()))
+    if not allowed:
+        return refused(request, "This exam session is not one of your courses'.", 404)
+    if request.method == "POST":
+        try:
+            services.assessment_control_send(session=session, action=request.POST.get("action", ""), by=request.user)
+        except LaunchRefused as exc:
+            return refused(request, exc.message, exc.status)
+        return redirect("lti:control", session_id=session.id)
+    assessment_control = getattr(session, "assessment_control", None)
+    actions = [a for a in services.CONTROL_ACTIONS if assessment_control and a in assessment_control.actions]
+    return render(request, "lti/control.html", {"session": session, "control": assessment_control,
+                                                "actions": actions,
+                                                "sent": assessment_control.sent.all() if assessment_control else []})
 

@@ -30,6 +30,8 @@ MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
 INSTITUTION = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#"
 SYSTEM = "http://purl.imsglobal.org/vocab/lis/v2/system/person#"
 NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+ACS_SCOPE = "https://purl.imsglobal.org/spec/lti-ap/scope/control.all"
+ACS_TYPE = "application/vnd.ims.lti-ap.v1.control+json"
 REMOVE = object()  # an override value that takes the claim out of the id_token
 CLIENT_ID = "spec-tool"
 
@@ -94,6 +96,7 @@ class SpecPlatform(LoopbackPlatform):
         self.started: list[dict] = []  # verified LtiStartAssessment messages
         self.deep_links: list[dict] = []  # verified LtiDeepLinkingResponse messages
         self.registration_token = "reg-" + secrets.token_urlsafe(8)  # Dynamic Registration's one-time token
+        self.controls: list[dict] = []  # ACS requests received (their JSON bodies)
         self.registered: list[dict] = []  # the tools' client metadata posted to the registration endpoint
         self.tokens: dict[str, str] = {}  # access token -> its scope
         self.members: dict[str, list[dict]] = {}
@@ -219,6 +222,8 @@ class SpecPlatform(LoopbackPlatform):
             def do_POST(self):
                 if urlsplit(self.path).path == "/register":
                     return self._register()
+                if urlsplit(self.path).path == "/acs":
+                    return self._acs()
                 route = {"/auth": self._auth, "/token": self._token, "/start-assessment": self._start_assessment,
                          "/deep-link-return": self._deep_link_return}.get(urlsplit(self.path).path)
                 return route(self._form()) if route else self._send(404, "not found")
@@ -282,6 +287,20 @@ class SpecPlatform(LoopbackPlatform):
                 body = {"id": f"{platform.url}/nrps/{context_id}", "context": {"id": context_id}, "members": chunk}
                 return self._send(200, json.dumps(body), "application/vnd.ims.lti-nrps.v2.membershipcontainer+json",
                                   headers)
+
+            def _acs(self):
+                # Assessment Control Service (Proctoring Services 1.0, section 5).
+                token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                if ACS_SCOPE not in platform.tokens.get(token, "").split():
+                    return self._send(401, json.dumps({"error": "invalid_token"}), "application/json")
+                if self.headers.get("Content-Type") != ACS_TYPE:
+                    return self._send(415, "", "text/plain")
+                control = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                platform.controls.append(control)
+                status = {"pause": "paused", "resume": "active", "terminate": "terminated"}.get(control.get("action"))
+                if status is None:
+                    return self._send(400, json.dumps({"error": "unsupported_action"}), ACS_TYPE)
+                return self._send(200, json.dumps({"status": status}), ACS_TYPE)
 
             def _register(self):
                 # Client registration (Dynamic Registration 1.0, 3.5 and 3.6).

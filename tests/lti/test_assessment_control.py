@@ -1,0 +1,95 @@
+"""Assessment Control Service (LTI Proctoring Services 1.0, section 5): an instructor pauses or terminates an Open edX
+attempt from the tool; the action goes to the platform with a client-credentials token and its answer is recorded."""
+import pytest
+from django.contrib.auth import get_user_model
+
+from lti.models import ControlAction
+from monitor.models import CourseAssignment, ExamSession
+from tests.lti.conftest import spec_launch
+from tests.lti.spec_platform import AP
+
+pytestmark = pytest.mark.django_db(transaction=True)
+User = get_user_model()
+ACS = AP + "acs"
+
+
+def start(platform, acs):
+    extra = {AP + "start_assessment_url": f"{platform.url}/start-assessment", AP + "attempt_number": 3, ACS: acs}
+    launched = spec_launch(platform, sub="8c1e5fb0a3", roles=[], message_type="LtiStartProctoring", extra=extra)
+    assert launched.status == 200, launched.text[-500:]
+    return ExamSession.objects.get()
+
+
+def instructor_of(session, client):
+    teacher = User.objects.create_user("teacher", is_staff=True)
+    CourseAssignment.objects.create(instructor=teacher, course_id=session.course_id)
+    client.force_login(teacher)
+    return teacher
+
+
+def test_openedx_attempt_paused_then_terminated_by_its_instructor(openedx, client):
+    session = start(openedx, {"actions": ["pause", "resume", "terminate", "update"],
+                              "assessment_control_url": f"{openedx.url}/acs"})
+    teacher = instructor_of(session, client)
+    page = client.get(f"/lti/control/{session.id}/")
+    text = page.content.decode()
+    assert page.status_code == 200 and 'id="action-pause"' in text and 'id="action-terminate"' in text
+    assert client.post(f"/lti/control/{session.id}/", {"action": "pause"}).status_code == 302
+    assert client.post(f"/lti/control/{session.id}/", {"action": "terminate"}).status_code == 302
+    paused, terminated = openedx.controls
+    assert paused == {"user": {"iss": openedx.url, "sub": "8c1e5fb0a3"},
+                      "resource_link": {"id": "block-v1:edX+Proctor+2026+type@sequential+block@final"},
+                      "attempt_number": 3, "action": "pause", "incident_time": paused["incident_time"]}
+    assert terminated["action"] == "terminate"
+    recorded = list(ControlAction.objects.order_by("requested_at").values_list("action", "http_status", "answer",
+                                                                                "requested_by"))
+    assert recorded == [("pause", 200, {"status": "paused"}, teacher.pk),
+                        ("terminate", 200, {"status": "terminated"}, teacher.pk)]
+    assert "status: terminated" in client.get(f"/lti/control/{session.id}/").content.decode()
+
+
+def test_an_action_the_platform_did_not_offer_is_refused_and_nothing_sent(openedx, client):
+    session = start(openedx, {"actions": ["pause"], "assessment_control_url": f"{openedx.url}/acs"})
+    instructor_of(session, client)
+    for action in ("terminate", "delete-everything", ""):
+        answer = client.post(f"/lti/control/{session.id}/", {"action": action})
+        assert answer.status_code == 400, action
+    assert openedx.controls == [] and not ControlAction.objects.exists()
+
+
+def test_a_refusing_platform_is_recorded_as_such(openedx, client):
+    session = start(openedx, {"actions": ["pause"], "assessment_control_url": f"{openedx.url}/acs"})
+    instructor_of(session, client)
+    openedx.tokens.clear()
+    from tests.lti import spec_platform
+
+    # The platform grants tokens without the ACS scope: it answers 401, which the session's record keeps.
+    original = spec_platform.ACS_SCOPE
+    spec_platform.ACS_SCOPE = "https://purl.imsglobal.org/spec/lti-ap/scope/other"
+    try:
+        assert client.post(f"/lti/control/{session.id}/", {"action": "pause"}).status_code == 302
+    finally:
+        spec_platform.ACS_SCOPE = original
+    [sent] = ControlAction.objects.all()
+    assert (sent.http_status, sent.error) == (401, "The platform answered HTTP 401.")
+    assert "The platform answered HTTP 401." in client.get(f"/lti/control/{session.id}/").content.decode()
+
+
+@pytest.mark.parametrize("acs", [None, {"actions": ["pause"]}, {"actions": ["pause"],
+                                                                  "assessment_control_url": "javascript:alert(1)"}])
+def test_without_a_usable_acs_claim_the_page_says_to_use_the_lms(openedx, client, acs):
+    session = start(openedx, acs)
+    instructor_of(session, client)
+    page = client.get(f"/lti/control/{session.id}/")
+    assert page.status_code == 200 and 'id="no-control"' in page.content.decode()
+    assert client.post(f"/lti/control/{session.id}/", {"action": "pause"}).status_code == 404
+
+
+def test_only_the_courses_instructors_control_its_attempts(openedx, client):
+    session = start(openedx, {"actions": ["pause"], "assessment_control_url": f"{openedx.url}/acs"})
+    client.force_login(User.objects.create_user("other-teacher", is_staff=True))
+    assert client.get(f"/lti/control/{session.id}/").status_code == 404
+    assert client.post(f"/lti/control/{session.id}/", {"action": "pause"}).status_code == 404
+    client.force_login(session.learner)
+    assert client.post(f"/lti/control/{session.id}/", {"action": "pause"}).status_code in (403, 404)
+    assert openedx.controls == []
