@@ -183,6 +183,12 @@ def playlist(quality: int, dev_photos: bool = True) -> list[tuple[str, str]]:
     return order
 
 
+def page_origin(learner: Learner) -> str:
+    """The Origin a browser sends: the exam page's own server (the origin check compares host and port)."""
+    parts = urlsplit(learner.ws_url)
+    return f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
+
+
 def iso_key(value) -> datetime | None:
     """A timestamp as sent or as echoed back (the server re-serialises it), comparable as a datetime."""
     if not isinstance(value, str):
@@ -428,7 +434,7 @@ class Load:
     def _connect(self, learner: Learner):
         from websockets.asyncio.client import connect
 
-        return connect(learner.ws_url, origin=self.origin,
+        return connect(learner.ws_url, origin=page_origin(learner),
                        additional_headers={"Authorization": f"Token {learner.token}"},
                        compression=None if self.args.compression == "none" else "deflate",
                        proxy=None,  # loopback only, whatever *_PROXY says
@@ -554,7 +560,7 @@ async def warm_up(learners: list[Learner], image: str, origin: str) -> float:
     from websockets.asyncio.client import connect
 
     async def one(learner: Learner) -> dict:
-        async with connect(learner.ws_url, origin=origin,
+        async with connect(learner.ws_url, origin=page_origin(learner),
                            additional_headers={"Authorization": f"Token {learner.token}"}, proxy=None,
                            ping_interval=None, open_timeout=60, max_size=2**22) as ws:
             await asyncio.wait_for(ws.recv(), timeout=60)
