@@ -10,6 +10,7 @@ from django.conf import settings
 from requests.utils import parse_header_links
 from django.core.cache import cache
 from lti_tool.models import LtiDeployment, LtiRegistration
+from monitor.webhooks import UnsafeUrl, public_url_check
 from lti_tool.utils import DjangoToolConfig
 from pylti1p3.contrib.django import DjangoCacheDataStorage, DjangoMessageLaunch
 from pylti1p3.deployment import Deployment
@@ -287,6 +288,21 @@ class MessageLaunch(DjangoMessageLaunch):
         return self._tool_config.registration
 
 
+def service_url_check(*, url: str) -> None:
+    """Refuse a platform's service URL (a member list, its next page) that is not https on a public address: the
+    request carries the platform's token, and a URL the launch names must not reach the tool's own network.
+
+    Hosts in LTI["HTTP_HOSTS"] may use http, those in LTI["INTERNAL_HOSTS"] may be internal (development, tests).
+    """
+    host = (urlsplit(url).hostname or "").lower()
+    schemes = ("https", "http") if host in settings.LTI["HTTP_HOSTS"] else ("https",)
+    try:
+        public_url_check(url=url, internal_hosts=settings.LTI["INTERNAL_HOSTS"], schemes=schemes,
+                         what="platform's service", setting="LTI_INTERNAL_HOSTS")
+    except UnsafeUrl as exc:
+        raise LtiException(str(exc)) from exc
+
+
 class LinkKeepingServiceConnector(ServiceConnector):
     """PyLTI1p3's service connector, except that the next page's URL is taken from the Link header as sent.
 
@@ -297,10 +313,12 @@ class LinkKeepingServiceConnector(ServiceConnector):
     def __init__(self, registration):
         super().__init__(registration, requests_session=TimeoutSession())
 
-    def make_service_request(self, *args, **kwargs):
-        """The request as PyLTI1p3 makes it, with `next_page_url` read from the Link header case-preserved."""
+    def make_service_request(self, scopes, url, *args, **kwargs):
+        """The request as PyLTI1p3 makes it, to a checked URL only (`service_url_check`: every page's, before the
+        platform's token is fetched or sent), with `next_page_url` read from the Link header case-preserved."""
+        service_url_check(url=url)
         as_sent = kwargs.get("case_insensitive_headers", False)
-        answer = super().make_service_request(*args, **{**kwargs, "case_insensitive_headers": True})
+        answer = super().make_service_request(scopes, url, *args, **{**kwargs, "case_insensitive_headers": True})
         links = parse_header_links(answer["headers"].get("Link", "").replace("\n", " "))
         answer["next_page_url"] = next((link["url"] for link in links
                                         if "next" in link.get("rel", "").lower().split()), None)

@@ -389,7 +389,9 @@ NRPS_ACTIVE = "http://purl.imsglobal.org/vocab/lis/v2/membership#Active"
 def course_instructors_sync(*, context: LtiContext) -> dict:
     """Course assignments from the platform's member list (NRPS): instructors added, those gone unassigned.
 
-    Only users who came through this platform are touched; assignments made by hand stay.
+    Only users who came through this platform are touched; assignments made by hand stay. An answer that names no
+    active instructor changes nothing: a course is never taught by no one, so such a list is a failure (or a
+    platform's mistake), and acting on it would take the course from its own instructors.
     """
     if not context.memberships_url:
         raise LtiException("This course's launches offered no Names and Role Provisioning Service.")
@@ -399,6 +401,8 @@ def course_instructors_sync(*, context: LtiContext) -> dict:
     instructors = {m["user_id"]: m for m in members
                    if role_of(roles=list(m.get("roles") or [])) == Role.INSTRUCTOR
                    and m.get("status", "Active") in ("Active", NRPS_ACTIVE)}
+    if not instructors:
+        return {"course_id": course_id, "instructors": 0, "added": 0, "removed": 0}
     added = 0
     kept = set()
     for sub, member in instructors.items():

@@ -61,8 +61,11 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=settings.WEBHOOKS["RETRY_BASE_SECONDS"] * 2 ** (attempts - 1))
 
 
-class UnsafeWebhookUrl(ValueError):
-    """A webhook URL that could reach the server's own network (SSRF): refused at save and at each send."""
+class UnsafeUrl(ValueError):
+    """An outgoing URL that could reach the server's own network (SSRF): refused before anything is sent."""
+
+
+UnsafeWebhookUrl = UnsafeUrl  # a webhook URL refused at save and at each send
 
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the well-known prefix, an IPv4 address in its last 32 bits
@@ -80,34 +83,40 @@ def _embedded_ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address):
     return address
 
 
-def webhook_url_check(*, url: str) -> str:
-    """Refuse credentials, non-http(s) schemes and hosts that resolve to non-public addresses; answer the address
-    checked, which the delivery then connects to (DNS cannot answer otherwise in between: rebinding).
+def public_url_check(*, url: str, internal_hosts: list[str], schemes: tuple[str, ...] = ("http", "https"),
+                     what: str = "webhook", setting: str = "WEBHOOK_ALLOWED_INTERNAL_HOSTS") -> str:
+    """Refuse credentials, other schemes than `schemes` and hosts that resolve to non-public addresses; answer the
+    address checked, which a caller may connect to (DNS cannot answer otherwise in between: rebinding).
 
     Loopback, private, link-local, unique-local, multicast, reserved, unspecified and the IPv4-mapped, 6to4,
-    NAT64 and IPv4-compatible forms of them are refused unless the host is named in
-    WEBHOOKS["ALLOWED_INTERNAL_HOSTS"].
+    NAT64 and IPv4-compatible forms of them are refused unless the host is named in `internal_hosts`.
     """
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeWebhookUrl("Webhook URLs must be http:// or https:// URLs with a host.")
+    if parts.scheme not in schemes or not parts.hostname:
+        raise UnsafeUrl(f"The {what} URL must be a {' or '.join(s + '://' for s in schemes)} URL with a host.")
     if parts.username is not None or parts.password is not None:
-        raise UnsafeWebhookUrl("Webhook URLs must not carry credentials: the signature authenticates us.")
+        raise UnsafeUrl(f"The {what} URL must not carry credentials.")
     host = parts.hostname.lower()
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (OSError, ValueError, UnicodeError) as exc:
-        raise UnsafeWebhookUrl(f"The webhook host {host!r} cannot be resolved.") from exc
+        raise UnsafeUrl(f"The {what} host {host!r} cannot be resolved.") from exc
     addresses = [info[4][0].split("%", 1)[0] for info in infos]
-    if host in settings.WEBHOOKS["ALLOWED_INTERNAL_HOSTS"]:
+    if host in internal_hosts:
         return addresses[0]
     for text in addresses:
         address = _embedded_ipv4(ipaddress.ip_address(text))
         if not address.is_global or address.is_multicast:
-            raise UnsafeWebhookUrl(f"The webhook host {host!r} resolves to {address}, which is not a public address "
-                                   "(set WEBHOOK_ALLOWED_INTERNAL_HOSTS to allow a named internal host).")
+            raise UnsafeUrl(f"The {what} host {host!r} resolves to {address}, which is not a public address "
+                            f"(set {setting} to allow a named internal host).")
     return addresses[0]
+
+
+def webhook_url_check(*, url: str) -> str:
+    """A webhook URL's address, checked by `public_url_check` (internal hosts: WEBHOOKS["ALLOWED_INTERNAL_HOSTS"]);
+    the delivery connects to the address answered."""
+    return public_url_check(url=url, internal_hosts=settings.WEBHOOKS["ALLOWED_INTERNAL_HOSTS"])
 
 
 def _post_pinned(*, url: str, address: str, body: bytes, headers: dict) -> int:

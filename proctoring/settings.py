@@ -382,6 +382,9 @@ LTI = {
     # A platform's start_assessment_url must be https, except on these hosts (comma-separated; a platform on
     # loopback for development or tests).
     "HTTP_HOSTS": [h.strip().lower() for h in os.environ.get("LTI_HTTP_HOSTS", "").split(",") if h.strip()],
+    # The platform's service URLs (member lists, assessment control) must be https on a public address; these hosts
+    # may be internal (comma-separated; a platform on loopback for development or tests).
+    "INTERNAL_HOSTS": [h.strip().lower() for h in os.environ.get("LTI_INTERNAL_HOSTS", "").split(",") if h.strip()],
 }
 
 # Signed webhooks to the LMS: delivery runs in a background thread (or a Celery worker), never in a request.

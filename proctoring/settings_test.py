@@ -17,6 +17,7 @@ for name, value in {
     "WEBHOOK_ALLOWED_INTERNAL_HOSTS": "127.0.0.1",
     # The LTI tests' platform listens on plain http on loopback.
     "LTI_HTTP_HOSTS": "localhost,127.0.0.1",
+    "LTI_INTERNAL_HOSTS": "localhost,127.0.0.1",
     # The suite sends far more requests per minute than a client would; the throttling tests set their own.
     "API_THROTTLE_USER": "100000/minute",
     "API_THROTTLE_ANALYZE": "100000/minute",

@@ -1,0 +1,54 @@
+"""What a platform's launch may make the tool do: its member list URL must be https on a public address, and a member
+list that names no instructor removes no one."""
+import pytest
+from lti_tool.models import LtiContext, LtiUser
+from pylti1p3.exception import LtiException
+
+from lti import services
+from monitor.models import CourseAssignment
+from tests.lti.conftest import launch, tool_course
+from tests.lti.platform import INSTRUCTOR
+
+pytestmark = pytest.mark.django_db(transaction=True)
+COURSE = "course-v1:Uni+CS101+2026"
+NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+
+
+def instructor_launched(platform):
+    """teacher-1's launch offering the platform's member list; the course's one assignment (theirs)."""
+    nrps = {NRPS: {"context_memberships_url": f"{platform.url}/memberships/{COURSE}", "service_versions": ["2.0"]}}
+    assert launch(platform, sub="teacher-1", roles=INSTRUCTOR, extra=nrps).status == 200
+    teacher = LtiUser.objects.get(sub="teacher-1").auth_user
+    assert CourseAssignment.objects.filter(course_id=tool_course(platform), instructor=teacher).exists()
+    return teacher
+
+
+def test_a_member_list_on_an_internal_address_or_over_http_is_refused(platform, live_server, settings):
+    teacher = instructor_launched(platform)
+    platform.members[COURSE] = [{"user_id": "ta-2", "roles": INSTRUCTOR, "name": "Tom Ade"}]
+    context = LtiContext.objects.get()
+    # The test platform listens on loopback: only the setting the tests set lets the tool ask it.
+    settings.LTI = {**settings.LTI, "INTERNAL_HOSTS": []}
+    with pytest.raises(LtiException, match="not a public address"):
+        services.course_instructors_sync(context=context)
+    context.memberships_url = "http://lms.example.org/api/memberships"
+    context.save()
+    with pytest.raises(LtiException, match="https://"):
+        services.course_instructors_sync(context=context)
+    assigned = set(CourseAssignment.objects.filter(course_id=tool_course(platform)).values_list("instructor", flat=True))
+    assert assigned == {teacher.pk} and not LtiUser.objects.filter(sub="ta-2").exists()
+
+
+def test_a_member_list_without_instructors_removes_no_one(platform, live_server):
+    teacher = instructor_launched(platform)
+    context = LtiContext.objects.get()
+    platform.members[COURSE] = []
+    assert services.course_instructors_sync(context=context)["removed"] == 0
+    platform.members[COURSE] = [{"user_id": "learner-3", "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"],
+                                 "name": "Lea Martin"}]
+    assert services.course_instructors_sync(context=context)["removed"] == 0
+    assert CourseAssignment.objects.filter(course_id=tool_course(platform), instructor=teacher).exists()
+    # The sync still works: a list naming the instructor keeps them and adds the one it adds.
+    platform.members[COURSE] = [{"user_id": "teacher-1", "roles": INSTRUCTOR, "name": "Ines Dupont"},
+                                {"user_id": "ta-2", "roles": INSTRUCTOR, "name": "Tom Ade"}]
+    assert services.course_instructors_sync(context=context)["added"] == 1
