@@ -1,8 +1,10 @@
 """The in-process API other apps use: analyse a frame, store its log row (no HTTP involved)."""
+from .engines import warm_up
 from .engines.base import EMOTIONS
 from .exceptions import EngagementError, EngineUnavailable, InvalidInput
 from .limits import throttle_check
 from .models import EngagementLog
+from .offload import offloaded, task_send
 from .scoring import EngagementStatus, FrameError
 from .services import (Frame, age_gender_enabled, analysis_pool, engagement_log_build, faces_distance, frame_analyze,
                        frame_analyze_described, head_pose_limits, image_thumbnail, timestamp_parse)
@@ -10,5 +12,6 @@ from .services import (Frame, age_gender_enabled, analysis_pool, engagement_log_
 __all__ = [
     "EMOTIONS", "EngagementError", "EngineUnavailable", "EngagementLog", "EngagementStatus", "Frame", "FrameError",
     "InvalidInput", "age_gender_enabled", "analysis_pool", "engagement_log_build", "faces_distance", "frame_analyze",
-    "frame_analyze_described", "head_pose_limits", "image_thumbnail", "throttle_check", "timestamp_parse",
+    "frame_analyze_described", "head_pose_limits", "image_thumbnail", "offloaded", "task_send", "throttle_check",
+    "timestamp_parse", "warm_up",
 ]

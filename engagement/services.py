@@ -25,6 +25,7 @@ from .exceptions import EngagementError, EngineUnavailable, InvalidInput, NotSup
 from .images import decode_image, image_bytes_from_base64
 from .limits import PixelHold
 from .models import EngagementLog
+from .offload import offloaded, task_send
 
 logger = logging.getLogger(__name__)
 _decoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="engagement-decode")
@@ -223,20 +224,18 @@ def api_frames_analyze(*, frames: list, detector_backend: Any = None, session_id
                        user: Any = None, fail_alone: bool = True) -> list[dict]:
     """The API's analysis: in this process, or on a Celery worker when CELERY_BROKER_URL is set."""
     detector = detector_validate(detector_backend=detector_backend)
-    if not settings.CELERY_BROKER_URL:
+    if not offloaded():
         return frames_analyze(frames=frames_from_json(frames), detector_backend=detector, session_id=session_id,
                               user=user, fail_alone=fail_alone, shared_pool=True)
-    from .tasks import frames_analyze as task
-
     user_id = user.pk if getattr(user, "is_authenticated", False) else None
-    return worker_answer(task, frames=frames, detector_backend=detector, session_id=session_id, user_id=user_id,
-                         fail_alone=fail_alone)["results"]
+    return worker_answer("engagement.tasks.frames_analyze", frames=frames, detector_backend=detector,
+                         session_id=session_id, user_id=user_id, fail_alone=fail_alone)["results"]
 
 
-def worker_answer(task: Any, **kwargs: Any) -> dict:
-    """Run a Celery task of this app and wait for its answer; a request-level error it reports is raised here."""
+def worker_answer(task: str, **kwargs: Any) -> dict:
+    """Run a Celery task of this app by name and wait for its answer; a request-level error it reports is raised."""
     try:
-        answer = task.delay(**kwargs).get(timeout=settings.ENGAGEMENT["WORKER_TIMEOUT"])
+        answer = task_send(task, **kwargs).get(timeout=settings.ENGAGEMENT["WORKER_TIMEOUT"])
     except Exception as exc:  # broker down, worker lost, timeout: the engine is unavailable, not the input bad
         logger.exception("analysis worker failed")
         raise EngineUnavailable("No analysis worker answered; try again later.") from exc
@@ -461,7 +460,7 @@ def api_faces_verify(*, images: dict[str, Any], detector_backend: Any = None, us
     In this process an authenticated `user`'s images count against their ENGAGEMENT_ACCOUNT_MAX_PIXELS.
     """
     detector = detector_validate(detector_backend=detector_backend)
-    if not settings.CELERY_BROKER_URL:
+    if not offloaded():
         hold = PixelHold(account=user.pk) if getattr(user, "is_authenticated", False) else None
         try:
             return analysis_pool().submit(faces_verify, images=images, detector_backend=detector,
@@ -469,9 +468,7 @@ def api_faces_verify(*, images: dict[str, Any], detector_backend: Any = None, us
         finally:
             if hold is not None:
                 hold.release()
-    from .tasks import faces_verify as task
-
-    return worker_answer(task, images=images, detector_backend=detector)["result"]
+    return worker_answer("engagement.tasks.faces_verify", images=images, detector_backend=detector)["result"]
 
 
 def head_pose_limits() -> dict[str, float] | None:

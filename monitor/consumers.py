@@ -13,7 +13,6 @@ from typing import Any
 from asgiref.sync import SyncToAsync, sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY
 from django.core.cache import cache
@@ -22,13 +21,12 @@ from django.utils import timezone
 
 from redis.exceptions import RedisError
 
-from engagement.api import EngagementError, EngineUnavailable, analysis_pool
+from engagement.api import EngagementError, EngineUnavailable, analysis_pool, offloaded, task_send
 
-from . import presence, selectors, services, slots
+from . import broadcast, presence, selectors, services, slots
 from .presence import PresenceEvent
 
 logger = logging.getLogger(__name__)
-INSTRUCTORS_GROUP = "monitor.instructors"
 # A socket writes the page's last-heard time at most this often (seconds), not per message: it is read against
 # MONITOR_PRESENCE_STALE_SECONDS (two minutes).
 REFRESH_SECONDS = 10
@@ -77,25 +75,12 @@ async def cache_count(key: str, timeout: float) -> int:
     return await sync_to_async(_count_sync, thread_sensitive=False)(key, timeout)
 
 
-def session_group(session_id: str) -> str:
-    """The channel group of one exam session."""
-    return f"monitor.session.{session_id}"
-
-
-async def presence_announce(change: presence.PresenceChange) -> None:
-    """Push a presence change: the row to the instructors, the alerts opened or closed to the learner's sockets."""
-    layer = get_channel_layer()
-    await layer.group_send(INSTRUCTORS_GROUP, {"type": "session.update", "session": change.row})
-    for event in change.events:
-        await layer.group_send(session_group(change.session_id), {"type": "session.alert", "event": event})
-
-
 async def _presence_sweep_forever() -> None:
     while (interval := settings.MONITOR["PRESENCE_SWEEP_SECONDS"]) > 0:
         await asyncio.sleep(interval)
         try:
             for change in await database_sync_to_async(presence.presence_sweep)():
-                await presence_announce(change)
+                await broadcast.presence_announce(change)
         except Exception:  # a database or channel layer hiccup: try again at the next round
             logger.exception("the presence sweep failed")
 
@@ -169,7 +154,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         self.worker: asyncio.Task | None = None
         self.waiting: dict[str, asyncio.Future] = {}  # frames queued for a worker, by frame id
         self.answered: list[str] = []  # the last frames a worker answered (a redelivered frame answers twice)
-        await self.channel_layer.group_add(session_group(self.session_id), self.channel_name)
+        await self.channel_layer.group_add(broadcast.session_group(self.session_id), self.channel_name)
         await self.accept()
         await self.send_json({"type": "connected", "session_id": self.session_id,
                               "frame_interval": self.session.frame_interval})
@@ -181,7 +166,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             change = await database_sync_to_async(presence.session_presence_record)(
                 session_id=self.session_id, event=event, camera_problem=camera_problem)
             if change is not None:
-                await presence_announce(change)
+                await broadcast.presence_announce(change)
         except UNAVAILABLE as exc:  # the database or Redis restarting: the presence sweep catches up later
             logger.warning("presence of session %s not recorded: %s", self.session_id, exc)
 
@@ -202,13 +187,13 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             logger.warning("socket of session %s closed while a service was away: %s", self.session_id, exc)
         self.pending = None
         if self.worker is not None:
-            if settings.CELERY_BROKER_URL:
+            if offloaded():
                 # The worker stores the frame by itself; this socket can no longer hear its answer.
                 self.worker.cancel()
             else:
                 await asyncio.shield(self.worker)
         with contextlib.suppress(*UNAVAILABLE):  # a channel layer that restarted forgot the group anyway
-            await self.channel_layer.group_discard(session_group(self.session_id), self.channel_name)
+            await self.channel_layer.group_discard(broadcast.session_group(self.session_id), self.channel_name)
 
     async def error(self, code: str, message: str, **extra):
         """Tell the client what was wrong with its message; the socket stays open."""
@@ -326,7 +311,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                  "image": content.get("image"), "timestamp": content.get("timestamp"), "received_at": time.time(),
                  "server_time": server_now()}
         try:
-            if settings.CELERY_BROKER_URL:
+            if offloaded():
                 outcome = await self._on_worker(frame)
             else:
                 outcome = await SyncToAsync(services.session_frame_process, thread_sensitive=False,
@@ -357,20 +342,19 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         for event in outcome["events"]:
             await self.send_json(event)
         try:
-            await self.channel_layer.group_send(INSTRUCTORS_GROUP, {"type": "session.update",
+            await self.channel_layer.group_send(broadcast.INSTRUCTORS_CHANNEL_GROUP, {"type": "session.update",
                                                                     "session": outcome["row"]})
         except UNAVAILABLE as exc:  # the live view gets this session's next frame instead
             logger.warning("live view not told about session %s: %s", self.session_id, exc)
 
     async def _on_worker(self, frame: dict) -> dict:
         """Queue the frame for a Celery worker and wait for its outcome on this consumer's channel."""
-        from .tasks import frame_process
-
         waiter = asyncio.get_running_loop().create_future()
         self.waiting[frame["frame_id"]] = waiter
         try:
             try:
-                await SyncToAsync(frame_process.delay, thread_sensitive=False)(**frame, reply_channel=self.channel_name)
+                await SyncToAsync(task_send, thread_sensitive=False)("monitor.tasks.frame_process", **frame,
+                                                                     reply_channel=self.channel_name)
             except Exception as exc:  # the broker is down or restarting: the page sends its next frame later
                 logger.warning("could not queue a frame of session %s: %s", self.session_id, exc)
                 raise services.ServiceUnavailable("The analysis queue is unavailable; the page tries again.") from exc
@@ -469,14 +453,14 @@ class InstructorConsumer(AsyncJsonWebsocketConsumer):
         self.login = await database_sync_to_async(login_of)(self.scope)
         self.checked_at = time.monotonic()
         presence_sweeper_ensure()  # after a restart, presence is checked as soon as someone watches
-        await self.channel_layer.group_add(INSTRUCTORS_GROUP, self.channel_name)
+        await self.channel_layer.group_add(broadcast.INSTRUCTORS_CHANNEL_GROUP, self.channel_name)
         await self.accept()
         rows = await database_sync_to_async(selectors.sessions_live)(courses=self.courses, watcher=self.scope["user"])
         await self.send_json({"type": "sessions", "sessions": rows})
 
     async def disconnect(self, code):
         """Leave the instructors' group."""
-        await self.channel_layer.group_discard(INSTRUCTORS_GROUP, self.channel_name)
+        await self.channel_layer.group_discard(broadcast.INSTRUCTORS_CHANNEL_GROUP, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
         """Instructors only listen."""

@@ -21,7 +21,7 @@ from .models import Alert, CourseAssignment, EvidenceFrame, ExamSession, Session
 
 LOG_SOURCE = "monitor"  # EngagementLog.source of the rows recorded for exam sessions
 
-INSTRUCTORS_GROUP = "Instructors"  # created by migration 0002
+INSTRUCTORS_AUTH_GROUP = "Instructors"  # the auth group, created by migration 0002
 UNKNOWN_STATUS = "unknown"  # a stored frame with neither a status nor an error
 NO_FRAMES = "no_frames"  # seconds_by_status's key for time without frames (the page or its camera gone)
 # A gap longer than this many frame intervals (camera off, connection lost) is not counted as time in a status.
@@ -314,7 +314,7 @@ def learner_of_account(*, user: Any, learner_id: int):
 
 def user_is_instructor(*, user: Any) -> bool:
     """Members of the Instructors group."""
-    return user.is_authenticated and user.groups.filter(name=INSTRUCTORS_GROUP).exists()
+    return user.is_authenticated and user.groups.filter(name=INSTRUCTORS_AUTH_GROUP).exists()
 
 
 def user_can_review(*, user: Any, session: ExamSession) -> bool:

@@ -18,7 +18,7 @@ from engagement.api import (EngagementError, EngagementLog, Frame, InvalidInput,
                             frame_analyze_described, head_pose_limits, timestamp_parse)
 
 from . import alerts as rules
-from . import evidence, identity, selectors, webhooks
+from . import broadcast, evidence, identity, selectors, webhooks
 from .models import Alert, Connection, ExamSession, SessionStatus, Tenant, TenantLearner, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -159,14 +159,9 @@ def session_create(*, learner: Any, course_id: str, exam_id: str, attempt_id: st
 
 
 def _instructors_tell(*, session: ExamSession) -> None:
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    from .consumers import INSTRUCTORS_GROUP
-
     row = selectors.session_live_row(session=session, open_alerts=[])
     try:
-        async_to_sync(get_channel_layer().group_send)(INSTRUCTORS_GROUP, {"type": "session.update", "session": row})
+        broadcast.instructors_send_sync({"type": "session.update", "session": row})
     except Exception:  # the live view is a convenience: a channel layer that is down must not fail the creation
         logger.exception("could not tell the live view about session %s", session.id)
 
@@ -181,7 +176,7 @@ def instructors_group():
     """The Instructors group, made again with its permissions if it was deleted."""
     from django.contrib.auth.models import Group, Permission
 
-    group, created = Group.objects.get_or_create(name=selectors.INSTRUCTORS_GROUP)
+    group, created = Group.objects.get_or_create(name=selectors.INSTRUCTORS_AUTH_GROUP)
     if created:
         for app_label, codename in INSTRUCTOR_PERMISSIONS:
             group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
@@ -401,16 +396,10 @@ def session_end(*, session: ExamSession) -> ExamSession:
 
 def session_end_announced(*, session: ExamSession) -> ExamSession:
     """End a session (session_end) and tell its learner's socket and the instructors' live view."""
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    from .consumers import INSTRUCTORS_GROUP, session_group
-
     session = session_end(session=session)
-    layer = get_channel_layer()
     row = selectors.session_live_row(session=session, open_alerts=[])
-    async_to_sync(layer.group_send)(session_group(str(session.id)), {"type": "session.ended", "summary": session.summary})
-    async_to_sync(layer.group_send)(INSTRUCTORS_GROUP, {"type": "session.ended", "session": row})
+    broadcast.session_send_sync(session.id, {"type": "session.ended", "summary": session.summary})
+    broadcast.instructors_send_sync({"type": "session.ended", "session": row})
     return session
 
 
@@ -469,11 +458,16 @@ def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image
         close_old_connections()
 
 
+DEMO_USERS = (
+    # username, password, is_staff/superuser: made by the demo_setup command when DEMO=1
+    ("learner", "learner-demo-password", False),
+    ("admin", "admin-demo-password", True),
+)
+
+
 def demo_accounts_disable() -> list[str]:
     """Outside DEMO mode: the demo accounts that still have their published passwords are deactivated and lose
     them (their printed tokens stop working); the names of those disabled."""
-    from .management.commands.demo_setup import DEMO_USERS
-
     disabled = []
     for username, password, _ in DEMO_USERS:
         user = get_user_model().objects.filter(username=username, is_active=True).first()

@@ -9,6 +9,7 @@ from channels.layers import get_channel_layer
 from engagement.api import EngagementError
 
 from . import services, webhooks
+from .models import DeliveryStatus
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +17,7 @@ logger = logging.getLogger(__name__)
 @worker_process_init.connect
 def _load_models(**kwargs):
     """Load the analysis models once per worker process, before its first frame."""
-    from engagement.engines import warm_up
+    from engagement.api import warm_up
 
     warm_up()
 
@@ -47,5 +48,5 @@ def frame_process(self, *, session_id: str, user_id: int, frame_id: str, image: 
 def webhook_deliver(delivery_id: int):
     """Attempt one webhook delivery; a failed attempt schedules the next one with backoff."""
     delivery = webhooks.delivery_attempt_by_id(delivery_id=delivery_id)
-    if delivery is not None and delivery.status == "pending":
+    if delivery is not None and delivery.status == DeliveryStatus.PENDING:
         webhook_deliver.apply_async(args=[delivery_id], eta=delivery.next_attempt_at)

@@ -21,6 +21,8 @@ from django.db import close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from engagement.api import offloaded, task_send
+
 from .models import DeliveryStatus, Webhook, WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -47,11 +49,9 @@ def event_emit(*, event: str, data: dict, session: Any) -> list[WebhookDelivery]
     payload = json.loads(json.dumps({"event": event, "created_at": now, "data": data}, cls=DjangoJSONEncoder))
     deliveries = WebhookDelivery.objects.bulk_create(
         [WebhookDelivery(webhook=h, event=event, payload=payload, next_attempt_at=now) for h in hooks])
-    if settings.CELERY_BROKER_URL:
-        from .tasks import webhook_deliver
-
+    if offloaded():
         for delivery in deliveries:
-            transaction.on_commit(lambda pk=delivery.pk: webhook_deliver.delay(pk))
+            transaction.on_commit(lambda pk=delivery.pk: task_send("monitor.tasks.webhook_deliver", delivery_id=pk))
     else:
         transaction.on_commit(dispatcher_wake)
     return deliveries

@@ -30,6 +30,7 @@ def healthz(request):
     from django.conf import settings
     from django.db import connection
 
+    from engagement.api import offloaded
     from engagement.engines import engine_loaded
 
     engine = engine_loaded()
@@ -44,7 +45,7 @@ def healthz(request):
         # Which engine and set-up runs is for operators; to anyone else it only helps pick an attack.
         body["engine"].update(configured=settings.ENGAGEMENT["ENGINE"], name=getattr(engine, "name", None),
                               load_seconds=round(getattr(engine, "load_seconds", 0.0), 2) if engine else None)
-        body["analysis"] = "celery" if settings.CELERY_BROKER_URL else "in-process"
+        body["analysis"] = "celery" if offloaded() else "in-process"
     return JsonResponse(body, status=200 if database else 503)
 
 

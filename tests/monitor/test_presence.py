@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 
 from engagement import services as engagement_services
 from monitor import presence, services
-from monitor.consumers import presence_announce
+from monitor.broadcast import presence_announce
 from monitor.models import Alert, AlertKind, Connection, ExamSession, Severity, Webhook, WebhookDelivery
 from monitor.presence import PresenceEvent, presence_sweep, session_presence_record
 from tests.monitor.conftest import FACE, token_headers

@@ -5,13 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from knox.models import AuthToken
 
 from monitor.models import ExamSession, SessionStatus
-from monitor.services import api_token_issue, session_create
-
-DEMO_USERS = (
-    # username, password, is_staff/superuser
-    ("learner", "learner-demo-password", False),
-    ("admin", "admin-demo-password", True),
-)
+from monitor.services import DEMO_USERS, api_token_issue, session_create
 
 
 class Command(BaseCommand):
