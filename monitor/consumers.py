@@ -342,8 +342,8 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         for event in outcome["events"]:
             await self.send_json(event)
         try:
-            await self.channel_layer.group_send(broadcast.INSTRUCTORS_CHANNEL_GROUP, {"type": "session.update",
-                                                                    "session": outcome["row"]})
+            await self.channel_layer.group_send(broadcast.INSTRUCTORS_CHANNEL_GROUP,
+                                                {"type": "session.update", "session": outcome["row"]})
         except UNAVAILABLE as exc:  # the live view gets this session's next frame instead
             logger.warning("live view not told about session %s: %s", self.session_id, exc)
 

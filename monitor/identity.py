@@ -53,7 +53,7 @@ def descriptor_wanted(*, session_id: Any, now: datetime) -> str | None:
         return None
     session = (ExamSession.objects.filter(pk=session_id)
                .only("identity_check", "rule_state", "connection_changed_at", "status").first())
-    if session is None or session.status == SessionStatus.ENDED or not identity_checked(session=session):
+    if session is None or session.has_ended or not identity_checked(session=session):
         cache.set(off_key, True, timeout=OFF_CACHE_SECONDS)
         return None
     t = settings.MONITOR

@@ -6,7 +6,7 @@ from django.contrib.auth import logout
 from django.shortcuts import render
 from django.urls import reverse
 from . import selectors
-from .models import ExamSession, SessionStatus
+from .models import ExamSession
 from .services import EXAM_LOGIN_KEY
 
 
@@ -24,10 +24,9 @@ class ExamLoginMiddleware:
         open_prefixes = (reverse("logout"), settings.STATIC_URL, reverse("monitor:join", args=["-"])[:-2],
                          # Pages of other apps that serve this exam (MONITOR_EXAM_LOGIN_OPEN_PATHS, "{session_id}").
                          *(path.format(session_id=session_id) for path in settings.MONITOR["EXAM_LOGIN_OPEN_PATHS"]))
-        active = ExamSession.objects.filter(pk=session_id, learner=request.user).exclude(
-            status=SessionStatus.ENDED).exists()
+        active = ExamSession.objects.of_learner(request.user).running().filter(pk=session_id).exists()
         if not active:
-            ended = ExamSession.objects.filter(pk=session_id, learner=request.user, status=SessionStatus.ENDED).first()
+            ended = ExamSession.objects.of_learner(request.user).ended().filter(pk=session_id).first()
             logout(request)
             if request.path.startswith(open_prefixes):
                 # A new exam link or LMS launch after the exam ended goes on, logged out, and logs in anew.

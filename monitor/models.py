@@ -45,8 +45,26 @@ class TenantLearner(models.Model):
         return f"{self.learner} of {self.tenant}"
 
 
+class ExamSessionQuerySet(models.QuerySet):
+    """Exam sessions by where they stand, so that "not ended" is written once."""
+
+    def running(self) -> "ExamSessionQuerySet":
+        """Scheduled or active: not ended (the learner may still join and send frames)."""
+        return self.exclude(status=SessionStatus.ENDED)
+
+    def ended(self) -> "ExamSessionQuerySet":
+        """Ended: the summary is stored and sockets are refused."""
+        return self.filter(status=SessionStatus.ENDED)
+
+    def of_learner(self, user) -> "ExamSessionQuerySet":
+        """The sessions this user sits."""
+        return self.filter(learner=user)
+
+
 class ExamSession(models.Model):
     """One learner sitting one exam attempt under webcam monitoring."""
+
+    objects = ExamSessionQuerySet.as_manager()
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exam_sessions")
@@ -92,6 +110,11 @@ class ExamSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.learner} - {self.course_id}/{self.exam_id} ({self.status})"
+
+    @property
+    def has_ended(self) -> bool:
+        """Whether the session has ended."""
+        return self.status == SessionStatus.ENDED
 
 
 class Alert(models.Model):

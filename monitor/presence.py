@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from . import alerts as rules
 from . import selectors, webhooks
-from .models import Alert, AlertKind, Connection, ExamSession, SessionStatus, WebhookEvent
+from .models import Alert, AlertKind, Connection, ExamSession, WebhookEvent
 
 # The presence alerts (kinds opened by the sweep, not by frames), as the registry describes them.
 PRESENCE_KINDS = rules.PRESENCE_KINDS
@@ -81,7 +81,7 @@ def _alert_event(alert: Alert) -> dict:
 
 def _locked(session_id: Any) -> ExamSession | None:
     session = ExamSession.objects.select_for_update().select_related("learner").filter(pk=session_id).first()
-    return None if session is None or session.status == SessionStatus.ENDED else session
+    return None if session is None or session.has_ended else session
 
 
 @transaction.atomic
@@ -194,7 +194,7 @@ def presence_sweep(*, now: datetime | None = None) -> list[PresenceChange]:
     """Take silent sessions as disconnected, and open the presence alerts whose delay has passed."""
     now = now or timezone.now()
     t = settings.MONITOR
-    live = ExamSession.objects.exclude(status=SessionStatus.ENDED)
+    live = ExamSession.objects.running()
     changes = []
     stale_cutoff = now - timedelta(seconds=t["PRESENCE_STALE_SECONDS"])
     silent = live.filter(connection=Connection.CONNECTED, connection_changed_at__lt=stale_cutoff).filter(

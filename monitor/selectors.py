@@ -17,7 +17,7 @@ from django.utils import timezone
 from engagement.api import EMOTIONS, EngagementLog, age_gender_enabled
 
 from .evidence import evidence_kept, evidence_viewable
-from .models import Alert, CourseAssignment, EvidenceFrame, ExamSession, SessionStatus, Tenant
+from .models import Alert, CourseAssignment, EvidenceFrame, ExamSession, Tenant
 
 LOG_SOURCE = "monitor"  # EngagementLog.source of the rows recorded for exam sessions
 
@@ -41,7 +41,7 @@ def _learner_sessions(*, session_id: Any, user: Any) -> QuerySet[ExamSession]:
 
 def session_for_learner(*, session_id: Any, user: Any) -> ExamSession | None:
     """The session if it exists, belongs to this user and has not ended; else None."""
-    return _learner_sessions(session_id=session_id, user=user).exclude(status=SessionStatus.ENDED).first()
+    return _learner_sessions(session_id=session_id, user=user).running().first()
 
 
 def notice_contents(*, session: ExamSession) -> dict:
@@ -70,7 +70,7 @@ def notice_contents(*, session: ExamSession) -> dict:
 
 def session_ended_for_learner(*, session_id: Any, user: Any) -> ExamSession | None:
     """The session if it exists, belongs to this user and has ended; else None."""
-    return _learner_sessions(session_id=session_id, user=user).filter(status=SessionStatus.ENDED).first()
+    return _learner_sessions(session_id=session_id, user=user).ended().first()
 
 
 def exam_age_gender_inferred() -> bool:
@@ -178,7 +178,7 @@ def live_empty_reason(*, user: Any, courses: set[str] | None, course: str | None
 def sessions_live(*, courses: set[str] | None = None, watcher: Any = None) -> list[dict]:
     """Rows for the active and scheduled sessions (of `courses`, or of all courses when None), never the watcher's
     own (a learner who became an instructor of the course does not watch their own exam)."""
-    sessions = (ExamSession.objects.exclude(status=SessionStatus.ENDED).select_related("learner")
+    sessions = (ExamSession.objects.running().select_related("learner")
                 .prefetch_related("alerts").order_by("created_at"))
     if courses is not None:
         sessions = sessions.filter(course_id__in=courses)

@@ -214,7 +214,7 @@ def session_join_link_renew(*, session: ExamSession) -> str:
     The links issued before it stop working, so only the newest link can open the exam.
     """
     session = ExamSession.objects.select_for_update().get(pk=session.pk)
-    if session.status == SessionStatus.ENDED:
+    if session.has_ended:
         raise SessionError("This exam session has ended: no new exam link can be issued.", code="session_ended")
     session.join_nonce, session.join_token_used_at = secrets.token_hex(8), None
     session.save(update_fields=["join_nonce", "join_token_used_at"])
@@ -246,9 +246,8 @@ def _link_used(session_id: str) -> SessionError:
 def session_join_peek(*, token: str) -> ExamSession:
     """The session of a valid, unused, unexpired exam link, without using the link (to ask for confirmation)."""
     session_id, nonce = _join_token_read(token)
-    session = (ExamSession.objects.select_related("learner")
-               .filter(pk=session_id, join_token_used_at__isnull=True, join_nonce=nonce)
-               .exclude(status=SessionStatus.ENDED).first())
+    session = (ExamSession.objects.running().select_related("learner")
+               .filter(pk=session_id, join_token_used_at__isnull=True, join_nonce=nonce).first())
     if session is None:
         raise _link_used(session_id)
     return session
@@ -258,8 +257,8 @@ def session_join(*, token: str) -> ExamSession:
     """The session of a valid, unused, unexpired exam link; marks the link used."""
     session_id, nonce = _join_token_read(token)
     # Single use: only the first request flips join_token_used_at from NULL.
-    used = ExamSession.objects.filter(pk=session_id, join_token_used_at__isnull=True, join_nonce=nonce).exclude(
-        status=SessionStatus.ENDED).update(join_token_used_at=timezone.now())
+    used = ExamSession.objects.running().filter(pk=session_id, join_token_used_at__isnull=True,
+                                                join_nonce=nonce).update(join_token_used_at=timezone.now())
     if not used:
         raise _link_used(session_id)
     session = ExamSession.objects.select_related("learner").get(pk=session_id)
@@ -300,7 +299,7 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
     """
     # The row lock serialises frames of one session across processes, so the rules see them in turn.
     session = ExamSession.objects.select_for_update().select_related("learner").filter(pk=session_id).first()
-    if session is None or session.status == SessionStatus.ENDED or session.learner_id != getattr(user, "pk", user):
+    if session is None or session.has_ended or session.learner_id != getattr(user, "pk", user):
         raise SessionError("This session has ended or is not yours.")
     if frame_id is not None:
         stored = EngagementLog.objects.filter(frame_id=frame_id).values_list("pk", flat=True).first()
@@ -373,7 +372,7 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
 def session_end(*, session: ExamSession) -> ExamSession:
     """End a session: close its open alerts, compute and store its summary. Ending twice is harmless."""
     session = ExamSession.objects.select_for_update().select_related("learner").get(pk=session.pk)
-    if session.status == SessionStatus.ENDED:
+    if session.has_ended:
         return session
     now = timezone.now()
     still_open = selectors.alerts_open(session=session)

@@ -109,7 +109,7 @@ def demo_accounts_refuse() -> None:
     from django.db import DatabaseError
 
     django.setup()
-    from monitor.services import demo_accounts_disable
+    from monitor.api import demo_accounts_disable
 
     try:
         demo_accounts_disable()

@@ -8,15 +8,13 @@ from .middleware import is_api_request
 def home(request):
     """What this user may open: learners their exams and the try page, instructors the live view and reports,
     the LMS account and administrators the API docs and the admin."""
-    from monitor import selectors
-    from monitor.models import ExamSession, SessionStatus
+    from monitor import api as monitor_api
 
     user = request.user
     context = {"exams": [], "watch": False, "reports": False, "api": False, "admin": False, "lti": False}
     if user.is_authenticated:
-        context["exams"] = list(ExamSession.objects.filter(learner=user).exclude(status=SessionStatus.ENDED)
-                                .order_by("created_at"))
-        context["watch"] = selectors.user_can_watch(user=user)
+        context["exams"] = list(monitor_api.sessions_running(learner=user))
+        context["watch"] = monitor_api.user_can_watch(user=user)
         context["reports"] = user.is_staff and user.has_perm("monitor.view_examsession")
         context["api"] = user.is_superuser or user.has_perm("monitor.add_examsession")
         context["admin"] = user.is_staff

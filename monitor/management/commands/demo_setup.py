@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from knox.models import AuthToken
 
-from monitor.models import ExamSession, SessionStatus
+from monitor.models import ExamSession
 from monitor.services import DEMO_USERS, api_token_issue, session_create
 
 
@@ -34,7 +34,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  {role:8} username={username} password={password} token={token}"
                               + ("" if created else " (already existed)"))
         learner = User.objects.get(username=DEMO_USERS[0][0])
-        session = ExamSession.objects.filter(learner=learner).exclude(status=SessionStatus.ENDED).first() or \
+        session = ExamSession.objects.of_learner(learner).running().first() or \
             session_create(learner=learner, course_id="demo-course", exam_id="demo-exam")
         base = f"http://127.0.0.1:{options['port']}"
         self.stdout.write(f"  try page (learner):     {base}/engagement/try/")

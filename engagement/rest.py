@@ -1,4 +1,4 @@
-"""REST endpoints: /analyze-mood, /batch-analyze-mood and /verify-faces (thin: parse, call a service, answer)."""
+"""REST endpoints (DRF views): /analyze-mood and /batch-analyze-mood (thin: parse, call a service, answer)."""
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework.parsers import JSONParser, MultiPartParser
