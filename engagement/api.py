@@ -1,4 +1,5 @@
 """The in-process API other apps use: analyse a frame, store its log row (no HTTP involved)."""
+from .conf import AppSettings, engagement_settings
 from .engines import warm_up
 from .engines.base import EMOTIONS
 from .exceptions import EngagementError, EngineUnavailable, InvalidInput
@@ -10,8 +11,8 @@ from .services import (Frame, age_gender_enabled, analysis_pool, engagement_log_
                        frame_analyze_described, head_pose_limits, image_thumbnail, timestamp_parse)
 
 __all__ = [
-    "EMOTIONS", "EngagementError", "EngineUnavailable", "EngagementLog", "EngagementStatus", "Frame", "FrameError",
-    "InvalidInput", "age_gender_enabled", "analysis_pool", "engagement_log_build", "faces_distance", "frame_analyze",
-    "frame_analyze_described", "head_pose_limits", "image_thumbnail", "offloaded", "task_send", "throttle_check",
-    "timestamp_parse", "warm_up",
+    "AppSettings", "EMOTIONS", "EngagementError", "EngineUnavailable", "EngagementLog", "EngagementStatus", "Frame",
+    "FrameError", "InvalidInput", "age_gender_enabled", "analysis_pool", "engagement_log_build", "engagement_settings",
+    "faces_distance", "frame_analyze", "frame_analyze_described", "head_pose_limits", "image_thumbnail", "offloaded",
+    "task_send", "throttle_check", "timestamp_parse", "warm_up",
 ]

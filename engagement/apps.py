@@ -7,3 +7,8 @@ class EngagementConfig(AppConfig):
 
     name = "engagement"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from .conf import engagement_settings
+
+        engagement_settings.validate()  # a misspelt or mistyped ENGAGEMENT key stops the start, not a request

@@ -13,6 +13,7 @@ from django.core.cache import cache
 from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 
 from .exceptions import TooManyRequests
+from .conf import engagement_settings
 
 RETRY_AFTER_SECONDS = 2  # a batch of 100 frames takes about this long here
 
@@ -38,10 +39,10 @@ def batch_slot(*, user: Any) -> Iterator[None]:
 
     Counted in Django's cache, so that the cap holds across server processes when the cache is Redis.
     """
-    limit = settings.ENGAGEMENT["MAX_CONCURRENT_BATCHES_PER_USER"]
+    limit = engagement_settings["MAX_CONCURRENT_BATCHES_PER_USER"]
     key = f"engagement.batches.{user.pk}"
     # The count outlives no batch by much: one left by a killed process expires instead of locking the user out.
-    timeout = settings.ENGAGEMENT["WORKER_TIMEOUT"] + 60
+    timeout = engagement_settings["WORKER_TIMEOUT"] + 60
     cache.add(key, 0, timeout=timeout)
     try:
         count = cache.incr(key)
@@ -90,11 +91,11 @@ class PixelHold:
 
     def reserve(self, pixels: int) -> None:
         """Count `pixels` against the account's budget, or refuse the frame."""
-        limit = settings.ENGAGEMENT.get("ACCOUNT_MAX_PIXELS")
+        limit = engagement_settings.get("ACCOUNT_MAX_PIXELS")
         if not limit:
             return
         # A count left by a killed process expires instead of starving the account for good.
-        timeout = settings.ENGAGEMENT["WORKER_TIMEOUT"] + 60
+        timeout = engagement_settings["WORKER_TIMEOUT"] + 60
         cache.add(self.key, 0, timeout=timeout)
         try:
             total = cache.incr(self.key, pixels)

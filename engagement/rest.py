@@ -1,11 +1,11 @@
 """REST endpoints (DRF views): /analyze-mood and /batch-analyze-mood (thin: parse, call a service, answer)."""
-from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import limits, serializers, services
+from .conf import engagement_settings
 
 # The error answers every analysis endpoint may give, all with the same JSON body.
 ERRORS = {status: serializers.ErrorResponse for status in (400, 413, 415, 429, 503)}
@@ -23,7 +23,7 @@ class AnalyzeMoodApi(APIView):
     )
     def post(self, request):
         """Answer the prototype's JSON for the frame."""
-        serializers.body_size_check(request=request, limit=settings.ENGAGEMENT["MAX_REQUEST_BYTES"])
+        serializers.body_size_check(request=request, limit=engagement_settings["MAX_REQUEST_BYTES"])
         frame = serializers.frame_from_request(request=request)
         data = request.data
         [result] = services.api_frames_analyze(
@@ -46,7 +46,7 @@ class BatchAnalyzeMoodApi(APIView):
                    responses={200: serializers.BatchResult, **ERRORS})
     def post(self, request):
         """Answer a summary and one result per frame, in order."""
-        serializers.body_size_check(request=request, limit=settings.ENGAGEMENT["MAX_BATCH_REQUEST_BYTES"])
+        serializers.body_size_check(request=request, limit=engagement_settings["MAX_BATCH_REQUEST_BYTES"])
         frames = serializers.frames_from_request(request=request)
         data = request.data
         session_id = serializers.session_id_parse(data.get("session_id"))
@@ -67,7 +67,7 @@ class VerifyFacesApi(APIView):
                    responses={200: serializers.VerifyFacesResult, 501: serializers.ErrorResponse, **ERRORS})
     def post(self, request):
         """Compare the largest face of each image."""
-        serializers.body_size_check(request=request, limit=2 * settings.ENGAGEMENT["MAX_REQUEST_BYTES"])
+        serializers.body_size_check(request=request, limit=2 * engagement_settings["MAX_REQUEST_BYTES"])
         data = serializers.json_object(request.data)
         result = services.api_faces_verify(images={name: data.get(name) for name in services.VERIFY_IMAGES},
                                            detector_backend=data.get("detector_backend"), user=request.user)

@@ -4,12 +4,12 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from django.conf import settings
 from rest_framework import serializers as drf
 
 from .engines.base import DETECTORS, EMOTIONS
 from .exceptions import InvalidInput, PayloadTooLarge
 from .scoring import EngagementStatus, FrameError
+from .conf import engagement_settings
 
 
 def body_size_check(*, request: Any, limit: int) -> None:
@@ -55,7 +55,7 @@ def frame_from_request(*, request: Any) -> dict:
     data = json_object(request.data)
     upload = request.FILES.get("image") if hasattr(request, "FILES") else None
     if upload is not None:
-        limit = settings.ENGAGEMENT["MAX_REQUEST_BYTES"]
+        limit = engagement_settings["MAX_REQUEST_BYTES"]
         if upload.size > limit:
             raise PayloadTooLarge(f"The uploaded image is {upload.size} bytes; the limit is {limit}.")
         # As base64 text, like JSON clients send it, so that the frame can travel to a worker.
@@ -69,7 +69,7 @@ def frames_from_request(*, request: Any) -> list:
     frames = data.get("frames")
     if not isinstance(frames, list) or not frames:
         raise InvalidInput("'frames' must be a non-empty list of {image, timestamp} objects.", code="invalid_frames")
-    limit = settings.ENGAGEMENT["BATCH_MAX_FRAMES"]
+    limit = engagement_settings["BATCH_MAX_FRAMES"]
     if len(frames) > limit:
         raise InvalidInput(f"A batch holds at most {limit} frames; got {len(frames)}.", code="batch_too_large")
     return frames

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
@@ -26,6 +25,7 @@ from .images import decode_image, image_bytes_from_base64
 from .limits import PixelHold
 from .models import EngagementLog
 from .offload import offloaded, task_send
+from .conf import engagement_settings
 
 logger = logging.getLogger(__name__)
 _decoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="engagement-decode")
@@ -46,7 +46,7 @@ class Frame:
 
 
 def _limits() -> dict:
-    return settings.ENGAGEMENT
+    return engagement_settings
 
 
 def timestamp_parse(*, value: Any) -> datetime:
@@ -78,7 +78,7 @@ def detector_validate(*, detector_backend: Any) -> str | None:
     if detector_backend in (None, ""):
         return None
     try:
-        allowed = import_string(settings.ENGAGEMENT["ENGINE"]).detectors
+        allowed = import_string(engagement_settings["ENGINE"]).detectors
     except (ImportError, AttributeError, KeyError):
         allowed = DETECTORS  # a broken ENGINE setting is reported when the engine loads, not here
     if detector_backend not in allowed:
@@ -235,7 +235,7 @@ def api_frames_analyze(*, frames: list, detector_backend: Any = None, session_id
 def worker_answer(task: str, **kwargs: Any) -> dict:
     """Run a Celery task of this app by name and wait for its answer; a request-level error it reports is raised."""
     try:
-        answer = task_send(task, **kwargs).get(timeout=settings.ENGAGEMENT["WORKER_TIMEOUT"])
+        answer = task_send(task, **kwargs).get(timeout=engagement_settings["WORKER_TIMEOUT"])
     except Exception as exc:  # broker down, worker lost, timeout: the engine is unavailable, not the input bad
         logger.exception("analysis worker failed")
         raise EngineUnavailable("No analysis worker answered; try again later.") from exc
@@ -394,9 +394,9 @@ def frames_analyze(*, frames: list[Frame | Any], detector_backend: str | None = 
 
 def age_gender_enabled() -> bool:
     """Whether the configured engine infers age and gender at all (its age_gender option, a privacy switch)."""
-    engine_class = import_string(settings.ENGAGEMENT["ENGINE"])
+    engine_class = import_string(engagement_settings["ENGINE"])
     default = getattr(engine_class, "default_options", {}).get("age_gender", False)
-    return bool(settings.ENGAGEMENT.get("OPTIONS", {}).get("age_gender", default))
+    return bool(engagement_settings.get("OPTIONS", {}).get("age_gender", default))
 
 
 VERIFY_IMAGES = ("img1", "img2")
@@ -473,8 +473,8 @@ def api_faces_verify(*, images: dict[str, Any], detector_backend: Any = None, us
 
 def head_pose_limits() -> dict[str, float] | None:
     """The configured engine's looking-away thresholds {"yaw", "pitch"} in degrees, or None if it has none."""
-    options = settings.ENGAGEMENT.get("OPTIONS", {})
-    engine_class = import_string(settings.ENGAGEMENT["ENGINE"])
+    options = engagement_settings.get("OPTIONS", {})
+    engine_class = import_string(engagement_settings["ENGINE"])
     defaults = getattr(engine_class, "default_options", {})
     if "looking_away_yaw" not in defaults:
         return None

@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db import models
 from django.utils.dateparse import parse_datetime
 
 from engagement.api import EngagementStatus
 
 from .choices import Connection, Severity
+from .conf import monitor_settings
 
 KEEP = ""  # a rule's answer that keeps an open alert as it is (its message unchanged)
 STRUGGLING_STATUSES = (EngagementStatus.CONFUSED, EngagementStatus.FRUSTRATED)
@@ -92,7 +92,7 @@ class AlertKindSpec:
 
 def thresholds() -> dict:
     """The MONITOR setting (thresholds are read per frame so that tests and admins can change them)."""
-    return settings.MONITOR
+    return monitor_settings
 
 
 def _held_for(state: dict, key: str, now: datetime, condition: bool) -> float:

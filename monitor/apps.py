@@ -12,9 +12,13 @@ class MonitorConfig(AppConfig):
         from django.conf import settings
         from django.db.models.signals import pre_save
 
+        from .conf import monitor_settings, webhook_settings
         from .evidence import evidence_configuration_check
         from .services import api_tokens_revoke_on_change
 
         pre_save.connect(api_tokens_revoke_on_change, sender=settings.AUTH_USER_MODEL, dispatch_uid="monitor.tokens")
+
+        monitor_settings.validate()  # a misspelt or mistyped MONITOR or WEBHOOKS key stops the start
+        webhook_settings.validate()
 
         evidence_configuration_check()  # no evidence pictures without their key: refuse to start

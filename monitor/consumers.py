@@ -21,10 +21,12 @@ from django.utils import timezone
 
 from redis.exceptions import RedisError
 
-from engagement.api import EngagementError, EngineUnavailable, analysis_pool, offloaded, task_send
+from engagement.api import (EngagementError, EngineUnavailable, analysis_pool, engagement_settings, offloaded,
+                            task_send)
 
 from . import broadcast, presence, selectors, services, slots
 from .presence import PresenceEvent
+from .conf import monitor_settings
 
 logger = logging.getLogger(__name__)
 # A socket writes the page's last-heard time at most this often (seconds), not per message: it is read against
@@ -76,7 +78,7 @@ async def cache_count(key: str, timeout: float) -> int:
 
 
 async def _presence_sweep_forever() -> None:
-    while (interval := settings.MONITOR["PRESENCE_SWEEP_SECONDS"]) > 0:
+    while (interval := monitor_settings["PRESENCE_SWEEP_SECONDS"]) > 0:
         await asyncio.sleep(interval)
         try:
             for change in await database_sync_to_async(presence.presence_sweep)():
@@ -94,7 +96,7 @@ def presence_sweeper_ensure() -> None:
     Every server process sweeps; the sweep locks each session's row, so that two processes never open the same
     alert twice. It starts with the first socket, so that a process that serves no socket does no work.
     """
-    if settings.MONITOR["PRESENCE_SWEEP_SECONDS"] <= 0:
+    if monitor_settings["PRESENCE_SWEEP_SECONDS"] <= 0:
         return
     loop = asyncio.get_running_loop()
     task = _sweepers.get(loop)
@@ -212,7 +214,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         if text_data is None:
             await self.error("invalid_message", "Send JSON text messages.")
             return
-        limit = settings.ENGAGEMENT["MAX_REQUEST_BYTES"]
+        limit = engagement_settings["MAX_REQUEST_BYTES"]
         if len(text_data) > limit:
             await self.error("payload_too_large", f"A message may be at most {limit} bytes.")
             return
@@ -278,10 +280,10 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         One atomic counter in the cache (cache_count): messages arriving at once on several sockets or
         processes are each counted, never read together and written back as one.
         """
-        limit = settings.MONITOR["RATE_LIMIT_FRAMES" if kind == "frame" else "RATE_LIMIT_CAMERA"]
+        limit = monitor_settings["RATE_LIMIT_FRAMES" if kind == "frame" else "RATE_LIMIT_CAMERA"]
         try:
             count = await cache_count(f"monitor.rate.{kind}.{self.session_id}",
-                                      timeout=settings.MONITOR["RATE_LIMIT_SECONDS"])
+                                      timeout=monitor_settings["RATE_LIMIT_SECONDS"])
         except UNAVAILABLE as exc:
             # The cache restarting: one frame per socket still waits for the one before (the socket's own bound).
             logger.warning("rate limit of session %s not checked: %s", self.session_id, exc)
@@ -361,7 +363,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             # A worker answers within the frame's deadline (it drops a frame that waited longer) plus its analysis;
             # past that, the learner is told now rather than after the broker's redelivery delay. A late answer
             # still reaches the socket (frame_outcome).
-            timeout = settings.MONITOR["MAX_FRAME_WAIT"] + ANSWER_GRACE_SECONDS
+            timeout = monitor_settings["MAX_FRAME_WAIT"] + ANSWER_GRACE_SECONDS
             message = await asyncio.wait_for(waiter, timeout=timeout)
         except asyncio.TimeoutError:
             raise EngineUnavailable("No analysis worker answered in time.") from None
@@ -469,7 +471,7 @@ class InstructorConsumer(AsyncJsonWebsocketConsumer):
     async def _still_allowed(self) -> bool:
         """Re-read the instructor's rights at most every MONITOR_RIGHTS_RECHECK_SECONDS: staff flag, courses, and
         the login (a password change, a logout or a revoked token ends the feed)."""
-        if time.monotonic() - self.checked_at < settings.MONITOR["RIGHTS_RECHECK_SECONDS"]:
+        if time.monotonic() - self.checked_at < monitor_settings["RIGHTS_RECHECK_SECONDS"]:
             return True
         self.checked_at = time.monotonic()
         allowed, self.courses = await database_sync_to_async(watch_rights)(user_id=self.scope["user"].pk,

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from engagement.api import image_thumbnail
 
 from .models import Alert, CourseAssignment, EvidenceAccess, EvidenceFrame, ExamSession, Severity
+from .conf import monitor_settings
 
 
 class EvidenceUnavailable(Exception):
@@ -23,7 +23,7 @@ class EvidenceUnavailable(Exception):
 
 def evidence_cipher() -> Fernet | None:
     """The Fernet cipher of MONITOR_EVIDENCE_KEY, None when no key is set; a malformed key is a configuration error."""
-    key = settings.MONITOR.get("EVIDENCE_KEY", "")
+    key = monitor_settings.get("EVIDENCE_KEY", "")
     if not key:
         return None
     try:
@@ -36,7 +36,7 @@ def evidence_cipher() -> Fernet | None:
 
 def evidence_configuration_check() -> None:
     """Refuse to start when courses keep evidence and no valid key encrypts it (called when the app is ready)."""
-    courses = settings.MONITOR.get("EVIDENCE_COURSES", [])
+    courses = monitor_settings.get("EVIDENCE_COURSES", [])
     if evidence_cipher() is None and courses:
         raise ImproperlyConfigured(f"MONITOR_EVIDENCE_COURSES lists {', '.join(courses)} but MONITOR_EVIDENCE_KEY "
                                    "is not set: evidence pictures are never stored unencrypted.")
@@ -46,7 +46,7 @@ def evidence_kept(*, session: ExamSession) -> bool:
     """Whether this session keeps evidence pictures (its own choice, else its course's)."""
     if session.evidence is not None:
         return session.evidence
-    return session.course_id in settings.MONITOR.get("EVIDENCE_COURSES", [])
+    return session.course_id in monitor_settings.get("EVIDENCE_COURSES", [])
 
 
 def evidence_record(*, session: ExamSession, opened: list[Alert], image: Any) -> list[EvidenceFrame]:
@@ -56,7 +56,7 @@ def evidence_record(*, session: ExamSession, opened: list[Alert], image: Any) ->
     cipher = evidence_cipher()
     if not critical or cipher is None or not evidence_kept(session=session):
         return []
-    width, height = settings.MONITOR["EVIDENCE_SIZE"]
+    width, height = monitor_settings["EVIDENCE_SIZE"]
     sealed = cipher.encrypt(image_thumbnail(image=image, width=width, height=height))
     return [EvidenceFrame.objects.create(alert=alert, session=session, picture=sealed) for alert in critical]
 

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
@@ -20,6 +19,7 @@ from engagement.api import faces_distance
 
 from .alerts import IDENTITY_MISSES_KEY
 from .models import ExamSession, IdentityReference, SessionStatus
+from .conf import monitor_settings
 
 STATE_KEY = "identity"
 REFERENCE, CHECK = "reference", "check"  # what a frame's descriptor is for
@@ -32,7 +32,7 @@ def identity_checked(*, session: ExamSession) -> bool:
     """Whether this session's face is checked: its own identity_check, else MONITOR_IDENTITY_CHECK."""
     if session.identity_check is not None:
         return session.identity_check
-    return bool(settings.MONITOR["IDENTITY_CHECK"])
+    return bool(monitor_settings["IDENTITY_CHECK"])
 
 
 def _when(value: str | None) -> datetime | None:
@@ -56,7 +56,7 @@ def descriptor_wanted(*, session_id: Any, now: datetime) -> str | None:
     if session is None or session.has_ended or not identity_checked(session=session):
         cache.set(off_key, True, timeout=OFF_CACHE_SECONDS)
         return None
-    t = settings.MONITOR
+    t = monitor_settings
     state = session.rule_state.get(STATE_KEY) or {}
     checked_at = _when(state.get("checked_at"))
     if state.get("frames", 0) < t["IDENTITY_REFERENCE_FRAMES"] or checked_at is None:
@@ -78,7 +78,7 @@ def identity_observe(*, session: ExamSession, result: dict, descriptor: Any, at:
     """
     if not identity_checked(session=session):
         return None
-    t = settings.MONITOR
+    t = monitor_settings
     state = dict(session.rule_state.get(STATE_KEY) or {})
     if result.get("face_count", 0) == 0:
         state["due"] = True  # whoever comes back into view is checked
@@ -115,5 +115,5 @@ def identity_forget(*, session: ExamSession) -> int:
 
 def identity_references_stale(*, now: datetime | None = None):
     """References to purge: of ended sessions (left by a failure), or unused for IDENTITY_REFERENCE_HOURS."""
-    cutoff = (now or timezone.now()) - timedelta(hours=settings.MONITOR["IDENTITY_REFERENCE_HOURS"])
+    cutoff = (now or timezone.now()) - timedelta(hours=monitor_settings["IDENTITY_REFERENCE_HOURS"])
     return IdentityReference.objects.filter(Q(session__status=SessionStatus.ENDED) | Q(updated_at__lt=cutoff))

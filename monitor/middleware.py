@@ -8,6 +8,7 @@ from django.urls import reverse
 from . import selectors
 from .models import ExamSession
 from .services import EXAM_LOGIN_KEY
+from .conf import monitor_settings
 
 
 class ExamLoginMiddleware:
@@ -23,7 +24,7 @@ class ExamLoginMiddleware:
         # Another exam link may replace this login; static files and logout serve the exam page.
         open_prefixes = (reverse("logout"), settings.STATIC_URL, reverse("monitor:join", args=["-"])[:-2],
                          # Pages of other apps that serve this exam (MONITOR_EXAM_LOGIN_OPEN_PATHS, "{session_id}").
-                         *(path.format(session_id=session_id) for path in settings.MONITOR["EXAM_LOGIN_OPEN_PATHS"]))
+                         *(path.format(session_id=session_id) for path in monitor_settings["EXAM_LOGIN_OPEN_PATHS"]))
         active = ExamSession.objects.of_learner(request.user).running().filter(pk=session_id).exists()
         if not active:
             ended = ExamSession.objects.of_learner(request.user).ended().filter(pk=session_id).first()

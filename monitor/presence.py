@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
@@ -15,6 +14,7 @@ from django.utils import timezone
 from . import alerts as rules
 from . import selectors, webhooks
 from .models import Alert, AlertKind, Connection, ExamSession, WebhookEvent
+from .conf import monitor_settings
 
 # The presence alerts (kinds opened by the sweep, not by frames), as the registry describes them.
 PRESENCE_KINDS = rules.PRESENCE_KINDS
@@ -170,7 +170,7 @@ def _frames_since(session: ExamSession) -> datetime | None:
 
 
 def _no_frames_delay(session: ExamSession) -> float:
-    return max(settings.MONITOR["NO_FRAMES_SECONDS"], settings.MONITOR["NO_FRAMES_INTERVALS"] * session.frame_interval)
+    return max(monitor_settings["NO_FRAMES_SECONDS"], monitor_settings["NO_FRAMES_INTERVALS"] * session.frame_interval)
 
 
 @transaction.atomic
@@ -193,7 +193,7 @@ def _no_frames_open(*, session_id: Any, kind: str, now: datetime) -> PresenceCha
 def presence_sweep(*, now: datetime | None = None) -> list[PresenceChange]:
     """Take silent sessions as disconnected, and open the presence alerts whose delay has passed."""
     now = now or timezone.now()
-    t = settings.MONITOR
+    t = monitor_settings
     live = ExamSession.objects.running()
     changes = []
     stale_cutoff = now - timedelta(seconds=t["PRESENCE_STALE_SECONDS"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.dispatch import Signal
 from django.db.models import Q
@@ -15,6 +14,7 @@ from engagement.api import EngagementLog
 from .identity import identity_references_stale
 from .models import Alert, ExamSession, IdentityReference, WebhookDelivery
 from .selectors import LOG_SOURCE
+from .conf import retention_days
 
 
 # Other apps that keep data about a learner answer these (monitor knows no other app): `learner_exported` with a
@@ -25,7 +25,7 @@ learner_erased = Signal()
 
 def retention_cutoff(*, days: int | None = None) -> datetime:
     """The moment before which data is no longer kept."""
-    return timezone.now() - timedelta(days=settings.RETENTION_DAYS if days is None else days)
+    return timezone.now() - timedelta(days=retention_days() if days is None else days)
 
 
 def _purgeable(cutoff: datetime) -> dict[str, Any]:

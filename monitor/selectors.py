@@ -8,7 +8,6 @@ from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db.models import CharField, Count, Exists, Func, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat, Substr
@@ -18,6 +17,7 @@ from engagement.api import EMOTIONS, EngagementLog, age_gender_enabled
 
 from .evidence import evidence_kept, evidence_viewable
 from .models import Alert, CourseAssignment, EvidenceFrame, ExamSession, Tenant
+from .conf import monitor_settings, retention_days
 
 LOG_SOURCE = "monitor"  # EngagementLog.source of the rows recorded for exam sessions
 
@@ -58,14 +58,14 @@ def notice_contents(*, session: ExamSession) -> dict:
             "engagement score and status" + (", the age and gender estimates" if age_gender else ""),
             "alerts, each with when it opened and closed (for example when nobody is in view)",
             "this session's summary: times in each status, average scores"]
-    learner_sees = ("your own engagement status and scores" if settings.MONITOR["SHOW_LEARNER_ANALYSIS"]
+    learner_sees = ("your own engagement status and scores" if monitor_settings["SHOW_LEARNER_ANALYSIS"]
                     else "whether the camera sees you, and your alerts")
-    width, height = settings.MONITOR["EVIDENCE_SIZE"]
+    width, height = monitor_settings["EVIDENCE_SIZE"]
     pictures = (f"One small picture ({width}\u00d7{height}) of the moment a critical alert opens (for example a "
                 "second face in view) is kept, encrypted, for your instructors of this course only. No other "
                 "picture is stored." if evidence_kept(session=session) else "No picture is stored.")
     return {"interval": session.frame_interval, "inferred": inferred, "kept": kept, "pictures": pictures,
-            "retention_days": settings.RETENTION_DAYS, "learner_sees": learner_sees}
+            "retention_days": retention_days(), "learner_sees": learner_sees}
 
 
 def session_ended_for_learner(*, session_id: Any, user: Any) -> ExamSession | None:
@@ -75,7 +75,7 @@ def session_ended_for_learner(*, session_id: Any, user: Any) -> ExamSession | No
 
 def exam_age_gender_inferred() -> bool:
     """Whether exam frames infer age and gender: only when MONITOR's AGE_GENDER asks and the engine allows it."""
-    return bool(settings.MONITOR["AGE_GENDER"]) and age_gender_enabled()
+    return bool(monitor_settings["AGE_GENDER"]) and age_gender_enabled()
 
 
 
@@ -148,7 +148,7 @@ def courses_known() -> list[tuple[str, str]]:
 
     known = {course: "" for course in ExamSession.objects.values_list("course_id", flat=True).distinct()}
     known.update({course: "" for course in CourseAssignment.objects.values_list("course_id", flat=True).distinct()})
-    for source in settings.MONITOR.get("COURSE_SOURCES", []):
+    for source in monitor_settings.get("COURSE_SOURCES", []):
         for course, label in import_string(source)():
             known[course] = label or known.get(course, "")
     return sorted(known.items())
@@ -268,7 +268,7 @@ def status_seconds(*, logs: list[dict], frame_interval: float, until: datetime |
 
 def session_timeline(*, session: ExamSession) -> list[dict]:
     """Per frame: time, score, smoothed score (the rules' moving average), status and face count."""
-    alpha = settings.MONITOR["EMA_ALPHA"]
+    alpha = monitor_settings["EMA_ALPHA"]
     points, ema = [], None
     for log in session_logs(session=session).values("frame_time", "engagement_score", "engagement_status", "error",
                                                      "face_count"):
@@ -417,7 +417,7 @@ def sessions_filter(*, sessions: QuerySet[ExamSession], unreviewed_alerts: bool 
         sessions = sessions.filter(unreviewed) if unreviewed_alerts else sessions.filter(~unreviewed)
     if low_score is not None:
         # "Not low" is the complement, so sessions with no analysed frame (no average yet) fall under it.
-        low = {"average_score__lt": settings.MONITOR["LOW_ENGAGEMENT_SCORE"]}
+        low = {"average_score__lt": monitor_settings["LOW_ENGAGEMENT_SCORE"]}
         sessions = sessions.filter(**low) if low_score else sessions.exclude(**low)
     return sessions
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import DatabaseError, close_old_connections, transaction
@@ -20,6 +19,7 @@ from engagement.api import (EngagementError, EngagementLog, Frame, InvalidInput,
 from . import alerts as rules
 from . import broadcast, evidence, identity, selectors, webhooks
 from .models import Alert, Connection, ExamSession, SessionStatus, Tenant, TenantLearner, WebhookEvent
+from .conf import monitor_settings
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def session_create(*, learner: Any, course_id: str, exam_id: str, attempt_id: st
         learner_tenant_claim(user=user, tenant=tenant, name=learner if isinstance(learner, (int, str)) else None)
     session = ExamSession.objects.create(
         learner=user, tenant=tenant, course_id=course_id, exam_id=exam_id, attempt_id=attempt_id or "",
-        frame_interval=frame_interval or settings.MONITOR["FRAME_INTERVAL"], identity_check=identity_check,
+        frame_interval=frame_interval or monitor_settings["FRAME_INTERVAL"], identity_check=identity_check,
         evidence=evidence,
     )
     # The instructors' live view shows the new session at once, not at its first frame.
@@ -228,7 +228,7 @@ REJOIN_HELP = ("open the exam again from your course page: you come back to this
 
 def _join_token_read(token: str) -> tuple[str, str]:
     try:
-        data = signing.loads(token, salt=JOIN_SALT, max_age=settings.MONITOR["JOIN_LINK_MAX_AGE"])
+        data = signing.loads(token, salt=JOIN_SALT, max_age=monitor_settings["JOIN_LINK_MAX_AGE"])
     except signing.SignatureExpired:
         raise SessionError("This exam link has expired.", code="link_expired") from None
     except signing.BadSignature:
@@ -407,9 +407,9 @@ def server_time_check(*, timestamp: Any, server_time: datetime) -> None:
     if timestamp in (None, ""):
         return
     skew = abs((timestamp_parse(value=timestamp) - server_time).total_seconds())
-    if skew > settings.MONITOR["MAX_CLOCK_SKEW"]:
+    if skew > monitor_settings["MAX_CLOCK_SKEW"]:
         raise InvalidInput(f"'timestamp' is {skew:.0f} s away from the server's clock (at most "
-                           f"{settings.MONITOR['MAX_CLOCK_SKEW']} s): check the device's clock.",
+                           f"{monitor_settings['MAX_CLOCK_SKEW']} s): check the device's clock.",
                            code="timestamp_skew")
 
 
@@ -423,7 +423,7 @@ def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image
     clock.
     """
     # Under overload a queue of old frames would make every answer late; skipping them lets the newest through.
-    if received_at is not None and time.time() - received_at > settings.MONITOR["MAX_FRAME_WAIT"]:
+    if received_at is not None and time.time() - received_at > monitor_settings["MAX_FRAME_WAIT"]:
         raise FrameStale("The server was too busy to analyse this frame in time.")
     close_old_connections()  # outside a request: drop connections a database restart broke
     try:

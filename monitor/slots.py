@@ -16,6 +16,8 @@ import weakref
 
 from django.conf import settings
 
+from .conf import monitor_settings
+
 logger = logging.getLogger(__name__)
 
 # KEYS[1]: the session's set; ARGV: now, ttl, max places, socket id. Drops stale members, then adds this one
@@ -36,7 +38,7 @@ _beats: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop ->
 
 
 def _ttl() -> float:
-    return float(settings.MONITOR["SOCKET_TTL"])
+    return float(monitor_settings["SOCKET_TTL"])
 
 
 def _key(session_id: str) -> str:
@@ -66,7 +68,7 @@ def _redis():
 
 async def slot_take(*, session_id: str, socket_id: str) -> bool:
     """Take a place for this socket, if the session has fewer than MONITOR_MAX_SOCKETS_PER_SESSION live ones."""
-    limit, ttl, now = settings.MONITOR["MAX_SOCKETS_PER_SESSION"], _ttl(), time.time()
+    limit, ttl, now = monitor_settings["MAX_SOCKETS_PER_SESSION"], _ttl(), time.time()
     client = _redis()
     if client is not None:
         taken = bool(await client.eval(TAKE, 1, _key(session_id), now, ttl, limit, socket_id))

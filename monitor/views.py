@@ -1,15 +1,15 @@
 """Pages: the one-time exam link, the learner's exam page and the instructors' live view."""
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
-from engagement.api import EngagementStatus, FrameError
+from engagement.api import EngagementStatus, FrameError, engagement_settings
 
 from . import evidence, selectors, services
 from .alerts import AlertKind
 from .choices import Connection, SessionStatus
+from .conf import monitor_settings, retention_days
 from .models import Alert
 
 # The live board says what is happening now, where the admin's words (the enum's labels) describe a record.
@@ -53,8 +53,9 @@ def exam(request, session_id):
         return render(request, "monitor/link_error.html",
                       {"message": "This exam session does not exist, is not yours, or has ended."}, status=404)
     return render(request, "monitor/exam.html", {
-        "session": session, "max_frame_bytes": settings.ENGAGEMENT["MAX_REQUEST_BYTES"],
-        "retention_days": settings.RETENTION_DAYS, "rejoin_help": services.REJOIN_HELP, "show_analysis": settings.MONITOR["SHOW_LEARNER_ANALYSIS"],
+        "session": session, "max_frame_bytes": engagement_settings["MAX_REQUEST_BYTES"],
+        "retention_days": retention_days(), "rejoin_help": services.REJOIN_HELP,
+        "show_analysis": monitor_settings["SHOW_LEARNER_ANALYSIS"],
         "consented": bool(request.session.get(services.EXAM_CONSENT_KEY.format(session_id=session.id)))})
 
 
@@ -74,7 +75,8 @@ def live(request):
     if course is not None:
         courses = {course} & courses if courses is not None else {course}
     return render(request, "monitor/live.html", {
-        "sessions": selectors.sessions_live(courses=courses, watcher=request.user), "course": course, "labels": live_labels(),
+        "sessions": selectors.sessions_live(courses=courses, watcher=request.user), "course": course,
+        "labels": live_labels(),
         "empty_reason": selectors.live_empty_reason(user=request.user, courses=courses, course=course)})
 
 

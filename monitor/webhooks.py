@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, transaction
 from django.db.models import Q
@@ -24,6 +23,7 @@ from django.utils import timezone
 from engagement.api import offloaded, task_send
 
 from .models import DeliveryStatus, Webhook, WebhookDelivery
+from .conf import webhook_settings
 
 logger = logging.getLogger(__name__)
 USER_AGENT = "engagement-webhooks/1"
@@ -58,7 +58,7 @@ def event_emit(*, event: str, data: dict, session: Any) -> list[WebhookDelivery]
 
 
 def _backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=settings.WEBHOOKS["RETRY_BASE_SECONDS"] * 2 ** (attempts - 1))
+    return timedelta(seconds=webhook_settings["RETRY_BASE_SECONDS"] * 2 ** (attempts - 1))
 
 
 class UnsafeUrl(ValueError):
@@ -116,7 +116,7 @@ def public_url_check(*, url: str, internal_hosts: list[str], schemes: tuple[str,
 def webhook_url_check(*, url: str) -> str:
     """A webhook URL's address, checked by `public_url_check` (internal hosts: WEBHOOKS["ALLOWED_INTERNAL_HOSTS"]);
     the delivery connects to the address answered."""
-    return public_url_check(url=url, internal_hosts=settings.WEBHOOKS["ALLOWED_INTERNAL_HOSTS"])
+    return public_url_check(url=url, internal_hosts=webhook_settings["ALLOWED_INTERNAL_HOSTS"])
 
 
 def _post_pinned(*, url: str, address: str, body: bytes, headers: dict) -> int:
@@ -125,7 +125,7 @@ def _post_pinned(*, url: str, address: str, body: bytes, headers: dict) -> int:
     parts = urlsplit(url)
     https = parts.scheme == "https"
     port = parts.port or (443 if https else 80)
-    timeout = urllib3.Timeout(total=settings.WEBHOOKS["TIMEOUT_SECONDS"])
+    timeout = urllib3.Timeout(total=webhook_settings["TIMEOUT_SECONDS"])
     if https:
         pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False, cert_reqs="CERT_REQUIRED",
                                            ca_certs=requests.certs.where(), server_hostname=parts.hostname,
@@ -177,7 +177,7 @@ def delivery_attempt(*, delivery: WebhookDelivery) -> WebhookDelivery:
     now = timezone.now()
     if ok:
         delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, now
-    elif delivery.attempts >= settings.WEBHOOKS["MAX_ATTEMPTS"]:
+    elif delivery.attempts >= webhook_settings["MAX_ATTEMPTS"]:
         delivery.status = DeliveryStatus.FAILED
         logger.warning("webhook delivery %s failed for good: %s", delivery.pk, delivery.last_error)
     else:
@@ -241,7 +241,7 @@ _dispatcher_lock = threading.Lock()
 def dispatcher_wake() -> None:
     """Start the process's dispatcher if needed and make it look for due deliveries now."""
     global _dispatcher
-    if not settings.WEBHOOKS["BACKGROUND"]:
+    if not webhook_settings["BACKGROUND"]:
         return
     with _dispatcher_lock:
         if _dispatcher is None or not _dispatcher.is_alive():

@@ -5,7 +5,7 @@ import zoneinfo
 
 from django.utils import timezone
 
-# Set by static/engagement/time.js on every page: the browser's IANA zone name (e.g. Europe/Berlin).
+# Set by engagement/static/engagement/time.js on every page: the browser's IANA zone name (e.g. Europe/Berlin).
 COOKIE = "tz"
 
 

@@ -3,10 +3,10 @@ import logging
 import threading
 import time
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from ..conf import engagement_settings
 from .base import AnalysisEngine
 
 _engine: AnalysisEngine | None = None
@@ -20,7 +20,7 @@ def get_engine() -> AnalysisEngine:
     if _engine is None:
         with _lock:
             if _engine is None:
-                _engine = build_engine(settings.ENGAGEMENT)
+                _engine = build_engine(engagement_settings)
     return _engine
 
 

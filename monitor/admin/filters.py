@@ -1,8 +1,8 @@
 """Admin list filters of sessions and alerts (yes/no questions)."""
-from django.conf import settings
 from django.contrib import admin
 
 from .. import selectors
+from ..conf import monitor_settings
 
 
 
@@ -38,7 +38,7 @@ class LowScoreFilter(YesNoFilter):
     parameter_name = "low_score"
 
     def lookups(self, request, model_admin):
-        return (("yes", f"Yes (below {settings.MONITOR['LOW_ENGAGEMENT_SCORE']})"), ("no", "No"))
+        return (("yes", f"Yes (below {monitor_settings['LOW_ENGAGEMENT_SCORE']})"), ("no", "No"))
 
     def answer(self, queryset, yes):
         return selectors.sessions_filter(sessions=queryset, low_score=yes)

@@ -1,5 +1,4 @@
 """Exam sessions in the admin: a session's page is its report, with its alerts to review."""
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, StreamingHttpResponse
@@ -16,6 +15,8 @@ from ..models import Alert, AlertKind, ExamSession, ReviewOutcome
 from .csv_export import csv_chunks, csv_streamed
 from .filters import LowScoreFilter, UnreviewedAlertsFilter
 from .forms import AlertReviewForm
+from ..conf import monitor_settings
+from ..conf import monitor_settings
 
 ALERT_FIELDS = ("kind", "severity", "message", "opened_at", "closed_at", "frame_count", "reviewed_by", "reviewed_at")
 
@@ -181,7 +182,7 @@ class ExamSessionAdmin(DateSafeChangeList, admin.ModelAdmin):
     def response_add(self, request, obj, post_url_continue=None):
         """After adding a session, give the learner's one-time exam link (the LMS's exam_url, made here)."""
         link = request.build_absolute_uri(reverse("monitor:join", args=[services.session_join_token(session=obj)]))
-        minutes = round(settings.MONITOR["JOIN_LINK_MAX_AGE"] / 60)
+        minutes = round(monitor_settings["JOIN_LINK_MAX_AGE"] / 60)
         self.message_user(request, format_html(
             'The learner\u2019s exam link (it works once, for {} minutes): <a href="{}" id="exam-link">{}</a>',
             minutes, link, link), messages.SUCCESS)
@@ -233,7 +234,7 @@ class ExamSessionAdmin(DateSafeChangeList, admin.ModelAdmin):
                                    for kind, count in sorted((summary.get("alerts_by_kind") or {}).items())],
                 "timeline_svg": charts.timeline_render(
                     points=report["timeline"], alerts=report["alerts"], frame_interval=obj.frame_interval,
-                    low_score=settings.MONITOR["LOW_ENGAGEMENT_SCORE"]) if report["timeline"] else None,
+                    low_score=monitor_settings["LOW_ENGAGEMENT_SCORE"]) if report["timeline"] else None,
                 "status_svg": charts.status_bars_render(seconds_by_status=summary["seconds_by_status"])
                 if summary.get("seconds_by_status") else None,
                 "alert_rows": selectors.report_alert_rows(report=report, user=request.user),

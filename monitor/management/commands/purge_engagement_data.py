@@ -1,8 +1,9 @@
 """Delete engagement data older than the retention period (RETENTION_DAYS)."""
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from monitor import privacy
+
+from ...conf import retention_days
 
 
 class Command(BaseCommand):
@@ -12,7 +13,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="Only print what would be deleted.")
-        parser.add_argument("--days", type=int, help=f"Override the retention (default {settings.RETENTION_DAYS}).")
+        parser.add_argument("--days", type=int, help=f"Override the retention (default {retention_days()}).")
 
     def handle(self, *args, **options):
         cutoff = privacy.retention_cutoff(days=options["days"])
