@@ -69,4 +69,5 @@ engagement_settings = AppSettings("ENGAGEMENT", {
     "WORKER_TIMEOUT": 120,  # seconds to wait for a Celery worker's answer
     "BATCH_MAX_PIXELS": 50_000_000,  # decoded pixels one batch may hold
     "ACCOUNT_MAX_PIXELS": 50_000_000,  # decoded pixels one account may hold in analysis at once
+    "BASE_TEMPLATE": "engagement/base.html",  # the page the try page extends (blocks: title, content)
 })

@@ -22,7 +22,7 @@ class _RatesFromSettings:
     """Read the rate of `self.scope` from settings.API_THROTTLE_RATES at each request, not once at import."""
 
     def get_rate(self):
-        return settings.API_THROTTLE_RATES.get(self.scope)
+        return getattr(settings, "API_THROTTLE_RATES", {}).get(self.scope)
 
 
 class UserThrottle(_RatesFromSettings, UserRateThrottle):

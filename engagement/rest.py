@@ -1,17 +1,29 @@
 """REST endpoints (DRF views): /analyze-mood and /batch-analyze-mood (thin: parse, call a service, answer)."""
 from drf_spectacular.utils import extend_schema
 from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import limits, serializers, services
 from .conf import engagement_settings
+from .exceptions import api_exception_handler
 
 # The error answers every analysis endpoint may give, all with the same JSON body.
 ERRORS = {status: serializers.ErrorResponse for status in (400, 413, 415, 429, 503)}
 
 
-class AnalyzeMoodApi(APIView):
+class EngagementApiView(APIView):
+    """The app's own rules, whatever the project's REST_FRAMEWORK defaults: logged-in users, the one error shape."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get_exception_handler(self):
+        """Every error as {"success": false, "error", "message"}."""
+        return api_exception_handler
+
+
+class AnalyzeMoodApi(EngagementApiView):
     """Analyse one frame: JSON {image, timestamp?, detector_backend?, session_id?} or a multipart upload."""
 
     parser_classes = [JSONParser, MultiPartParser]
@@ -36,7 +48,7 @@ class AnalyzeMoodApi(APIView):
         return Response(result)
 
 
-class BatchAnalyzeMoodApi(APIView):
+class BatchAnalyzeMoodApi(EngagementApiView):
     """Analyse up to BATCH_MAX_FRAMES frames: {frames: [{image, timestamp}], detector_backend?, session_id?}."""
 
     parser_classes = [JSONParser]
@@ -57,7 +69,7 @@ class BatchAnalyzeMoodApi(APIView):
         return Response({"success": summary["analyzed_frames"] > 0, "summary": summary, "results": results})
 
 
-class VerifyFacesApi(APIView):
+class VerifyFacesApi(EngagementApiView):
     """Whether two images show the same person: JSON {img1, img2, detector_backend?} (DeepFace.verify's answer)."""
 
     parser_classes = [JSONParser]

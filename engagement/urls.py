@@ -1,4 +1,5 @@
-"""URLs of the engagement app: the API (mounted twice by the project) and the try page."""
+"""URLs of the engagement app: `include("engagement.urls")` mounts the API and the try page (this project mounts
+the API twice, from api_urlpatterns, and the page from page_urlpatterns)."""
 from django.urls import path, re_path
 
 from . import rest, views
@@ -14,3 +15,5 @@ api_urlpatterns = [
 page_urlpatterns = [
     path("try/", views.try_page, name="try"),
 ]
+
+urlpatterns = [*api_urlpatterns, *page_urlpatterns]

@@ -12,6 +12,7 @@ monitor_settings = AppSettings("MONITOR", {
     "FRAME_INTERVAL": 5.0,  # default seconds between frames
     # Sockets: frames and camera reports per RATE_LIMIT_SECONDS per session, sockets per session, buffers.
     "RATE_LIMIT_FRAMES": 10, "RATE_LIMIT_SECONDS": 10, "RATE_LIMIT_CAMERA": 10, "MAX_SOCKETS_PER_SESSION": 2,
+    "SOCKET_TTL": 15,  # seconds a socket's place counts after its server last renewed it
     "SEND_BUFFER_BYTES": 1024 * 1024, "MAX_QUEUED_MESSAGES": 100, "RIGHTS_RECHECK_SECONDS": 10.0,
     "MAX_FRAME_WAIT": 5.0,  # older frames are dropped unanalysed
     "JOIN_LINK_MAX_AGE": 600,  # seconds an exam link stays valid

@@ -292,6 +292,7 @@ ENGAGEMENT = {
     # Decoded pixels one account may hold in analysis at once, across its requests (and processes, with Redis):
     # three 4096x4096 frames are over it, so that one account's largest frames cannot fill the analysis threads.
     "ACCOUNT_MAX_PIXELS": env_int("ENGAGEMENT_ACCOUNT_MAX_PIXELS", 50_000_000),
+    "BASE_TEMPLATE": "base.html",  # the try page in this project's frame (menu, login)
 }
 # Proctored sessions: alert thresholds and socket limits (each overridable from the environment).
 MONITOR = {
