@@ -21,7 +21,7 @@ ALLOWED = {
     "lti.views -> proctoring.middleware",  # the CSP header value
     # lti is moving to monitor.api
     "lti.views -> monitor.selectors", "lti.views -> monitor.services", "lti.services -> monitor.services",
-    "lti.services -> monitor.models",
+    "lti.services -> monitor.models", "lti.apps -> monitor.privacy",
 }
 
 
