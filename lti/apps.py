@@ -11,7 +11,7 @@ class LtiConfig(AppConfig):
 
     def ready(self):
         """Export and erase what LTI keeps about a learner with monitor's learner data."""
-        from monitor import privacy as monitor_privacy
+        from monitor import api as monitor_privacy
 
         from . import privacy
 

@@ -21,8 +21,8 @@ from django.utils.text import slugify
 from lti_tool.models import Key, LtiContext, LtiRegistration, LtiUser
 from pylti1p3.exception import LtiException
 
-from monitor import services as monitor_services
-from monitor.models import CourseAssignment, ExamSession, SessionStatus
+from monitor import api as monitor_services
+from monitor.api import CourseAssignment, ExamSession
 
 from .launch import (AP, LTI, START_ASSESSMENT, LinkKeepingServiceConnector, TimeoutSession, attempt_number_of,
                      nrps_members)
@@ -223,9 +223,8 @@ def learner_session_open(*, user, course_id: str, exam_id: str, attempt_id: str 
         raise LaunchRefused("You are an instructor of this course, so you cannot sit its exams here: ask the "
                             "course's administrator.", status=403)
     try:
-        running = (ExamSession.objects.filter(learner=user, course_id=course_id, exam_id=exam_id,
-                                              attempt_id=attempt_id)
-                   .exclude(status=SessionStatus.ENDED).order_by("-created_at").first())
+        running = monitor_services.session_running_of(learner=user, course_id=course_id, exam_id=exam_id,
+                                                      attempt_id=attempt_id)
         if running is None:
             return monitor_services.session_create(learner=user, course_id=course_id, exam_id=exam_id,
                                                    attempt_id=attempt_id, allow_instructor=True,
@@ -377,9 +376,8 @@ def deep_linking_response_jwt(*, deep_linking: DeepLinking, title: str, launch_u
 
 def proctored_session_end(*, user, course_id: str, exam_id: str, attempt_number: int) -> ExamSession | None:
     """End the learner's session of this attempt (LtiEndAssessment), with its summary; None if none runs."""
-    session = (ExamSession.objects.filter(learner=user, course_id=course_id, exam_id=exam_id,
-                                          attempt_id=str(attempt_number))
-               .exclude(status=SessionStatus.ENDED).order_by("-created_at").first())
+    session = monitor_services.session_running_of(learner=user, course_id=course_id, exam_id=exam_id,
+                                                  attempt_id=str(attempt_number))
     return monitor_services.session_end_announced(session=session) if session else None
 
 

@@ -28,8 +28,7 @@ from pylti1p3.contrib.django import DjangoOIDCLogin
 from pylti1p3.exception import LtiException, OIDCException
 
 from engagement.api import EngagementError, Frame, frame_analyze, throttle_check
-from monitor import selectors as monitor_selectors
-from monitor import services as monitor_services
+from monitor import api as monitor_services
 from proctoring.middleware import CONTENT_SECURITY_POLICY
 
 from . import registration, services
@@ -225,7 +224,7 @@ def _continuation_apply(request, continuation: "services.Continuation") -> None:
         request.session.pop(monitor_services.EXAM_LOGIN_KEY, None)
         request.session.set_expiry(None)
         return
-    session = monitor_selectors.session_for_learner(session_id=continuation.exam_session_id, user=user)
+    session = monitor_services.session_for_learner(session_id=continuation.exam_session_id, user=user)
     if session is None:
         raise LaunchRefused("This exam session has ended: start again from your course.", 409)
     monitor_services.exam_login(request=request, session=session)
@@ -331,7 +330,7 @@ def _post_to_platform(request, *, url: str, token: str, framed: bool = False, he
 
 def _proctoring_of(request, session_id):
     data = request.session.get(PROCTORING_KEY.format(session_id=session_id))
-    session = monitor_selectors.session_for_learner(session_id=session_id, user=request.user)
+    session = monitor_services.session_for_learner(session_id=session_id, user=request.user)
     if data is None or session is None:
         raise LaunchRefused("This proctoring check is not open in this browser: start it again from your course.",
                             404)

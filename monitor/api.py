@@ -1,9 +1,11 @@
-"""The in-process API other apps and the project use (lti, the home page): sessions, exam logins, tenants."""
+"""The in-process API other apps and the project use (lti, the home page): sessions, exam logins, tenants,
+learners' data."""
 from __future__ import annotations
 
 from typing import Any
 
 from .models import CourseAssignment, ExamSession, ExamSessionQuerySet, SessionStatus
+from .privacy import learner_erased, learner_exported
 from .selectors import session_for_learner, user_can_watch
 from .services import (EXAM_LOGIN_KEY, InvalidInput, SessionError, demo_accounts_disable, exam_consent_record,
                        exam_login, instructors_group, learner_check, learner_tenant, learner_tenant_set,
@@ -12,8 +14,9 @@ from .services import (EXAM_LOGIN_KEY, InvalidInput, SessionError, demo_accounts
 __all__ = [
     "EXAM_LOGIN_KEY", "CourseAssignment", "ExamSession", "InvalidInput", "SessionError", "SessionStatus",
     "demo_accounts_disable", "exam_consent_record", "exam_login", "instructors_group", "learner_check",
-    "learner_tenant", "learner_tenant_set", "session_create", "session_end_announced", "session_for_learner",
-    "session_running_of", "sessions_running", "tenant_of_platform", "user_can_watch",
+    "learner_erased", "learner_exported", "learner_tenant", "learner_tenant_set", "session_create",
+    "session_end_announced", "session_for_learner", "session_running_of", "sessions_running", "tenant_of_platform",
+    "user_can_watch",
 ]
 
 
