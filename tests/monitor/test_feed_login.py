@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from knox.models import AuthToken
 
-from monitor.consumers import INSTRUCTORS_GROUP
+from monitor.broadcast import INSTRUCTORS_CHANNEL_GROUP
 from tests.monitor.conftest import token_headers
 from tests.tokens import token_for
 
@@ -24,7 +24,7 @@ async def feed_of(connect, headers):
 
 async def still_fed(feed) -> bool:
     """Whether the feed forwards a session update (True) or closes (False)."""
-    await get_channel_layer().group_send(INSTRUCTORS_GROUP, {"type": "session.update", "session": ROW})
+    await get_channel_layer().group_send(INSTRUCTORS_CHANNEL_GROUP, {"type": "session.update", "session": ROW})
     message = await feed.receive_output(timeout=10)
     if message["type"] == "websocket.close":
         assert message["code"] == 4403
