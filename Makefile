@@ -91,7 +91,7 @@ train: $(TRAIN_VENV)/.installed
 	else echo "$(TRAIN_RUN) is not finished: the same command resumes it"; fi
 
 # Runs joined into one mirror-averaged graph by training/ensemble.py (training/README.md), then its int8 copy.
-# The defaults: run v5 with the shipped file's views (rank views on the new run with training.views first).
+# The defaults: run v5 with the shipped file's views (rank views on the new run with training.rank_views first).
 ENSEMBLE_RUNS ?= training/runs/v5
 ENSEMBLE_ARGS ?= --views face mirror@0.95 face@1.1
 ENSEMBLE_OUT ?= training/runs/v5views

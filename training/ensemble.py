@@ -114,7 +114,7 @@ def load_run(run: Path) -> EmotionNet:
 
 
 def add_choice_options(ap: argparse.ArgumentParser) -> None:
-    """The options that say which faces choices are made on (training.ensemble and training.views share them)."""
+    """The options that say which faces choices are made on (training.ensemble and training.rank_views share them)."""
     ap.add_argument("--data", type=Path, default=DEFAULT_DIR, help="folder with val.npz and train.npz")
     ap.add_argument("--limit", type=int, help="the --limit the runs were trained with (smoke runs)")
     ap.add_argument("--min-faces", type=int, default=MIN_FACES,

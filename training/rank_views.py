@@ -4,7 +4,7 @@ The faces are those training/ensemble.py chooses offsets on (val.npz without its
 the disgust hold-out when every run held it out; a class with too few faces is left out of the mean).
 training/ensemble.py then builds the graph. Every set holds the face itself plus one or two other views; their
 probabilities are averaged.
-Usage: python -m training.views --runs RUN [RUN ...] [--max-views 3] [--top 15]
+Usage: python -m training.rank_views --runs RUN [RUN ...] [--max-views 3] [--top 15]
 """
 import argparse
 import itertools
