@@ -74,8 +74,9 @@ class DeepFaceEngine(AnalysisEngine):
     default_options: dict[str, Any] = {
         "detector": "opencv",  # a DeepFace detector_backend; clients may pick "dlib", "opencv" or "skip" per request
         # Faces DeepFace reports with a lower face_confidence are dropped before counting and before choosing the
-        # largest (its dlib detector returns a shirt badge at 0.05); faces without a confidence are kept.
-        "face_confidence": 0.5,
+        # largest (its dlib detector returns a shirt badge at 0.05); faces without a confidence are kept. The same
+        # option as the bundled engine's (ENGAGEMENT_FACE_SCORE sets either).
+        "face_score": 0.5,
         "min_face_size": 48,  # faces narrower than this (pixels) are "face_too_small", as in the bundled engine
         "age_gender": True,  # ask DeepFace for age and gender (privacy: off means never computed)
         "deepface_home": None,  # directory holding .deepface/weights; exported as DEEPFACE_HOME before import
@@ -166,7 +167,7 @@ class DeepFaceEngine(AnalysisEngine):
     def _confident(self, faces: list[dict[str, Any]], detector: str) -> list[dict[str, Any]]:
         if detector == "skip":
             return faces  # the whole image is the face, whatever DeepFace's confidence says
-        threshold = float(self.options["face_confidence"])
+        threshold = float(self.options["face_score"])
         kept = []
         for face in faces:
             confidence = face.get("face_confidence")

@@ -280,7 +280,7 @@ def test_faces_under_the_confidence_threshold_are_not_counted_nor_chosen(fake_de
     result = DeepFaceEngine().analyze(frame())
     assert result.face_count == 1 and result.face == FaceBox(177, 66, 95, 95)
     assert max(result.emotions, key=result.emotions.get) == "happy"
-    result = DeepFaceEngine(face_confidence=0.01).analyze(frame())
+    result = DeepFaceEngine(face_score=0.01).analyze(frame())
     assert result.face_count == 2 and result.face == FaceBox(400, 120, 160, 170)
 
 
