@@ -1,6 +1,7 @@
 """Forms of the lti app: the settings an instructor gives a link added through Deep Linking."""
 from django import forms
-from django.conf import settings
+
+from monitor.api import monitor_settings
 
 from .services import FRAME_INTERVAL_RANGE
 
@@ -16,5 +17,5 @@ class LinkSettingsForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["frame_interval"].initial = settings.MONITOR["FRAME_INTERVAL"]
-        self.fields["identity_check"].initial = settings.MONITOR.get("IDENTITY_CHECK", False)
+        self.fields["frame_interval"].initial = monitor_settings["FRAME_INTERVAL"]
+        self.fields["identity_check"].initial = monitor_settings["IDENTITY_CHECK"]

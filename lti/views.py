@@ -345,7 +345,7 @@ def proctoring(request, session_id):
     except LaunchRefused as exc:
         return refused(request, exc.message, exc.status)
     return render(request, "lti/proctoring.html", {
-        "session": session, "retention_days": settings.RETENTION_DAYS,
+        "session": session, "retention_days": monitor_services.retention_days(),
         "check_url": reverse("lti:proctoring-check", args=[session.id]),
         "monitor_url": reverse("lti:proctoring-monitor", args=[session.id])})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .conf import monitor_settings, retention_days
 from .models import CourseAssignment, ExamSession, ExamSessionQuerySet, SessionStatus
 from .privacy import learner_erased, learner_exported
 from .selectors import session_for_learner, user_can_watch
@@ -14,7 +15,8 @@ from .services import (EXAM_LOGIN_KEY, InvalidInput, SessionError, demo_accounts
 __all__ = [
     "EXAM_LOGIN_KEY", "CourseAssignment", "ExamSession", "InvalidInput", "SessionError", "SessionStatus",
     "demo_accounts_disable", "exam_consent_record", "exam_login", "instructors_group", "learner_check",
-    "learner_erased", "learner_exported", "learner_tenant", "learner_tenant_set", "session_create",
+    "learner_erased", "learner_exported", "learner_tenant", "learner_tenant_set", "monitor_settings", "retention_days",
+    "session_create",
     "session_end_announced", "session_for_learner", "session_running_of", "sessions_running", "tenant_of_platform",
     "user_can_watch",
 ]
