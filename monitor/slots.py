@@ -47,7 +47,7 @@ def _key(session_id: str) -> str:
 
 def _redis():
     """This event loop's Redis client (asyncio clients belong to one loop), or None when embedded."""
-    if not settings.REDIS_URL:
+    if not getattr(settings, "REDIS_URL", ""):
         return None
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
