@@ -27,7 +27,7 @@ from lti_tool.views import jwks  # noqa: F401  (the tool's key set, as django-lt
 from pylti1p3.contrib.django import DjangoOIDCLogin
 from pylti1p3.exception import LtiException, OIDCException
 
-from engagement.api import EngagementError, Frame, frame_analyze, throttle_check
+from engagement.api import EngagementError, Frame, frame_analyze, offloaded, task_send, throttle_check
 from monitor import api as monitor_services
 from proctoring.middleware import CONTENT_SECURITY_POLICY
 
@@ -244,10 +244,8 @@ def continue_launch(request, token):
 
 def _instructors_sync_later(message, body):
     # In the scaled set-up a worker syncs the course's instructors from the platform's member list (NRPS).
-    if settings.CELERY_BROKER_URL and body.get("https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"):
-        from .tasks import course_instructors_sync
-
-        course_instructors_sync.delay(context_id=LtiLaunch(message).context.pk)
+    if offloaded() and body.get("https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"):
+        task_send("lti.tasks.course_instructors_sync", context_id=LtiLaunch(message).context.pk)
 
 
 def _start_proctoring(request, message, body):
