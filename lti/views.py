@@ -463,7 +463,7 @@ def registrations(request):
 @require_http_methods(["GET", "POST"])
 def control(request, session_id):
     """For the course's instructors: pause, resume or terminate a proctored attempt through its platform (ACS)."""
-    from monitor.models import CourseAssignment, ExamSession
+    from monitor.api import CourseAssignment, ExamSession
 
     session = ExamSession.objects.filter(pk=session_id).select_related("learner").first()
     allowed = session is not None and (request.user.is_superuser or (request.user.is_staff and CourseAssignment.objects
