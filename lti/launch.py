@@ -10,7 +10,7 @@ from django.conf import settings
 from requests.utils import parse_header_links
 from django.core.cache import cache
 from lti_tool.models import LtiDeployment, LtiRegistration
-from monitor.webhooks import UnsafeUrl, public_url_check
+from monitor.api import UnsafeUrl, public_url_check
 from lti_tool.utils import DjangoToolConfig
 from pylti1p3.contrib.django import DjangoCacheDataStorage, DjangoMessageLaunch
 from pylti1p3.deployment import Deployment

@@ -11,6 +11,7 @@ from .selectors import session_for_learner, user_can_watch
 from .services import (EXAM_LOGIN_KEY, InvalidInput, SessionError, demo_accounts_disable, exam_consent_record,
                        exam_login, instructors_group, learner_check, learner_tenant, learner_tenant_set,
                        session_create, session_end_announced, tenant_of_platform)
+from .webhooks import UnsafeUrl, public_url_check
 
 __all__ = [
     "EXAM_LOGIN_KEY", "CourseAssignment", "ExamSession", "InvalidInput", "SessionError", "SessionStatus",
@@ -18,7 +19,7 @@ __all__ = [
     "learner_erased", "learner_exported", "learner_tenant", "learner_tenant_set", "monitor_settings", "retention_days",
     "session_create",
     "session_end_announced", "session_for_learner", "session_running_of", "sessions_running", "tenant_of_platform",
-    "user_can_watch",
+    "UnsafeUrl", "public_url_check", "user_can_watch",
 ]
 
 
