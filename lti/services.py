@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -276,17 +277,54 @@ def continuation_token(*, continuation: Continuation) -> str:
     return signing.dumps({**asdict(continuation), "id": uuid.uuid4().hex}, salt=CONTINUE_SALT, compress=True)
 
 
-def continuation_use(*, token: str) -> Continuation:
-    """The continuation of a token, once: a second use, a bad signature or an old token is refused."""
+CONTINUE_USED = "lti.continue-used.{id}"
+LINK_USED = "This link was already used: open the activity again from your course."
+
+
+def _continuation_read(token: str) -> dict:
     try:
-        data = signing.loads(token, salt=CONTINUE_SALT, max_age=settings.LTI["CONTINUE_SECONDS"])
+        return signing.loads(token, salt=CONTINUE_SALT, max_age=settings.LTI["CONTINUE_SECONDS"])
     except signing.SignatureExpired:
         raise LaunchRefused("This link has expired: open the activity again from your course.", 403) from None
     except signing.BadSignature:
         raise LaunchRefused("This link is not valid.", 403) from None
-    if not cache.add(f"lti.continue-used.{data.pop('id')}", 1, timeout=settings.LTI["CONTINUE_SECONDS"] + 60):
-        raise LaunchRefused("This link was already used: open the activity again from your course.", 403)
+
+
+def continuation_peek(*, token: str) -> Continuation:
+    """The continuation of a valid, unused token, without using it (to ask for confirmation first)."""
+    data = _continuation_read(token)
+    if cache.get(CONTINUE_USED.format(id=data.pop("id"))):
+        raise LaunchRefused(LINK_USED, 403)
     return Continuation(**data)
+
+
+def continuation_use(*, token: str) -> Continuation:
+    """The continuation of a token, once: a second use, a bad signature or an old token is refused."""
+    data = _continuation_read(token)
+    if not cache.add(CONTINUE_USED.format(id=data.pop("id")), 1, timeout=settings.LTI["CONTINUE_SECONDS"] + 60):
+        raise LaunchRefused(LINK_USED, 403)
+    return Continuation(**data)
+
+
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def platform_origins(*, registration: LtiRegistration, body: dict) -> list[str]:
+    """The origins a platform shows the tool's frame from: its issuer's, its login (OIDC auth) URL's and the
+    launch's return URL's (signed by the platform), each only if it is a plain http(s) origin."""
+    presentation = body.get(LTI + "launch_presentation")
+    urls = [registration.issuer, registration.auth_url,
+            presentation.get("return_url") if isinstance(presentation, dict) else None]
+    origins = []
+    for url in urls:
+        try:
+            parts = urlsplit(url) if isinstance(url, str) else None
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            parts = None
+        origin = f"{parts.scheme}://{parts.netloc}" if parts else ""
+        if ORIGIN.fullmatch(origin) and origin not in origins:
+            origins.append(origin)
+    return origins
 
 
 def tool_message_jwt(*, registration: LtiRegistration, deployment_id: str, message_type: str, claims: dict) -> str:

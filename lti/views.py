@@ -47,10 +47,12 @@ NO_KEY = "The tool has no signing key yet: an administrator must run manage.py r
 PROCTORING = (START_PROCTORING, END_ASSESSMENT)
 
 
-def framable(response):
-    """Let an LMS show this page in its frame: a page that says why, or that offers a window of the tool's own."""
+def framable(response, origins: list[str] | None = None):
+    """Let an LMS show this page in its frame: a page that says why (any site), or one that acts for a launch's user,
+    which only the platform's own `origins` may frame (another site could make them click it unseen)."""
+    ancestors = "*" if origins is None else " ".join(origins) or "'none'"
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
-        "frame-ancestors 'none'", "frame-ancestors *")
+        "frame-ancestors 'none'", f"frame-ancestors {ancestors}")
     response.xframe_options_exempt = True
     return response
 
@@ -191,22 +193,25 @@ def _resource_link(request, message, body):
         services.instructor_assign(user=user, course_id=course_id)
         _instructors_sync_later(message, body)
         return _go_on(request, services.Continuation(
-            user_id=user.pk, next_url=f"{reverse('monitor:live')}?{urlencode({'course': course_id})}"))
+            user_id=user.pk, next_url=f"{reverse('monitor:live')}?{urlencode({'course': course_id})}"), message, body)
     session = services.learner_session_open(user=user, course_id=course_id, exam_id=exam_id,
                                             link_settings=services.link_settings_of(body=body))
     return _go_on(request, services.Continuation(user_id=user.pk, next_url=reverse("monitor:exam", args=[session.id]),
-                                                 exam_session_id=str(session.id)))
+                                                 exam_session_id=str(session.id)), message, body)
 
 
-def _go_on(request, continuation: "services.Continuation"):
+def _go_on(request, continuation: "services.Continuation", message, body):
     """Log the launch's user in and go on; inside an LMS frame, offer the same in a window of its own.
 
     The tool's pages need the camera and refuse to be framed, and a frame's login would not reach a new window
-    (its cookie is the LMS's third party): the window gets a one-time link that logs in by itself.
+    (its cookie is the LMS's third party): the window gets a one-time link that logs in by itself. Only the
+    platform's own pages may frame that offer.
     """
     if request.headers.get("Sec-Fetch-Dest") == "iframe":
         token = services.continuation_token(continuation=continuation)
-        return framable(render(request, "lti/new_window.html", {"url": reverse("lti:continue", args=[token])}))
+        origins = services.platform_origins(registration=message.get_registration_row(), body=body)
+        return framable(render(request, "lti/new_window.html", {"url": reverse("lti:continue", args=[token])}),
+                        origins)
     _continuation_apply(request, continuation)
     return redirect(continuation.next_url)
 
@@ -233,8 +238,16 @@ def _continuation_apply(request, continuation: "services.Continuation") -> None:
 
 
 def continue_launch(request, token):
-    """The one-time link a framed launch offers: log in as that launch would have, in this window, and go on."""
+    """The one-time link a framed launch offers: log in as that launch would have, in this window, and go on.
+
+    Someone else's login in this browser is replaced only after they confirm (a POST from the page shown), as an
+    exam link asks.
+    """
     try:
+        continuation = services.continuation_peek(token=token)
+        current = request.user if request.user.is_authenticated else None
+        if current is not None and current.pk != continuation.user_id and request.method != "POST":
+            return render(request, "lti/continue_confirm.html", {"current": current})
         continuation = services.continuation_use(token=token)
         _continuation_apply(request, continuation)
     except LaunchRefused as exc:
@@ -261,7 +274,7 @@ def _start_proctoring(request, message, body):
     services.assessment_control_remember(session=session, registration=message.get_registration_row(), body=body)
     return _go_on(request, services.Continuation(
         user_id=user.pk, next_url=reverse("lti:proctoring", args=[session.id]), exam_session_id=str(session.id),
-        proctoring=asdict(proctoring)))
+        proctoring=asdict(proctoring)), message, body)
 
 
 def _end_assessment(request, message, body):

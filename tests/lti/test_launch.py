@@ -269,7 +269,9 @@ def test_a_framed_launch_offers_a_one_time_link_to_a_window_of_its_own(platform,
                    AP + "start_assessment_url": f"{platform.url}/start-assessment", AP + "attempt_number": 1}}}[kind]
     framed = launch(platform, sub="user-1", headers={"Sec-Fetch-Dest": "iframe"}, **pending)
     assert framed.status == 200 and "opens in a window of its own" in framed.text
-    assert "frame-ancestors *" in framed.response.headers["Content-Security-Policy"]
+    # Only the platform may frame it (its issuer's and login URL's origin).
+    ancestors = re.search(r"frame-ancestors ([^;]*)", framed.response.headers["Content-Security-Policy"]).group(1)
+    assert ancestors == platform.url
     assert "X-Frame-Options" not in framed.response.headers
     link = re.search(r'href="(/lti/continue/[^"]+)"', framed.text).group(1)
     window = requests.Session()  # a new window: none of the frame's cookies

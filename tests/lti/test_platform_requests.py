@@ -52,3 +52,33 @@ def test_a_member_list_without_instructors_removes_no_one(platform, live_server)
     platform.members[COURSE] = [{"user_id": "teacher-1", "roles": INSTRUCTOR, "name": "Ines Dupont"},
                                 {"user_id": "ta-2", "roles": INSTRUCTOR, "name": "Tom Ade"}]
     assert services.course_instructors_sync(context=context)["added"] == 1
+
+
+def test_only_the_platform_frames_a_launch_and_its_link_asks_before_replacing_a_login(platform, live_server, client):
+    import re
+
+    import requests
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from tests.lti.platform import LEARNER, LTI
+
+    framed = launch(platform, sub="learner-1", roles=LEARNER, headers={"Sec-Fetch-Dest": "iframe"},
+                    extra={LTI + "launch_presentation": {"return_url": "https://lms.uni.example/course/7"}})
+    ancestors = re.search(r"frame-ancestors ([^;]*)", framed.response.headers["Content-Security-Policy"]).group(1)
+    assert ancestors == f"{platform.url} https://lms.uni.example"  # the issuer's and the launch's return URL's
+    link = live_server.url + re.search(r'href="(/lti/continue/[^"]+)"', framed.text).group(1)
+    # An administrator's browser opens the link: it asks first, and the administrator stays logged in.
+    admin = get_user_model().objects.create_superuser("root", password="x" * 12)
+    client.force_login(admin)
+    browser = requests.Session()
+    browser.cookies.set(settings.SESSION_COOKIE_NAME, client.cookies[settings.SESSION_COOKIE_NAME].value)
+    asked = browser.get(link, timeout=30)
+    assert asked.status_code == 200 and "Log out root and continue" in asked.text
+    assert browser.get(f"{live_server.url}/admin/", timeout=30, allow_redirects=False).status_code == 200
+    # Confirmed (a POST with the page's CSRF token): the learner's exam opens, once.
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', asked.text).group(1)
+    confirmed = browser.post(link, data={"csrfmiddlewaretoken": token}, headers={"Referer": link}, timeout=30)
+    assert confirmed.status_code == 200 and "/monitor/sessions/" in confirmed.url
+    assert browser.get(f"{live_server.url}/admin/", timeout=30, allow_redirects=False).status_code != 200  # replaced
+    assert requests.get(link, timeout=30).status_code == 403
