@@ -8,7 +8,7 @@ from django.test import Client
 from knox.models import AuthToken
 
 from monitor.broadcast import INSTRUCTORS_CHANNEL_GROUP
-from monitor.selectors import INSTRUCTORS_AUTH_GROUP
+from monitor.services import instructors_group
 from tests.monitor.conftest import token_headers
 from tests.tokens import token_for
 
@@ -72,8 +72,6 @@ async def test_a_socket_with_an_expired_token_is_refused(connect, learner, exam_
 
 async def test_the_feed_never_carries_the_watchers_own_exam(connect, settings, transactional_db):
     """Low 6: an instructor who sits an exam of their own course (LTI roles change) gets no row of it."""
-    from django.contrib.auth.models import Group
-
     from monitor.models import CourseAssignment, ExamSession
 
     settings.MONITOR = {**settings.MONITOR, "RIGHTS_RECHECK_SECONDS": 0}
@@ -81,8 +79,8 @@ async def test_the_feed_never_carries_the_watchers_own_exam(connect, settings, t
     @database_sync_to_async
     def instructor_sitting_an_exam():
         ines = get_user_model().objects.create_user("ines", password="x" * 12, is_staff=True)
-        # get_or_create: a transactional test before this one may have flushed the group its migration made.
-        ines.groups.add(Group.objects.get_or_create(name=INSTRUCTORS_AUTH_GROUP)[0])
+        # Made again, with its permissions, if a transactional test before this one flushed the migration's group.
+        ines.groups.add(instructors_group())
         CourseAssignment.objects.create(instructor=ines, course_id="c1")
         ExamSession.objects.create(learner=ines, course_id="c1", exam_id="e1")
         token_for(ines)
