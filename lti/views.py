@@ -401,13 +401,16 @@ def _checked(request, session_id):
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def proctoring_monitor(request, session_id):
-    """The monitoring window the learner's "I agree" opens: the agreement is recorded, the exam page starts."""
+    """The monitoring window the learner's "I agree" opens (a POST with the check page's CSRF token): the agreement
+    is recorded and the exam page starts. A GET (a link any site could open) only shows the exam page, which asks."""
     try:
         _, session = _checked(request, session_id)
     except LaunchRefused as exc:
         return refused(request, exc.message, exc.status)
-    monitor_services.exam_consent_record(request=request, session=session)
+    if request.method == "POST":
+        monitor_services.exam_consent_record(request=request, session=session)
     return redirect("monitor:exam", session_id=session.id)
 
 

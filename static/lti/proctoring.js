@@ -30,10 +30,12 @@
     }
   }
 
-  // The monitoring window opens on the learner's click (browsers block windows opened otherwise); this page then
-  // sends the signed start message to the platform.
+  // The monitoring window opens on the learner's click (browsers block windows opened otherwise) and gets the
+  // agreement as a POST with this page's CSRF token (a GET records none); this page then sends the signed start
+  // message to the platform.
   document.getElementById("start-form").addEventListener("submit", function () {
-    window.open(root.dataset.monitorUrl, "exam-monitor", "popup,width=560,height=720");
+    window.open("", "exam-monitor", "popup,width=560,height=720");
+    document.getElementById("monitor-form").submit();
   });
 
   (async function () {

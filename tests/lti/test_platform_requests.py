@@ -82,3 +82,30 @@ def test_only_the_platform_frames_a_launch_and_its_link_asks_before_replacing_a_
     assert confirmed.status_code == 200 and "/monitor/sessions/" in confirmed.url
     assert browser.get(f"{live_server.url}/admin/", timeout=30, allow_redirects=False).status_code != 200  # replaced
     assert requests.get(link, timeout=30).status_code == 403
+
+
+def test_consent_to_monitoring_is_a_post_with_csrf_not_a_link(platform, live_server):
+    import json
+
+    from tests import images
+    from tests.lti.conftest import proctoring_opened
+
+    launched, session, check_url, headers = proctoring_opened(platform, live_server)
+    checked = launched.session.post(check_url, data=json.dumps({"image": images.data_url(images.webcam_face())}),
+                                    headers={**headers, "Content-Type": "application/json"}, timeout=60)
+    assert checked.json()["ok"] is True, checked.text
+    monitor_url = f"{live_server.url}/lti/proctoring/{session.id}/monitor/"
+    assert f'action="/lti/proctoring/{session.id}/monitor/"' in launched.text  # the page's button posts a form
+    # A link another site makes the learner's browser open shows the exam page, which still asks for consent.
+    linked = launched.session.get(monitor_url, headers={"Referer": "https://evil.example/", "Sec-Fetch-Site":
+                                                        "cross-site"}, timeout=30)
+    assert linked.status_code == 200 and linked.url.endswith(f"/monitor/sessions/{session.id}/")
+    assert 'data-consented="1"' not in linked.text
+    # A cross-site POST without the page's CSRF token is refused.
+    forged = launched.session.post(monitor_url, headers={"Referer": "https://evil.example/"}, timeout=30)
+    assert forged.status_code == 403
+    assert 'data-consented="1"' not in launched.session.get(linked.url, timeout=30).text
+    # The page's form (its CSRF token): consent recorded, the exam page starts at once.
+    agreed = launched.session.post(monitor_url, data={"csrfmiddlewaretoken": headers["X-CSRFToken"]},
+                                   headers={"Referer": headers["Referer"]}, timeout=30)
+    assert agreed.status_code == 200 and 'data-consented="1"' in agreed.text
