@@ -196,6 +196,7 @@ def test_a_batch_takes_its_turns_on_the_shared_pool_in_chunks(api, settings, mon
     assert [n for n, _ in calls] == [4, 4, 2] and all(name.startswith("analysis") for _, name in calls)
 
 
+@pytest.mark.embedded_only  # the budget holds in a server's own analysis; Celery workers do not count it yet
 def test_an_accounts_decoded_pixels_are_counted_across_its_requests(settings):
     """Medium 3: frames of one account in analysis at once share ENGAGEMENT_ACCOUNT_MAX_PIXELS; others are free."""
     settings.API_THROTTLE_RATES = NO_LIMITS

@@ -122,6 +122,7 @@ class EmotionOnlyEngine(AnalysisEngine):
         return FrameAnalysis(face_count=0, error="no_face")
 
 
+@pytest.mark.embedded_only  # the engine is changed in this process's settings; Celery workers keep their own
 def test_an_engine_without_descriptors_answers_501(api, settings, fresh_engine):
     settings.ENGAGEMENT = {**settings.ENGAGEMENT, "ENGINE": f"{__name__}.EmotionOnlyEngine", "OPTIONS": {}}
     assert_error(verify(api, ASTRONAUT, ASTRONAUT), 501, "verification_unsupported", "cannot compare faces")

@@ -132,8 +132,10 @@ def test_canvas_member_list_with_opaque_cursors_is_read_page_after_page(canvas):
     ]
     result = services.course_instructors_sync(context=LtiContext.objects.get())
     assert result["instructors"] == 3, (result, canvas.member_requests)
-    # Three pages, each cursor requested exactly as the Link header gave it.
-    assert [path.rsplit("?", 1)[-1] for path in canvas.member_requests[1:]] == ["cursor=Pg1_AbC7x", "cursor=Pg2_AbC14x"]
+    # Three pages, each cursor requested exactly as the Link header gave it (and never otherwise). With Celery
+    # workers the launch's own sync reads the pages too, so requests are compared as a set.
+    cursors = {path.rsplit("?", 1)[-1] for path in canvas.member_requests if "?" in path}
+    assert cursors == {"cursor=Pg1_AbC7x", "cursor=Pg2_AbC14x"}, canvas.member_requests
     names = {a.instructor.get_full_name() for a in CourseAssignment.objects.all()}
     assert names == {"Ines Dupont", "Ana Ruiz", "Bo Chen"}
 

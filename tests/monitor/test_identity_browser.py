@@ -25,6 +25,7 @@ def learner_then_someone_else(tmp_path, learner_seconds=8, other_seconds=60):
     return y4m_write(path=tmp_path / "webcam.y4m", frames=[np.ascontiguousarray(f) for f in frames], fps=FPS)
 
 
+@pytest.mark.embedded_only  # the cadence is shortened in this process's settings; Celery workers keep their own
 def test_someone_else_taking_over_halfway_opens_identity_changed(asgi_server, settings, tmp_path, request):
     settings.MONITOR = {**settings.MONITOR, "RATE_LIMIT_FRAMES": 100, "IDENTITY_REFERENCE_FRAMES": 3,
                         "IDENTITY_CHECK_SECONDS": 2}

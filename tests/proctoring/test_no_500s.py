@@ -1,6 +1,7 @@
 """Inputs that once made 500s: Unicode digits as a learner, lone surrogates, year-9999 admin filters, static paths
 that leave the static folders."""
 import pytest
+from django.db import connection
 from channels.testing import HttpCommunicator
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -49,6 +50,11 @@ def test_out_of_range_admin_date_filters_answer_as_invalid_filters(client, query
     client.raise_request_exception = False
     client.force_login(User.objects.create_superuser("root", password="x" * 12))
     answer = client.get(f"/admin/engagement/engagementlog/?{query}")
+    if answer.status_code == 200:
+        # PostgreSQL compares a moment at 9999-12-31 -14:00 (in year 10000 in UTC) without an error; SQLite's
+        # conversion overflows, which the admin must answer as an invalid filter. Either way, never a 500.
+        assert connection.vendor == "postgresql" and "+" in query
+        return
     assert answer.status_code == 302 and answer["Location"].endswith("?e=1")
     assert client.get(answer["Location"]).status_code == 200
     assert client.get(f"/admin/monitor/examsession/?{query.replace('frame_time', 'created_at')}").status_code == 302
