@@ -10,7 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Error as PlaywrightError, Page, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 OUTPUT_DIR = Path(__file__).resolve().parent.parent / "test-output"
@@ -123,3 +123,19 @@ def page_screenshot(*, page: Page, name: str) -> Path:
     path = OUTPUT_DIR / (re.sub(r"[^\w.-]+", "_", name).strip("_") + ".png")
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def frame_texts(*, page: Page, frame: str, selector: str, until, timeout_ms: int = TIMEOUT_MS) -> list[str]:
+    """The texts of `selector` in the page's frame `frame` once `until(texts)` holds (AssertionError after
+    `timeout_ms`). Polled from the page: Playwright's own waiting on a frame that changed sites several times was
+    seen to hang for good on a loaded machine."""
+    texts: list[str] = []
+    for _ in range(max(1, timeout_ms // 250)):
+        try:
+            texts = page.frame_locator(frame).locator(selector).all_text_contents()
+        except PlaywrightError:  # the frame navigated while it was read: read it again
+            texts = []
+        if until(texts):
+            return texts
+        page.wait_for_timeout(250)
+    raise AssertionError(f"{selector!r} in {frame!r} read {texts!r} after {timeout_ms} ms")

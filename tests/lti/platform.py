@@ -151,6 +151,14 @@ class LoopbackPlatform:
     url: str
     pending: dict
     server: ThreadingHTTPServer
+    # The key set's path, one per platform: the tool caches key sets by URL (in Redis on the scaled set-up, for
+    # the whole run), and a later test's platform may get the same port.
+    jwks_path: str = ""
+
+    @property
+    def jwks_url(self) -> str:
+        """Where the platform publishes its key set."""
+        return f"{self.url}{self.jwks_path}"
 
     def launch_url(self, **fields) -> str:
         """The URL a user's browser opens to launch the tool (the fields of a launch_type)."""
@@ -180,6 +188,7 @@ class Platform(LoopbackPlatform):
         self.id_tokens: list[dict] = []  # every launch form sent: {"id_token", "state"}
         self.started: list[dict] = []  # verified LtiStartAssessment messages
         self.members: dict[str, list[dict]] = {}  # NRPS member lists by context id
+        self.jwks_path = f"/jwks/{uuid.uuid4().hex}"
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://localhost:{self.server.server_address[1]}"
         self.registration = (Registration().set_iss(self.url).set_client_id(CLIENT_ID)
@@ -198,7 +207,7 @@ class Platform(LoopbackPlatform):
     def tool_registration(self) -> dict:
         """The values an administrator enters in the tool for this platform (django-lti's LtiRegistration)."""
         return {"name": "Test platform", "issuer": self.url, "client_id": CLIENT_ID, "auth_url": f"{self.url}/auth",
-                "token_url": f"{self.url}/token", "keyset_url": f"{self.url}/jwks"}
+                "token_url": f"{self.url}/token", "keyset_url": self.jwks_url}
 
 
     # The HTTP side.
@@ -222,7 +231,7 @@ class Platform(LoopbackPlatform):
                                            'width="900" height="500"></iframe></body></html>')
                 if parts.path == "/auth":
                     return self._auth(query)
-                if parts.path == "/jwks":
+                if parts.path == platform.jwks_path:
                     config = platform.config()
                     config.get_registration()
                     return self._send(200, json.dumps(config.get_jwks()), "application/json")

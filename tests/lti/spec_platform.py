@@ -103,6 +103,7 @@ class SpecPlatform(LoopbackPlatform):
         self.page_size = 2
         self.login_path = "/lti/login/"  # the tool's login initiation URL (or a registration's own)
         self.member_requests: list[str] = []  # the paths (with queries) of every member-list request
+        self.jwks_path = f"/jwks/{secrets.token_hex(8)}"
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -113,7 +114,7 @@ class SpecPlatform(LoopbackPlatform):
     def tool_registration(self) -> dict:
         """The values an administrator enters in the tool for this platform (django-lti's LtiRegistration)."""
         return {"name": f"Spec platform ({self.shape})", "issuer": self.url, "client_id": CLIENT_ID,
-                "auth_url": f"{self.url}/auth", "token_url": f"{self.url}/token", "keyset_url": f"{self.url}/jwks"}
+                "auth_url": f"{self.url}/auth", "token_url": f"{self.url}/token", "keyset_url": self.jwks_url}
 
     def rotate(self, *, keep_old: bool = True) -> None:
         """A new signing key (a new kid); the old one stays in the key set or goes."""
@@ -123,7 +124,7 @@ class SpecPlatform(LoopbackPlatform):
         """The platform's OpenID configuration (Dynamic Registration 1.0, 3.4), as Moodle 4.x shapes it."""
         return {
             "issuer": self.url, "token_endpoint": f"{self.url}/token", "authorization_endpoint": f"{self.url}/auth",
-            "jwks_uri": f"{self.url}/jwks", "registration_endpoint": f"{self.url}/register",
+            "jwks_uri": self.jwks_url, "registration_endpoint": f"{self.url}/register",
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
             "scopes_supported": ["openid", NRPS_SCOPE], "response_types_supported": ["id_token"],
@@ -212,7 +213,7 @@ class SpecPlatform(LoopbackPlatform):
                     return self._send(200, STORAGE_FRAME)
                 if parts.path == "/auth":
                     return self._auth(query)
-                if parts.path == "/jwks":
+                if parts.path == platform.jwks_path:
                     platform.jwks_requests += 1
                     return self._send(200, json.dumps({"keys": [k.jwk() for k in platform.keys]}), "application/json")
                 if parts.path.startswith("/nrps/"):

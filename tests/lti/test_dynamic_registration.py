@@ -49,7 +49,7 @@ def test_moodle_dynamic_registration_waits_for_the_tools_administrator(unregiste
     registration = LtiRegistration.objects.get()
     assert (registration.issuer, registration.client_id, registration.is_active) == (unregistered.url, CLIENT_ID,
                                                                                       False)
-    assert registration.keyset_url == f"{unregistered.url}/jwks"
+    assert registration.keyset_url == unregistered.jwks_url
     assert list(LtiDeployment.objects.values_list("deployment_id", "is_active")) == [("1", False)]
     # Until approved, launches are refused and make nothing.
     refused = spec_launch(unregistered, sub="5", roles=[MEMBERSHIP + "Learner"])

@@ -1,10 +1,9 @@
 """Canvas in a frame, in Chromium: the tool's cookie does not come back to a framed launch from another site, so
 the login's state and nonce are kept in the LMS page's storage frame (LTI Client Side postMessages)."""
 import pytest
-from playwright.sync_api import expect
 
 from monitor.models import ExamSession
-from tests.browser import chromium_context, page_screenshot
+from tests.browser import chromium_context, frame_texts, page_screenshot
 from tests.lti.conftest import spec_platform_registered
 from tests.lti.spec_platform import INSTITUTION, MEMBERSHIP, REMOVE
 
@@ -24,8 +23,8 @@ def test_canvas_framed_launch_keeps_state_in_platform_storage(canvas):
     with chromium_context() as context:
         page = context.new_page()
         page.goto(canvas.course_url(sub="learner-1", roles=LEARNER))
-        frame = page.frame_locator("#tool")
-        expect(frame.locator("h1")).to_have_text("This activity opens in a window of its own")
+        frame_texts(page=page, frame="#tool", selector="h1",
+                    until=lambda texts: texts == ["This activity opens in a window of its own"])
         # No screenshot of this page: composing a frame that changed sites four times was seen to hang on a loaded
         # machine. Closed here, frames and all: a page with frames from two sites left to the browser's own close has
         # been seen to hang that close on a loaded machine.
@@ -39,8 +38,8 @@ def test_canvas_framed_launch_without_platform_storage_shows_a_readable_refusal(
     with chromium_context() as context:
         page = context.new_page()
         page.goto(canvas.course_url(sub="learner-1", roles=LEARNER, login={"lti_storage_target": REMOVE}))
-        frame = page.frame_locator("#tool")
-        expect(frame.locator(".error")).to_contain_text("State not found")
+        frame_texts(page=page, frame="#tool", selector=".error",
+                    until=lambda texts: any("State not found" in text for text in texts))
         page_screenshot(page=page, name=request.node.name)
         # Closed here, frames and all: a page with frames from two sites left to the browser's own close has
         # been seen to hang that close on a loaded machine.
@@ -52,8 +51,8 @@ def test_canvas_framed_launch_whose_storage_frame_is_missing_offers_a_new_window
     with chromium_context() as context:
         page = context.new_page()
         page.goto(canvas.course_url(sub="learner-1", roles=LEARNER, login={"lti_storage_target": "no-such-frame"}))
+        frame_texts(page=page, frame="#tool", selector="#open", until=bool)
         frame = page.frame_locator("#tool")
-        expect(frame.locator("#open")).to_be_visible()
         href = frame.locator("#open").get_attribute("href")
         assert href.startswith("/lti/login/?") and "lti_storage_target" not in href and "login_hint=" in href
         assert frame.locator("#open").get_attribute("target") == "_blank"
