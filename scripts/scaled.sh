@@ -122,7 +122,9 @@ case "${1:-}" in
     # The whole test suite on PostgreSQL + Redis of its own (other ports and data than `start`, which it must
     # not disturb); the tests start their own Celery workers on the test database.
     if [ -z "${SCALED_TEST:-}" ]; then
-      exec env SCALED_TEST=1 SCALED_DIR="$ROOT/var/test-scaled" PG_PORT=55433 REDIS_PORT=56380 \
+      # TEST_PG_PORT / TEST_REDIS_PORT let two checkouts on one machine run this at the same time.
+      exec env SCALED_TEST=1 SCALED_DIR="$ROOT/var/test-scaled" PG_PORT="${TEST_PG_PORT:-55433}" \
+        REDIS_PORT="${TEST_REDIS_PORT:-56380}" \
         DATABASE_URL= REDIS_URL= CELERY_BROKER_URL= "$0" "$@"
     fi
     export SCALED_DIR PG_PORT REDIS_PORT
