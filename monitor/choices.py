@@ -3,10 +3,15 @@ from django.db import models
 
 
 class SessionStatus(models.TextChoices):
-    """Life cycle of an exam session."""
+    """Life cycle of an exam session.
 
-    SCHEDULED = "scheduled", "Scheduled"  # created by the LMS, learner not connected yet
-    ACTIVE = "active", "Active"  # at least one frame received
+    The labels are the one set of words every page uses (live view, report, admin, the learner's pages, the API's
+    docs): a learner or an instructor reads "Not started" / "In progress" / "Ended", where "Scheduled" suggested a
+    time set in advance and "Active" / "Running" said the same thing twice. The values are the API's and stay.
+    """
+
+    SCHEDULED = "scheduled", "Not started"  # created by the LMS, learner not connected yet
+    ACTIVE = "active", "In progress"  # at least one frame received
     ENDED = "ended", "Ended"  # finished; its summary is stored and sockets are refused
 
 

@@ -171,8 +171,8 @@ def live_empty_reason(*, user: Any, courses: set[str] | None, course: str | None
                 "courses under Course assignments in the admin; opening the tool as an instructor from a course in "
                 "your LMS assigns you to that course.")
     where = f"the course {course}" if course else ("any course" if courses is None else "your courses")
-    return (f"No exam session is scheduled or running in {where}. A session appears here as soon as the LMS "
-            "creates it.")
+    return (f"No exam session is in progress or waiting to start in {where}. A session appears here as soon as "
+            "the LMS creates it.")
 
 
 def sessions_live(*, courses: set[str] | None = None, watcher: Any = None) -> list[dict]:

@@ -12,10 +12,6 @@ from .choices import Connection, SessionStatus
 from .conf import monitor_settings, retention_days
 from .models import Alert
 
-# The live board says what is happening now, where the admin's words (the enum's labels) describe a record.
-LIVE_SESSION_WORDS = {SessionStatus.SCHEDULED: "Not started", SessionStatus.ACTIVE: "Running",
-                      SessionStatus.ENDED: "Ended"}
-
 
 def join(request, token):
     """Log the session's learner in from a signed one-time link, confined to that exam, and open the exam page.
@@ -66,7 +62,7 @@ def exam_ended(request, session):
 
 @login_required
 def live(request):
-    """Instructors' live view of active sessions."""
+    """Instructors' live view of the sessions not started or in progress."""
     if not selectors.user_can_watch(user=request.user):
         raise PermissionDenied
     courses = selectors.courses_watched(user=request.user)
@@ -84,7 +80,7 @@ def live_labels() -> dict:
     """The words the live view's script shows for the codes the server sends, from the enums that define them."""
     return {
         "status": {**dict(EngagementStatus.choices), **dict(FrameError.choices)},
-        "session": {str(status): LIVE_SESSION_WORDS[status] for status in SessionStatus},
+        "session": dict(SessionStatus.choices),
         "kind": dict(AlertKind.choices),
         "presence": dict(Connection.choices),
         "not_analysed": list(FrameError.values),

@@ -128,9 +128,9 @@ def test_report_page_shows_facts_live_summary_and_charts(client, world):
     assert response.status_code == 200
     html = response.content.decode()
     report = between(html, 'id="session-report"', "</section>")
-    for fact in ("<dd>lea</dd>", "<dd>c1</dd>", "<dd>e1</dd>", "<dd>attempt-7</dd>", "<dd>Active</dd>"):
+    for fact in ("<dd>lea</dd>", "<dd>c1</dd>", "<dd>e1</dd>", "<dd>attempt-7</dd>", "<dd>In progress</dd>"):
         assert fact in report
-    # Active: the summary is computed for the page.
+    # In progress: the summary is computed for the page.
     assert "Live summary" in report
     assert (figure(report, "frames"), figure(report, "analyzed_frames"), figure(report, "no_face_frames")) == \
         ("10", "7", "3")

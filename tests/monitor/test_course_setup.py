@@ -60,7 +60,7 @@ def test_an_empty_live_view_says_why(client, known):
     assert "You are not assigned to any course yet" in client.get("/monitor/live/").content.decode()
     CourseAssignment.objects.create(instructor=User.objects.get(username="otto"), course_id="c9")
     text = client.get("/monitor/live/").content.decode()
-    assert "No exam session is scheduled or running in your courses" in text
+    assert "No exam session is in progress or waiting to start in your courses" in text
     assert "You are not an instructor of the course c1" in client.get("/monitor/live/?course=c1").content.decode()
     CourseAssignment.objects.create(instructor=User.objects.get(username="otto"), course_id="c1")
     assert "No exam session" in client.get("/monitor/live/?course=c1").content.decode()  # one row: hidden by JS
