@@ -6,7 +6,6 @@ import hashlib
 from urllib.parse import urlsplit
 
 import requests
-from django.conf import settings
 from requests.utils import parse_header_links
 from django.core.cache import cache
 from lti_tool.models import LtiDeployment, LtiRegistration
@@ -20,6 +19,8 @@ from pylti1p3.names_roles import NamesRolesProvisioningService
 from pylti1p3.message_validators import get_validators
 from pylti1p3.message_validators.abstract import MessageValidatorAbstract
 from pylti1p3.service_connector import ServiceConnector
+
+from .conf import lti_settings
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 AP = "https://purl.imsglobal.org/spec/lti-ap/claim/"
@@ -69,7 +70,7 @@ class StartProctoringValidator(_ProctoringValidator):
             raise LtiException("Missing or invalid start_assessment_url")
         # The learner's browser posts the signed start message there: never in clear, except to hosts allowed
         # for development (LTI_HTTP_HOSTS).
-        if url.startswith("http://") and (urlsplit(url).hostname or "") not in settings.LTI["HTTP_HOSTS"]:
+        if url.startswith("http://") and (urlsplit(url).hostname or "") not in lti_settings["HTTP_HOSTS"]:
             raise LtiException("The start_assessment_url must be https")
         return True
 
@@ -118,7 +119,7 @@ class TimeoutSession(requests.Session):
     """Requests to the platform (its key set) that give up after LTI_HTTP_TIMEOUT seconds."""
 
     def request(self, *args, **kwargs):
-        kwargs.setdefault("timeout", settings.LTI["HTTP_TIMEOUT"])
+        kwargs.setdefault("timeout", lti_settings["HTTP_TIMEOUT"])
         return super().request(*args, **kwargs)
 
 
@@ -148,7 +149,7 @@ class PlatformStorageCheck(Exception):
 def platform_storage_remember(*, state: str, nonce: str, target: str, origin: str) -> None:
     """Remember that a login kept its state and nonce in the platform's storage (LTI Client Side postMessages)."""
     cache.set(STORAGE_KEY.format(state=state), {"nonce": nonce, "target": target, "origin": origin},
-              timeout=settings.LTI["CONTINUE_SECONDS"])
+              timeout=lti_settings["CONTINUE_SECONDS"])
 
 
 def _same_host(url: object, host: str) -> bool:
@@ -183,7 +184,7 @@ class MessageLaunch(DjangoMessageLaunch):
                                and request.headers.get("Sec-Fetch-Site", "same-origin") == "same-origin")
         self._storage_state = None
         # The platform's key set is cached, not fetched at every launch.
-        self.set_public_key_caching(DjangoCacheDataStorage(), cache_lifetime=settings.LTI["KEY_SET_CACHE_SECONDS"])
+        self.set_public_key_caching(DjangoCacheDataStorage(), cache_lifetime=lti_settings["KEY_SET_CACHE_SECONDS"])
         # PyJWT checks exp only when present; LTI Security Framework 5.1.3 requires both.
         self.set_jwt_verify_options({"verify_aud": False, "require": ["exp", "iat"]})
 
@@ -214,7 +215,7 @@ class MessageLaunch(DjangoMessageLaunch):
         # A platform that rotated its key signs with a kid our cached set lacks. One fetch per key set and
         # period, so that tokens with made-up kids cannot make the tool hammer the platform.
         url = self._registration.get_key_set_url()
-        period = settings.LTI["KEY_SET_REFETCH_SECONDS"]
+        period = lti_settings["KEY_SET_REFETCH_SECONDS"]
         if not cache.add(f"lti.key-set-refetched.{hashlib.sha256(url.encode()).hexdigest()}", 1, timeout=period):
             raise LtiException(f"{KEY_NOT_FOUND} (the platform's key set was fetched again less than {period} s "
                                "ago)")
@@ -257,7 +258,7 @@ class MessageLaunch(DjangoMessageLaunch):
         # (same state, same nonce) would be accepted for a day. The first valid use wins; later ones are refused.
         body = self._get_jwt_body()
         used = hashlib.sha256(f"{body.get('iss')}\n{body['nonce']}".encode()).hexdigest()
-        if not cache.add(f"lti.nonce-used.{used}", 1, timeout=settings.LTI["NONCE_SECONDS"]):
+        if not cache.add(f"lti.nonce-used.{used}", 1, timeout=lti_settings["NONCE_SECONDS"]):
             raise LtiException("This launch was already used (replayed nonce)")
         return self
 
@@ -295,9 +296,9 @@ def service_url_check(*, url: str) -> None:
     Hosts in LTI["HTTP_HOSTS"] may use http, those in LTI["INTERNAL_HOSTS"] may be internal (development, tests).
     """
     host = (urlsplit(url).hostname or "").lower()
-    schemes = ("https", "http") if host in settings.LTI["HTTP_HOSTS"] else ("https",)
+    schemes = ("https", "http") if host in lti_settings["HTTP_HOSTS"] else ("https",)
     try:
-        public_url_check(url=url, internal_hosts=settings.LTI["INTERNAL_HOSTS"], schemes=schemes,
+        public_url_check(url=url, internal_hosts=lti_settings["INTERNAL_HOSTS"], schemes=schemes,
                          what="platform's service", setting="LTI_INTERNAL_HOSTS")
     except UnsafeUrl as exc:
         raise LtiException(str(exc)) from exc

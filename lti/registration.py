@@ -5,10 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import requests
-from django.conf import settings
 from django.db import transaction
 from lti_tool.models import LtiDeployment, LtiRegistration
 
+from .conf import lti_settings
 from .launch import TimeoutSession
 from .services import LaunchRefused
 
@@ -22,7 +22,7 @@ def _url_allowed(url: object) -> bool:
     # https, or plain http to a host allowed for development (a platform on loopback): as start_assessment_url.
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
         return False
-    return url.startswith("https://") or (urlsplit(url).hostname or "") in settings.LTI["HTTP_HOSTS"]
+    return url.startswith("https://") or (urlsplit(url).hostname or "") in lti_settings["HTTP_HOSTS"]
 
 
 def platform_configuration_read(*, url: str) -> dict:

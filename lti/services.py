@@ -13,7 +13,6 @@ from typing import Any
 
 import jwt
 import requests
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.cache import cache
@@ -25,6 +24,7 @@ from pylti1p3.exception import LtiException
 from monitor import api as monitor_services
 from monitor.api import CourseAssignment, ExamSession
 
+from .conf import lti_settings
 from .launch import (AP, LTI, START_ASSESSMENT, LinkKeepingServiceConnector, TimeoutSession, attempt_number_of,
                      nrps_members)
 
@@ -283,7 +283,7 @@ LINK_USED = "This link was already used: open the activity again from your cours
 
 def _continuation_read(token: str) -> dict:
     try:
-        return signing.loads(token, salt=CONTINUE_SALT, max_age=settings.LTI["CONTINUE_SECONDS"])
+        return signing.loads(token, salt=CONTINUE_SALT, max_age=lti_settings["CONTINUE_SECONDS"])
     except signing.SignatureExpired:
         raise LaunchRefused("This link has expired: open the activity again from your course.", 403) from None
     except signing.BadSignature:
@@ -301,7 +301,7 @@ def continuation_peek(*, token: str) -> Continuation:
 def continuation_use(*, token: str) -> Continuation:
     """The continuation of a token, once: a second use, a bad signature or an old token is refused."""
     data = _continuation_read(token)
-    if not cache.add(CONTINUE_USED.format(id=data.pop("id")), 1, timeout=settings.LTI["CONTINUE_SECONDS"] + 60):
+    if not cache.add(CONTINUE_USED.format(id=data.pop("id")), 1, timeout=lti_settings["CONTINUE_SECONDS"] + 60):
         raise LaunchRefused(LINK_USED, 403)
     return Continuation(**data)
 
@@ -390,11 +390,11 @@ class DeepLinking:
     def from_token(cls, token: str) -> "DeepLinking":
         """The request of a settings form's token, once; an old, forged or used token is refused."""
         try:
-            data = signing.loads(token, salt=DEEP_LINKING_SALT, max_age=settings.LTI["CONTINUE_SECONDS"])
+            data = signing.loads(token, salt=DEEP_LINKING_SALT, max_age=lti_settings["CONTINUE_SECONDS"])
         except signing.BadSignature:
             raise LaunchRefused("This form has expired or is not valid: add the activity again from your course.",
                                 403) from None
-        if not cache.add(f"lti.deep-linking-used.{data.pop('id')}", 1, timeout=settings.LTI["CONTINUE_SECONDS"] + 60):
+        if not cache.add(f"lti.deep-linking-used.{data.pop('id')}", 1, timeout=lti_settings["CONTINUE_SECONDS"] + 60):
             raise LaunchRefused("This form was already sent: add the activity again from your course.", 403)
         return cls(**data)
 
@@ -466,7 +466,7 @@ def assessment_control_remember(*, session: ExamSession, registration: LtiRegist
     url = acs.get("assessment_control_url") if isinstance(acs, dict) else None
     if not (isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= 1000):
         return None
-    if url.startswith("http://") and (urlsplit(url).hostname or "") not in settings.LTI["HTTP_HOSTS"]:
+    if url.startswith("http://") and (urlsplit(url).hostname or "") not in lti_settings["HTTP_HOSTS"]:
         return None  # the tool sends its token there: never in clear
     actions = [a for a in (acs.get("actions") or []) if isinstance(a, str)][:20]
     link = body.get(LTI + "resource_link") or {}

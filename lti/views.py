@@ -9,7 +9,6 @@ import time
 from dataclasses import asdict
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, transaction
@@ -29,8 +28,8 @@ from pylti1p3.exception import LtiException, OIDCException
 
 from engagement.api import EngagementError, Frame, frame_analyze, offloaded, task_send, throttle_check
 from monitor import api as monitor_services
-from proctoring.middleware import CONTENT_SECURITY_POLICY
 
+from .conf import lti_settings
 from . import registration, services
 from .launch import (END_ASSESSMENT, LTI, START_PROCTORING, STORAGE_CHECKED, LaunchDataStorage, MessageLaunch,
                      PlatformStorageCheck, ToolConfig, attempt_number_of, platform_storage_remember,
@@ -51,7 +50,7 @@ def framable(response, origins: list[str] | None = None):
     """Let an LMS show this page in its frame: a page that says why (any site), or one that acts for a launch's user,
     which only the platform's own `origins` may frame (another site could make them click it unseen)."""
     ancestors = "*" if origins is None else " ".join(origins) or "'none'"
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+    response.headers["Content-Security-Policy"] = lti_settings["CONTENT_SECURITY_POLICY"].replace(
         "frame-ancestors 'none'", f"frame-ancestors {ancestors}")
     response.xframe_options_exempt = True
     return response
@@ -330,7 +329,7 @@ def _post_to_platform(request, *, url: str, token: str, framed: bool = False, he
     if not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", target.netloc or ""):
         return refused(request, "The platform's return URL has an invalid host.")
     response = render(request, "lti/start_assessment.html", {"url": url, "token": token, "heading": heading})
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+    response.headers["Content-Security-Policy"] = lti_settings["CONTENT_SECURITY_POLICY"].replace(
         "form-action 'self'", f"form-action 'self' {target.scheme}://{target.netloc}")
     if framed:
         response.headers["Content-Security-Policy"] = response.headers["Content-Security-Policy"].replace(
@@ -395,7 +394,7 @@ def proctoring_check(request, session_id):
 def _checked(request, session_id):
     proctoring_data, session = _proctoring_of(request, session_id)
     checked = request.session.get(CHECKED_KEY.format(session_id=session_id)) or 0
-    if time.time() - checked > settings.LTI["CAMERA_CHECK_SECONDS"]:
+    if time.time() - checked > lti_settings["CAMERA_CHECK_SECONDS"]:
         raise LaunchRefused("The camera check has not passed (or is too old): check your camera again.", 409)
     return proctoring_data, session
 

@@ -190,7 +190,6 @@ USE_TZ = True
 FORMAT_MODULE_PATH = ["proctoring.formats"]
 
 STATIC_URL = "/static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
