@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
+from django.urls import reverse
 from django.utils.text import slugify
 from lti_tool.models import Key, LtiContext, LtiRegistration, LtiUser
 from pylti1p3.exception import LtiException
@@ -172,6 +173,8 @@ LINK_SETTINGS = {
     "frame_interval": "proctoring_frame_interval",
     "identity_check": "proctoring_identity_check",
     "evidence": "proctoring_evidence",
+    "alerts_off": "proctoring_alerts_off",  # alert kinds switched off, comma-separated
+    "notice_text": "proctoring_notice_text",  # the course's words in the learner's monitoring notice
 }
 FRAME_INTERVAL_RANGE = (1.0, 60.0)
 
@@ -190,21 +193,55 @@ def _interval(value: Any) -> float | None:
     return number if low <= number <= high else None
 
 
+def _alerts_off(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    kinds = [kind.strip() for kind in value.split(",") if kind.strip()] if isinstance(value, str) else None
+    known = set(monitor_services.AlertKind.values)
+    unknown = [kind for kind in kinds if kind not in known] if kinds is not None else [str(value)]
+    if unknown:
+        raise LaunchRefused(f"This link's custom parameter {LINK_SETTINGS['alerts_off']} names an unknown alert kind "
+                            f"({unknown[0][:40]!r}); the kinds are {', '.join(sorted(known))}. Set the link up again "
+                            "in the LMS.")
+    return kinds
+
+
+def _notice_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    limit = monitor_services.NOTICE_TEXT_MAX_LENGTH
+    if not isinstance(value, str) or len(value) > limit:
+        raise LaunchRefused(f"This link's custom parameter {LINK_SETTINGS['notice_text']} is not a text of at most "
+                            f"{limit} characters. Set the link up again in the LMS.")
+    return value
+
+
 def link_settings_of(*, body: dict) -> dict:
-    """The session settings a launch's link carries (its custom parameters); unreadable values are left out."""
+    """The session settings a launch's link carries (its custom parameters). Unreadable numbers and flags are left
+    out (the defaults apply); alert kinds or a notice that cannot be used refuse the launch (LaunchRefused, 400), as
+    guessing which alerts the course wanted off, or which words it wanted said, would not do."""
     custom = body.get(LTI + "custom")
     custom = custom if isinstance(custom, dict) else {}
     parsed = {"frame_interval": _interval(custom.get(LINK_SETTINGS["frame_interval"])),
               "identity_check": _flag(custom.get(LINK_SETTINGS["identity_check"])),
-              "evidence": _flag(custom.get(LINK_SETTINGS["evidence"]))}
+              "evidence": _flag(custom.get(LINK_SETTINGS["evidence"])),
+              "alerts_off": _alerts_off(custom.get(LINK_SETTINGS["alerts_off"])),
+              "notice_text": _notice_text(custom.get(LINK_SETTINGS["notice_text"]))}
     return {name: value for name, value in parsed.items() if value is not None}
 
 
-def link_custom_parameters(*, frame_interval: float, identity_check: bool, evidence: bool) -> dict:
-    """The custom parameters of a link with these settings (LTI custom values are strings)."""
-    return {LINK_SETTINGS["frame_interval"]: f"{frame_interval:g}",
-            LINK_SETTINGS["identity_check"]: "true" if identity_check else "false",
-            LINK_SETTINGS["evidence"]: "true" if evidence else "false"}
+def link_custom_parameters(*, frame_interval: float, identity_check: bool, evidence: bool,
+                           alerts_off: list[str] = (), notice_text: str = "") -> dict:
+    """The custom parameters of a link with these settings (LTI custom values are strings); alerts switched off and
+    the notice's words only when there are some."""
+    custom = {LINK_SETTINGS["frame_interval"]: f"{frame_interval:g}",
+              LINK_SETTINGS["identity_check"]: "true" if identity_check else "false",
+              LINK_SETTINGS["evidence"]: "true" if evidence else "false"}
+    if alerts_off:
+        custom[LINK_SETTINGS["alerts_off"]] = ",".join(alerts_off)
+    if notice_text:
+        custom[LINK_SETTINGS["notice_text"]] = notice_text
+    return custom
 
 
 @transaction.atomic
@@ -212,7 +249,8 @@ def learner_session_open(*, user, course_id: str, exam_id: str, attempt_id: str 
                          link_settings: dict | None = None) -> ExamSession:
     """The learner's running session of this exam (and attempt), or a new one: one, even for launches at once.
 
-    A new session takes the link's settings (`link_settings_of`): frame interval, identity check, evidence."""
+    A new session takes the link's settings (`link_settings_of`): frame interval, identity check, evidence, alerts
+    switched off, the notice's words."""
     # Two launches at once (a double click in the LMS) must not both find no session and both open one: the
     # user's row is locked on PostgreSQL, and SQLite's transactions are IMMEDIATE (settings), one writer at a time.
     # no_key: the lock must not hold up the inserts that point at the user (frames, logs) meanwhile.
@@ -474,6 +512,8 @@ def assessment_control_remember(*, session: ExamSession, registration: LtiRegist
         "registration": registration, "issuer": body.get("iss", "")[:255], "sub": body["sub"][:255],
         "resource_link_id": str(link.get("id", ""))[:255], "attempt_number": attempt_number_of(body),
         "url": url, "actions": actions})
+    if set(actions) & set(CONTROL_ACTIONS):  # the live view and the report link to the control page
+        monitor_services.session_control_url_set(session=session, url=reverse("lti:control", args=[session.id]))
     return control
 
 

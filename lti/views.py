@@ -184,6 +184,7 @@ def _other_role(request, expected: str = ""):
 
 
 def _resource_link(request, message, body):
+    link_settings = services.link_settings_of(body=body)  # unusable settings are refused before any record is made
     try:
         role, user, course_id, exam_id = _role_and_user(message, body)
     except _OtherRole:
@@ -194,7 +195,7 @@ def _resource_link(request, message, body):
         return _go_on(request, services.Continuation(
             user_id=user.pk, next_url=f"{reverse('monitor:live')}?{urlencode({'course': course_id})}"), message, body)
     session = services.learner_session_open(user=user, course_id=course_id, exam_id=exam_id,
-                                            link_settings=services.link_settings_of(body=body))
+                                            link_settings=link_settings)
     return _go_on(request, services.Continuation(user_id=user.pk, next_url=reverse("monitor:exam", args=[session.id]),
                                                  exam_session_id=str(session.id)), message, body)
 
@@ -261,13 +262,13 @@ def _instructors_sync_later(message, body):
 
 
 def _start_proctoring(request, message, body):
+    link_settings = services.link_settings_of(body=body)
     try:
         _, user, course_id, exam_id = _role_and_user(message, body, wanted=Role.LEARNER)
     except _OtherRole:
         return _other_role(request, expected="learner")
     session = services.learner_session_open(user=user, course_id=course_id, exam_id=exam_id,
-                                            attempt_id=str(attempt_number_of(body)),
-                                            link_settings=services.link_settings_of(body=body))
+                                            attempt_id=str(attempt_number_of(body)), link_settings=link_settings)
     proctoring = services.Proctoring.from_launch(session=session, registration=message.get_registration_row(),
                                                  body=body)
     services.assessment_control_remember(session=session, registration=message.get_registration_row(), body=body)
@@ -312,7 +313,9 @@ def deep_link(request):
         deep_linking = services.DeepLinking.from_token(token)
         custom = services.link_custom_parameters(frame_interval=form.cleaned_data["frame_interval"],
                                                  identity_check=form.cleaned_data["identity_check"],
-                                                 evidence=form.cleaned_data["evidence"])
+                                                 evidence=form.cleaned_data["evidence"],
+                                                 alerts_off=form.alerts_off(),
+                                                 notice_text=form.cleaned_data["notice_text"])
         jwt_value = services.deep_linking_response_jwt(
             deep_linking=deep_linking, title=form.cleaned_data["title"],
             launch_url=request.build_absolute_uri(reverse("lti:launch")), custom=custom)
@@ -478,12 +481,9 @@ def registrations(request):
 @require_http_methods(["GET", "POST"])
 def control(request, session_id):
     """For the course's instructors: pause, resume or terminate a proctored attempt through its platform (ACS)."""
-    from monitor.api import CourseAssignment, ExamSession
-
-    session = ExamSession.objects.filter(pk=session_id).select_related("learner").first()
-    allowed = session is not None and (request.user.is_superuser or (request.user.is_staff and CourseAssignment.objects
-                                       .filter(instructor=request.user, course_id=session.course_id).exists()))
-    if not allowed:
+    session = monitor_services.ExamSession.objects.filter(pk=session_id).select_related("learner").first()
+    # monitor's rule, so that its live view and report link here for exactly those who may act.
+    if session is None or not monitor_services.user_can_control(user=request.user, session=session):
         return refused(request, "This exam session is not one of your courses'.", 404)
     if request.method == "POST":
         try:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.dateparse import parse_datetime
 
@@ -218,6 +219,15 @@ _BY_VALUE = {spec.value: spec for spec in KINDS}
 AlertKind = models.TextChoices("AlertKind", [(spec.name, (spec.value, spec.label)) for spec in KINDS])
 AlertKind.__doc__ = "What an alert is about (built from KINDS, where each kind is described)."
 PRESENCE_KINDS = frozenset(spec.value for spec in KINDS if spec.presence)
+
+
+def alert_kinds_validate(value) -> None:
+    """A list of registered alert kinds' values (ExamSession.alerts_off), else a ValidationError naming the bad one."""
+    if not isinstance(value, list):
+        raise ValidationError("Give a list of alert kinds.")
+    for kind in value:
+        if kind not in _BY_VALUE:
+            raise ValidationError(f"Unknown alert kind {str(kind)[:40]!r}: the kinds are {', '.join(_BY_VALUE)}.")
 
 
 def kind_spec(kind: str) -> AlertKindSpec:

@@ -5,21 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from .conf import monitor_settings, retention_days
-from .models import CourseAssignment, ExamSession, ExamSessionQuerySet, SessionStatus
+from .models import NOTICE_TEXT_MAX_LENGTH, AlertKind, CourseAssignment, ExamSession, ExamSessionQuerySet, SessionStatus
 from .privacy import learner_erased, learner_exported
-from .selectors import session_for_learner, user_can_watch
+from .selectors import session_for_learner, user_can_control, user_can_watch
 from .services import (EXAM_LOGIN_KEY, InvalidInput, SessionError, demo_accounts_disable, exam_consent_record,
                        exam_login, instructors_group, learner_check, learner_tenant, learner_tenant_set,
-                       session_create, session_end_announced, tenant_of_platform)
+                       session_control_url_set, session_create, session_end_announced,
+                       tenant_of_platform)
 from .webhooks import UnsafeUrl, public_url_check
 
 __all__ = [
-    "EXAM_LOGIN_KEY", "CourseAssignment", "ExamSession", "InvalidInput", "SessionError", "SessionStatus",
+    "EXAM_LOGIN_KEY", "NOTICE_TEXT_MAX_LENGTH", "AlertKind", "CourseAssignment", "ExamSession", "InvalidInput", "SessionError", "SessionStatus",
     "demo_accounts_disable", "exam_consent_record", "exam_login", "instructors_group", "learner_check",
     "learner_erased", "learner_exported", "learner_tenant", "learner_tenant_set", "monitor_settings", "retention_days",
-    "session_create",
+    "session_control_url_set", "session_create",
     "session_end_announced", "session_for_learner", "session_running_of", "sessions_running", "tenant_of_platform",
-    "UnsafeUrl", "public_url_check", "user_can_watch",
+    "UnsafeUrl", "public_url_check", "user_can_control", "user_can_watch",
 ]
 
 

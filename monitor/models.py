@@ -6,11 +6,14 @@ from django.db import models
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from .alerts import AlertKind
+from .alerts import AlertKind, alert_kinds_validate
 from .choices import Connection, ReviewOutcome, SessionStatus, Severity
 
 __all__ = ["Alert", "AlertKind", "Connection", "CourseAssignment", "DeliveryStatus", "ExamSession", "SessionStatus",
            "ReviewOutcome", "Severity", "Webhook", "WebhookDelivery", "WebhookEvent"]
+
+
+NOTICE_TEXT_MAX_LENGTH = 2000  # the course's words in the monitoring notice (ExamSession.notice_text)
 
 
 class Tenant(models.Model):
@@ -101,6 +104,16 @@ class ExamSession(models.Model):
                                    "critical alert's moment (empty: as MONITOR_EVIDENCE_COURSES says for the course).")
     identity_check = models.BooleanField(null=True, blank=True, help_text="Compare the face in view with the face "
                                          "at the start of the exam; empty: the site's default.")
+    # Set per exam by the LMS (REST) or per link (LTI Deep Linking): kinds listed here are never raised.
+    alerts_off = models.JSONField(default=list, blank=True, validators=[alert_kinds_validate],
+                                  help_text="Alert kinds not raised in this session (their values, e.g. "
+                                  "[\"looking_away\"]); empty: all are on.")
+    notice_text = models.TextField(blank=True, max_length=NOTICE_TEXT_MAX_LENGTH, help_text="The course's own words "
+                                   "on what is kept and for how long, shown to the learner in the monitoring notice.")
+    # An integration's page where an instructor pauses or ends this attempt on its platform (lti sets its ACS
+    # page); monitor only links to it, from the live view and the report.
+    control_url = models.CharField(max_length=300, blank=True, editable=False,
+                                   help_text="Where the attempt is paused or ended on its platform; empty: nowhere.")
 
     class Meta:
         ordering = ["-created_at"]

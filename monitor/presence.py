@@ -211,12 +211,14 @@ def presence_sweep(*, now: datetime | None = None) -> list[PresenceChange]:
             quiet = live.filter(connection=connection, connection_changed_at__lte=cutoff).filter(
                 Q(last_frame_at__isnull=True) | Q(last_frame_at__lte=cutoff)).exclude(
                 Exists(Alert.objects.filter(session=OuterRef("pk"), kind=kind, closed_at__isnull=True)))
-            for session_id in quiet.values_list("pk", flat=True):
-                changes.append(_no_frames_open(session_id=session_id, kind=kind, now=now))
+            for session_id, off in quiet.values_list("pk", "alerts_off"):
+                if kind not in off:  # not switched off for this exam
+                    changes.append(_no_frames_open(session_id=session_id, kind=kind, now=now))
             continue
         due = live.filter(connection=connection, connection_changed_at__lte=cutoff).exclude(
             Exists(Alert.objects.filter(session=OuterRef("pk"), kind=kind, closed_at__isnull=True)))
-        for session_id in due.values_list("pk", flat=True):
-            changes.append(_presence_alert_open(session_id=session_id, kind=kind, connection=connection,
-                                                cutoff=cutoff, now=now))
+        for session_id, off in due.values_list("pk", "alerts_off"):
+            if kind not in off:
+                changes.append(_presence_alert_open(session_id=session_id, kind=kind, connection=connection,
+                                                    cutoff=cutoff, now=now))
     return [c for c in changes if c is not None]

@@ -104,6 +104,15 @@ def user_can_watch(*, user: Any) -> bool:
                 and user.has_perm("monitor.monitor_sessions"))
 
 
+def user_can_control(*, user: Any, session: ExamSession) -> bool:
+    """Who may pause or end a session's attempt on its platform: superusers and the course's instructors (staff
+    assigned to it), never on their own exam. Everyone who watches a session live passes it."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.is_superuser or (user.is_staff and session.learner_id != user.pk and CourseAssignment.objects.filter(
+        instructor=user, course_id=session.course_id).exists())
+
+
 def alerts_open(*, session: ExamSession) -> list[Alert]:
     """The session's open alerts, oldest first."""
     return list(session.alerts.filter(closed_at__isnull=True).order_by("opened_at"))
@@ -131,6 +140,8 @@ def session_live_row(*, session: ExamSession, open_alerts: list[Alert] | None = 
         "rejoins": session.rejoin_count,
         "rejoined_at": session.rejoined_at.isoformat() if session.rejoined_at else None,
         "alerts": [a.as_message() for a in open_alerts],
+        # Only the session's watchers get the row, and they all may control it (user_can_control).
+        "control_url": session.control_url or None,
     }
 
 

@@ -11,7 +11,7 @@ from engagement.api import EngagementLog
 
 from . import webhooks
 from .reviews import NOTE_MAX_LENGTH
-from .models import Alert, AlertKind, ExamSession, ReviewOutcome, SessionStatus, Webhook, WebhookDelivery, WebhookEvent
+from .models import NOTICE_TEXT_MAX_LENGTH, Alert, AlertKind, ExamSession, ReviewOutcome, SessionStatus, Webhook, WebhookDelivery, WebhookEvent
 
 
 # The course ids LTI launches make (lti:<platform>:<context id>); the REST API's clients use any other.
@@ -35,6 +35,13 @@ class SessionCreateSerializer(serializers.Serializer):
                                         help_text="Keep a small encrypted picture of the moment each critical alert "
                                                   "opens, for its review; null or absent: the course's default "
                                                   "(MONITOR_EVIDENCE_COURSES). Needs MONITOR_EVIDENCE_KEY.")
+
+    alerts_off = serializers.ListField(child=serializers.ChoiceField(choices=AlertKind.choices), required=False,
+                                       default=list, max_length=len(AlertKind.choices),
+                                       help_text="Alert kinds never raised in this session; absent: all are on.")
+    notice_text = serializers.CharField(required=False, allow_blank=True, default="", max_length=NOTICE_TEXT_MAX_LENGTH,
+                                        help_text="The course's words on what is kept and for how long, shown to the "
+                                                  "learner in the monitoring notice.")
 
     def validate_evidence(self, value):
         """Evidence is refused where no key would encrypt it."""
@@ -120,7 +127,7 @@ class SessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ExamSession
         fields = ["id", "learner", "course_id", "exam_id", "attempt_id", "status", "created_at", "started_at",
-                  "ended_at", "frame_interval", "identity_check", "evidence", "frame_count", "analyzed_count", "average_score", "smoothed_score",
+                  "ended_at", "frame_interval", "identity_check", "evidence", "alerts_off", "notice_text", "frame_count", "analyzed_count", "average_score", "smoothed_score",
                   "last_status", "last_frame_at", "connection", "connection_changed_at", "summary"]
 
 

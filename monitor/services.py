@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
@@ -18,7 +19,8 @@ from engagement.api import (EngagementError, EngagementLog, Frame, InvalidInput,
 
 from . import alerts as rules
 from . import broadcast, evidence, identity, selectors, webhooks
-from .models import Alert, Connection, ExamSession, SessionStatus, Tenant, TenantLearner, WebhookEvent
+from .models import (NOTICE_TEXT_MAX_LENGTH, Alert, Connection, ExamSession, SessionStatus, Tenant, TenantLearner,
+                     WebhookEvent)
 from .conf import monitor_settings
 
 logger = logging.getLogger(__name__)
@@ -138,12 +140,22 @@ def learner_tenant(*, user: Any) -> Tenant | None:
 def session_create(*, learner: Any, course_id: str, exam_id: str, attempt_id: str = "",
                    frame_interval: float | None = None, requested_by: Any = None,
                    allow_instructor: bool = False, tenant: Tenant | None = None,
-                   identity_check: bool | None = None, evidence: bool | None = None) -> ExamSession:
+                   identity_check: bool | None = None, evidence: bool | None = None,
+                   alerts_off: list[str] | None = None, notice_text: str = "") -> ExamSession:
     """A scheduled session for a learner account (never staff, superusers, LMS accounts or the requester).
 
     With a `tenant`, the learner must be that tenant's (or nobody's yet: then they become its). `identity_check`
-    turns the identity check on or off for this session (None: MONITOR_IDENTITY_CHECK decides).
+    turns the identity check on or off for this session (None: MONITOR_IDENTITY_CHECK decides). `alerts_off`: alert
+    kinds never raised in it; `notice_text`: the course's words in the learner's monitoring notice.
     """
+    alerts_off = list(dict.fromkeys(alerts_off or []))
+    try:
+        rules.alert_kinds_validate(alerts_off)
+    except ValidationError as exc:
+        raise InvalidInput(exc.messages[0], code="unknown_alert_kind") from exc
+    if len(notice_text or "") > NOTICE_TEXT_MAX_LENGTH:
+        raise InvalidInput(f"The notice text has {len(notice_text)} characters; at most {NOTICE_TEXT_MAX_LENGTH} "
+                           "are allowed.", code="notice_text_too_long")
     user = learner_resolve(learner=learner)
     learner_check(user=user, requested_by=requested_by, allow_instructor=allow_instructor)
     if tenant is not None:
@@ -151,11 +163,19 @@ def session_create(*, learner: Any, course_id: str, exam_id: str, attempt_id: st
     session = ExamSession.objects.create(
         learner=user, tenant=tenant, course_id=course_id, exam_id=exam_id, attempt_id=attempt_id or "",
         frame_interval=frame_interval or monitor_settings["FRAME_INTERVAL"], identity_check=identity_check,
-        evidence=evidence,
+        evidence=evidence, alerts_off=alerts_off, notice_text=notice_text or "",
     )
     # The instructors' live view shows the new session at once, not at its first frame.
     transaction.on_commit(lambda: _instructors_tell(session=session))
     return session
+
+
+def session_control_url_set(*, session: ExamSession, url: str) -> None:
+    """Where an integration lets the course's instructors pause or end this attempt on its platform (lti's ACS page):
+    the live view and the report link to it, for those who may control the session (`user_can_control`)."""
+    session.control_url = url
+    ExamSession.objects.filter(pk=session.pk).update(control_url=url)
+    transaction.on_commit(lambda: _instructors_tell(session=session))
 
 
 def _instructors_tell(*, session: ExamSession) -> None:
@@ -320,6 +340,8 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
                                     pose_limits=head_pose_limits(), identity=same_person)
     state, wanted = rules.rules_evaluate(state=session.rule_state, observation=observation,
                                          open_kinds=set(open_alerts))
+    for kind in session.alerts_off:  # switched off for this exam: never raised (one open before closes now)
+        wanted.pop(kind, None)
     if session.connection_changed_at and frame_time < session.connection_changed_at:
         # A frame received before the page's last presence change (a worker's late answer) says nothing about
         # presence now: the presence alerts stay as they are.

@@ -85,7 +85,7 @@ class ExamSessionAdmin(DateSafeChangeList, admin.ModelAdmin):
     actions = ["export_logs_csv", "end_sessions"]
     fieldsets = (
         (None, {"fields": ("learner", "course_id", "exam_id", "attempt_id", "status", "frame_interval",
-                           "identity_check")}),
+                           "identity_check", "alerts_off", "notice_text")}),
         ("Times", {"fields": ("id", "created_at", "join_token_used_at", "started_at", "last_frame_at", "ended_at"),
                    "classes": ("collapse",)}),
         ("Live state", {"fields": ("frame_count", "analyzed_count", "average_score", "smoothed_score",
@@ -239,6 +239,9 @@ class ExamSessionAdmin(DateSafeChangeList, admin.ModelAdmin):
                 if summary.get("seconds_by_status") else None,
                 "alert_rows": selectors.report_alert_rows(report=report, user=request.user),
                 "may_decide": may_review(request, obj),
+                # An integration's page to pause or end the attempt (lti's ACS), for those who may use it.
+                "control_url": obj.control_url if obj.control_url and selectors.user_can_control(
+                    user=request.user, session=obj) else "",
                 "outcomes": ReviewOutcome.choices,
             }
         return super().render_change_form(request, context, add, change, form_url, obj)

@@ -93,3 +93,72 @@ def test_only_the_courses_instructors_control_its_attempts(openedx, client):
     client.force_login(session.learner)
     assert client.post(f"/lti/control/{session.id}/", {"action": "pause"}).status_code in (403, 404)
     assert openedx.controls == []
+
+
+ACS_OFFERED = {"actions": ["pause", "resume", "terminate"]}
+
+
+@pytest.mark.parametrize("acs, linked", [
+    (ACS_OFFERED, True),
+    (None, False),  # no acs claim
+    ({"actions": ["update"]}, False),  # nothing an instructor can send from the tool
+])
+def test_the_live_row_links_to_the_control_page_only_when_the_launch_offered_acs(openedx, acs, linked):
+    from monitor.selectors import session_live_row
+
+    session = start(openedx, acs and {**acs, "assessment_control_url": f"{openedx.url}/acs"})
+    expected = f"/lti/control/{session.id}/" if linked else ""
+    assert session.control_url == expected
+    assert session_live_row(session=session)["control_url"] == (expected or None)
+
+
+def report_of(client, session):
+    page = client.get(f"/admin/monitor/examsession/{session.pk}/change/")
+    assert page.status_code == 200
+    return page.content.decode()
+
+
+def test_the_report_and_its_critical_alerts_link_to_the_control_page_for_the_courses_instructors(openedx, client):
+    from tests.monitor.test_admin import make_instructor, record
+
+    session = start(openedx, {**ACS_OFFERED, "assessment_control_url": f"{openedx.url}/acs"})
+    record(session, ["face", "two", "two", "face"])  # a critical alert (several faces), closed since
+    client.force_login(make_instructor("ines", session.course_id))
+    text = report_of(client, session)
+    url = f"/lti/control/{session.id}/"
+    assert f'<a id="control-link" href="{url}">Pause\n    or end this attempt</a>' in text
+    critical = text[text.index('data-kind="multiple_faces"'):]
+    assert f'<a class="alert-control" href="{url}">Pause or end the attempt</a>' in critical[:critical.index("</li>")]
+    assert client.get(url).status_code == 200  # the link opens the page for them
+    # An instructor of another course: neither the report nor the page.
+    client.force_login(make_instructor("otto", "another-course"))
+    assert client.get(f"/admin/monitor/examsession/{session.pk}/change/").status_code == 302
+    assert client.get(url).status_code == 404
+
+
+def test_a_report_without_acs_has_no_control_link(openedx, client):
+    from tests.monitor.test_admin import make_instructor, record
+
+    session = start(openedx, None)
+    record(session, ["two", "two"])
+    client.force_login(make_instructor("ines", session.course_id))
+    text = report_of(client, session)
+    assert 'data-kind="multiple_faces"' in text and "/lti/control/" not in text
+
+
+def test_an_instructor_never_controls_their_own_attempt(openedx, client):
+    from tests.monitor.test_admin import instructors_group
+
+    session = start(openedx, {**ACS_OFFERED, "assessment_control_url": f"{openedx.url}/acs"})
+    learner = session.learner
+    learner.is_staff = True  # the learner became an instructor of the course meanwhile
+    learner.save()
+    learner.groups.add(instructors_group())
+    CourseAssignment.objects.create(instructor=learner, course_id=session.course_id)
+    client.force_login(learner)
+    # They read their own report (as any learner may), without the link.
+    text = report_of(client, session)
+    assert "Exam session report" in text and "/lti/control/" not in text
+    assert client.get(f"/lti/control/{session.id}/").status_code == 404
+    assert client.post(f"/lti/control/{session.id}/", {"action": "pause"}).status_code == 404
+    assert openedx.controls == []

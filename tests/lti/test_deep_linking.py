@@ -7,7 +7,7 @@ import pytest
 import requests
 from django.contrib.auth import get_user_model
 
-from monitor.models import ExamSession
+from monitor.models import AlertKind, ExamSession
 from tests.lti.conftest import spec_launch
 from tests.lti.spec_platform import AP, DL_SETTINGS, LTI, MEMBERSHIP
 
@@ -37,7 +37,8 @@ def test_moodle_instructor_adds_a_proctored_exam_whose_settings_apply_to_its_lau
     token = form_of(picker)
     # A frame of the LMS: no cookie of the tool is needed to send the form.
     sent = requests.post(f"{live_server.url}/lti/deep-link/", timeout=30, data={
-        "token": token, "title": "Final exam (proctored)", "frame_interval": "10", "identity_check": "on"})
+        "token": token, "title": "Final exam (proctored)", "frame_interval": "10", "identity_check": "on",
+        "alerts": AlertKind.values})  # every alert ticked, as the form comes
     assert sent.status_code == 200, sent.text[-800:]
     action = html.unescape(re.search(r'id="start-assessment" method="post" action="([^"]+)"', sent.text).group(1))
     jwt_value = html.unescape(re.search(r'name="JWT" value="([^"]+)"', sent.text).group(1))
@@ -106,3 +107,71 @@ def test_a_forged_settings_form_is_refused(moodle, live_server):
     answer = requests.post(f"{live_server.url}/lti/deep-link/", timeout=30,
                            data={"token": "forged", "title": "Exam", "frame_interval": "5"})
     assert answer.status_code == 403 and "not valid" in answer.text and moodle.deep_links == []
+
+
+def link_made(platform, live_server, **fields):
+    """The custom parameters of a link an instructor of `platform` set up on the tool's page with `fields`."""
+    picker = spec_launch(platform, sub="2", roles=MOODLE_TEACHER, context_id="2", message_type="LtiDeepLinkingRequest",
+                         extra=deep_linking_request(platform))
+    assert 'name="alerts"' in picker.text and 'name="notice_text"' in picker.text
+    sent = requests.post(f"{live_server.url}/lti/deep-link/", timeout=30,
+                         data={"token": form_of(picker), "title": "Exam", "frame_interval": "5", **fields})
+    if sent.status_code != 200:
+        return sent
+    jwt_value = html.unescape(re.search(r'name="JWT" value="([^"]+)"', sent.text).group(1))
+    assert requests.post(f"{platform.url}/deep-link-return", data={"JWT": jwt_value}, timeout=30).status_code == 200
+    [response] = platform.deep_links
+    [item] = response["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"]
+    return item["custom"]
+
+
+NOTICE = "Your figures are kept until the appeal period ends (6 weeks), then deleted.\nQuestions: exams@uni.example"
+
+
+def test_moodle_link_switches_alerts_off_and_sets_the_notice_for_every_launch(moodle, live_server):
+    from tests.monitor.test_admin import SCENARIO, record
+
+    on = [kind for kind in AlertKind.values if kind not in ("multiple_faces", "looking_away")]
+    custom = link_made(moodle, live_server, alerts=on, notice_text=NOTICE)
+    assert custom["proctoring_alerts_off"] == "multiple_faces,looking_away"
+    assert custom["proctoring_notice_text"] == NOTICE
+    # A learner's launch of that link: the session has them, and the notice before the camera shows the words.
+    launched = spec_launch(moodle, sub="5", roles=MOODLE_LEARNER, context_id="2", resource_link_id="7",
+                           extra={LTI + "custom": custom})
+    session = ExamSession.objects.get()
+    assert launched.status == 200 and session.alerts_off == ["multiple_faces", "looking_away"]
+    assert 'id="notice-course">Your figures are kept until the appeal period ends (6 weeks), then deleted.<br>' \
+           'Questions: exams@uni.example</blockquote>' in launched.text
+    # Two faces in view, then nobody: the kind switched off raises nothing, the others still do.
+    record(session, SCENARIO)
+    assert list(session.alerts.values_list("kind", flat=True)) == ["absent"]
+    # The proctoring check of an Open edX-style start of the same link shows the same words.
+    proctored = spec_launch(moodle, sub="6", roles=MOODLE_LEARNER, context_id="2", resource_link_id="7",
+                            message_type="LtiStartProctoring",
+                            extra={LTI + "custom": custom, AP + "attempt_number": 1,
+                                   AP + "start_assessment_url": f"{moodle.url}/start-assessment"})
+    assert proctored.status == 200 and 'id="notice-course">Your figures are kept' in proctored.text
+    assert ExamSession.objects.get(learner__lti_users__sub="6").alerts_off == ["multiple_faces", "looking_away"]
+
+
+@pytest.mark.parametrize("fields, reason", [
+    ({"alerts": ["absent", "sleeping"]}, "Select a valid choice. sleeping is not one of the available choices."),
+    ({"notice_text": "x" * 2001}, "Ensure this value has at most 2000 characters (it has 2001)."),
+])
+def test_moodle_bad_link_settings_are_asked_again(moodle, live_server, fields, reason):
+    sent = link_made(moodle, live_server, **fields)
+    assert sent.status_code == 400 and reason in html.unescape(sent.text), sent.text[-800:]
+    assert moodle.deep_links == []
+
+
+@pytest.mark.parametrize("custom, reason", [
+    ({"proctoring_alerts_off": "absent,sleeping"}, "names an unknown alert kind ('sleeping')"),
+    ({"proctoring_alerts_off": ["absent"]}, "names an unknown alert kind"),
+    ({"proctoring_notice_text": "x" * 2001}, "is not a text of at most 2000 characters"),
+])
+@pytest.mark.parametrize("message_type", ["LtiResourceLinkRequest", "LtiStartProctoring"])
+def test_openedx_link_with_unusable_settings_is_refused_and_nothing_created(openedx, custom, reason, message_type):
+    extra = {LTI + "custom": custom, AP + "attempt_number": 1, AP + "start_assessment_url": f"{openedx.url}/start"}
+    answer = spec_launch(openedx, sub="9", roles=[], message_type=message_type, extra=extra)
+    assert answer.status == 400 and reason in html.unescape(answer.text), answer.text[-600:]
+    assert not ExamSession.objects.exists() and not User.objects.exists()

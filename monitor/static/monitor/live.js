@@ -109,6 +109,12 @@
       span.append((KIND[a.kind] || a.kind) + " ");
       // Counted from when the learner left (or the condition began), not from when the rule's delay ran out.
       span.appendChild(ticking(a.since || a.opened_at, "open-for"));
+      // A critical alert links to where the attempt is paused or ended on its platform (when it allows that).
+      if (a.severity === "critical" && s.control_url && s.status !== "ended") {
+        const act = link("pause or end", s.control_url, true);
+        act.className = "alert-control";
+        span.append(" ", act);
+      }
       alerts.appendChild(span);
     });
     if (s.alerts.length) {
@@ -128,7 +134,14 @@
       (s.connection === "connected" || s.connection === "camera_blocked");
     // While no face is analysed, or the page is gone, an older score would read as engagement now: show "-".
     const current = analysed && here;
-    row.replaceChildren(cell(link(s.learner_name || s.learner, report, true)), cell(s.course_id + " / " + s.exam_id, "wide"),
+    const learner = cell(link(s.learner_name || s.learner, report, true));
+    // Only the session's watchers get its row, and they all may control it (monitor's user_can_control).
+    if (s.control_url && s.status !== "ended") {
+      const control = link("Pause or end attempt", s.control_url, true);
+      control.className = "control-link";
+      learner.append(" ", control);
+    }
+    row.replaceChildren(learner, cell(s.course_id + " / " + s.exam_id, "wide"),
       cell(SESSION[s.status] || s.status, "wide"), cell(presence(s), "presence-cell"),
       status, cell(current ? s.dominant_emotion : null, "wide"),
       cell(current && s.smoothed_score != null ? s.smoothed_score.toFixed(1) : null, "wide score-cell"),
