@@ -35,6 +35,9 @@ REFRESH_SECONDS = 10
 # Seconds a socket waits for a worker beyond the frame's own deadline (MONITOR_MAX_FRAME_WAIT): its analysis.
 ANSWER_GRACE_SECONDS = 5
 ANSWERS_KEPT = 16
+# Frames left unanalysed in a row (dropped, or failed for the service's own reasons) after which the live view shows
+# the session's row as unknown rather than its last values (the exam page says "catching up" after as many).
+UNKNOWN_AFTER = 3
 # What a restart of Redis or of the database raises in a consumer: the socket is told to retry, never closed 1011.
 UNAVAILABLE = (RedisError, DatabaseError, OSError, asyncio.TimeoutError)
 TRY_AGAIN_LATER = 1013  # WebSocket close code "Try Again Later"; proctoring.serve answers a handshake so with 503
@@ -156,6 +159,9 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         self.worker: asyncio.Task | None = None
         self.waiting: dict[str, asyncio.Future] = {}  # frames queued for a worker, by frame id
         self.answered: list[str] = []  # the last frames a worker answered (a redelivered frame answers twice)
+        self.unanalysed = 0  # frames in a row that the server did not analyse (dropped or failed)
+        self.unanalysed_since: str | None = None
+        self.behind_told = False  # whether the live view was told that this session's row is not current
         await self.channel_layer.group_add(broadcast.session_group(self.session_id), self.channel_name)
         await self.accept()
         await self.send_json({"type": "connected", "session_id": self.session_id,
@@ -299,6 +305,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             if self.pending is not None:
                 await self.send_json({"type": "dropped", "timestamp": echo(self.pending.get("timestamp")),
                                       "message": "A newer frame replaced this one."})
+                await self._frame_unanalysed()
             self.pending = content
             return
         self.worker = asyncio.ensure_future(self._drain(content))
@@ -321,7 +328,9 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         except EngagementError as exc:
             if exc.code == services.FrameStale.code or exc.status_code >= 500:
                 # The server's own refusal: the page did send a frame (the no_frames alert counts it).
-                await presence.frame_refused_for_cause(session_id=self.session_id)
+                with contextlib.suppress(*UNAVAILABLE):
+                    await presence.frame_refused_for_cause(session_id=self.session_id)
+                await self._frame_unanalysed()
             if exc.code == services.FrameStale.code:
                 await self.send_json({"type": "dropped", "timestamp": echo(content.get("timestamp")),
                                       "message": exc.message})
@@ -332,14 +341,35 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             return
         except Exception:  # never let one frame kill the socket
             logger.exception("frame processing failed for session %s", self.session_id)
-            await presence.frame_refused_for_cause(session_id=self.session_id)
+            with contextlib.suppress(*UNAVAILABLE):
+                await presence.frame_refused_for_cause(session_id=self.session_id)
+            await self._frame_unanalysed()
             await self.error("server_error", "The frame could not be processed.",
                              timestamp=echo(content.get("timestamp")))
             return
         await self._publish(outcome)
 
+    async def _frame_unanalysed(self) -> None:
+        """Count a frame the server did not analyse; UNKNOWN_AFTER in a row: tell the live view, once, that this
+        session's row is not current (its next analysed frame's row makes it current again)."""
+        self.unanalysed += 1
+        self.unanalysed_since = self.unanalysed_since or server_now()
+        if self.unanalysed < UNKNOWN_AFTER or self.behind_told:
+            return
+        since = self.unanalysed_since
+        with contextlib.suppress(*UNAVAILABLE):  # a view that loads meanwhile reads it (selectors.sessions_live)
+            await cache.aset(selectors.behind_key(self.session_id), since, timeout=presence.HEARD_SECONDS)
+        try:
+            await broadcast.instructors_send({"type": "session.behind", "session": {
+                "id": self.session_id, "course_id": self.session.course_id,
+                "learner": self.user.get_username(), "since": since}})
+            self.behind_told = True
+        except UNAVAILABLE as exc:  # Redis restarting: told with the next unanalysed frame
+            logger.warning("live view not told that session %s is behind: %s", self.session_id, exc)
+
     async def _publish(self, outcome: dict):
         """A recorded frame's analysis and alert events to the learner, its row to the instructors."""
+        self.unanalysed, self.unanalysed_since, self.behind_told = 0, None, False
         await self.send_json(outcome["analysis"])
         for event in outcome["events"]:
             await self.send_json(event)
@@ -478,13 +508,22 @@ class InstructorConsumer(AsyncJsonWebsocketConsumer):
                                                                            login=self.login)
         return allowed
 
-    async def session_update(self, event):
-        """Forward a session's new state, if it is of a course this instructor (still) watches."""
+    async def _forward(self, event: dict, message: dict) -> None:
+        """Send `message` about the event's session if it is of a course this instructor (still) watches."""
         if not await self._still_allowed():
             await self.close(code=4403)
             return
         own = event["session"].get("learner") == self.scope["user"].get_username()  # never one's own exam
         if (self.courses is None or event["session"]["course_id"] in self.courses) and not own:
-            await self.send_json({"type": "session", "session": event["session"]})
+            await self.send_json(message)
+
+    async def session_update(self, event):
+        """Forward a session's new state, if it is of a course this instructor (still) watches."""
+        await self._forward(event, {"type": "session", "session": event["session"]})
 
     session_ended = session_update
+
+    async def session_behind(self, event):
+        """A session's frames go unanalysed (since `since`): its row's last values are not current."""
+        await self._forward(event, {"type": "behind", "session_id": event["session"]["id"],
+                                    "since": event["session"]["since"]})

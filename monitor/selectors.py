@@ -195,8 +195,17 @@ def sessions_live(*, courses: set[str] | None = None, watcher: Any = None) -> li
         sessions = sessions.filter(course_id__in=courses)
     if watcher is not None:
         sessions = sessions.exclude(learner=watcher)
-    return [session_live_row(session=s, open_alerts=[a for a in s.alerts.all() if a.closed_at is None])
+    rows = [session_live_row(session=s, open_alerts=[a for a in s.alerts.all() if a.closed_at is None])
             for s in sessions]
+    # Sessions whose frames went unanalysed after their last analysed one: the view shows them as unknown, not as
+    # their last (stale) values. One cache read for all rows; frames' own rows never carry this (per-frame cost).
+    behind = cache.get_many([behind_key(row["id"]) for row in rows]) if rows else {}
+    for row in rows:
+        since = behind.get(behind_key(row["id"]))
+        if since is not None and (row["last_frame_at"] is None or datetime.fromisoformat(since)
+                                  > datetime.fromisoformat(row["last_frame_at"])):
+            row["analysis_behind_since"] = since
+    return rows
 
 
 def exam_logs() -> QuerySet[EngagementLog]:
@@ -237,6 +246,11 @@ def session_summary(*, session: ExamSession) -> dict:
 def heard_key(session_id: Any) -> str:
     """The cache key of when the session's page last sent a message (of any kind: a frame, a ping...)."""
     return f"monitor.heard.{session_id}"
+
+
+def behind_key(session_id: Any) -> str:
+    """The cache key of since when the session's frames have gone unanalysed (dropped or failed several in a row)."""
+    return f"monitor.behind.{session_id}"
 
 
 def session_heard_at(*, session_id: Any) -> datetime | None:

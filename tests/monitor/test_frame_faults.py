@@ -1,10 +1,13 @@
-"""A database error while a socket frame is recorded: answered at once, nothing stored, the next frame analysed."""
+"""A database error while a socket frame is recorded: answered at once, nothing stored, the next frame analysed,
+and the live view shows the row as unknown meanwhile."""
 import pytest
 from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
 
 from engagement.models import EngagementLog
-from tests.monitor.conftest import FACE, table_move
-from tests.monitor.test_consumer import _clock, joined, rows, send_frame  # noqa: F401 (_clock: the server clock)
+from tests.monitor.conftest import FACE, table_move, token_headers
+from tests.monitor.test_consumer import _clock, at, joined, next_of, rows, send_frame  # noqa: F401 (_clock: the server clock)
+from tests.tokens import token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 move = database_sync_to_async(table_move)
@@ -26,3 +29,40 @@ async def test_a_database_error_is_answered_at_once_and_the_next_frame_is_analys
     assert again["type"] == "analysis" and again["success"], again
     assert [r.pk for r in await rows(exam_session)] == [first["frame_id"], again["frame_id"]]
     await ws.disconnect()
+
+
+async def test_the_live_view_shows_a_row_as_behind_while_its_frames_fail_and_current_once_analysed(
+        connect, exam_session, learner):
+    """Issue 28: frames unanalysed in a row make the live view's row unknown (not frozen); an analysis ends it."""
+    staff = await database_sync_to_async(get_user_model().objects.create_superuser)("ines", password="x" * 12)
+    await database_sync_to_async(token_for)(staff)
+    feed, connected, _ = await connect("/ws/monitor/instructors/", token_headers(staff))
+    assert connected and (await feed.receive_json_from(timeout=10))["type"] == "sessions"
+    ws = await joined(connect, exam_session, learner)
+    assert (await send_frame(ws, FACE, 0))["type"] == "analysis"
+    await move(EngagementLog, away=True)
+    try:
+        for seconds in (5, 10, 15):
+            answer = await send_frame(ws, FACE, seconds)
+            assert answer["type"] == "error" and answer["error"] == "service_unavailable", answer
+        behind = await next_of(feed, "behind")
+        # Since the first frame of the run that was not analysed (the server's clock when it came).
+        assert behind == {"type": "behind", "session_id": str(exam_session.id), "since": at(5)}
+        # A live view opened now reads it with the list of sessions.
+        late, connected, _ = await connect("/ws/monitor/instructors/", token_headers(staff))
+        assert connected
+        [row] = (await late.receive_json_from(timeout=10))["sessions"]
+        assert row["analysis_behind_since"] == at(5) and row["frames"] == 1
+        await late.disconnect()
+    finally:
+        await move(EngagementLog, away=False)
+    assert (await send_frame(ws, FACE, 20))["type"] == "analysis"
+    while (update := await next_of(feed, "session"))["session"]["frames"] < 2:
+        pass
+    assert "analysis_behind_since" not in update["session"]
+    fresh, connected, _ = await connect("/ws/monitor/instructors/", token_headers(staff))
+    [row] = (await fresh.receive_json_from(timeout=10))["sessions"]
+    assert "analysis_behind_since" not in row and row["frames"] == 2
+    await fresh.disconnect()
+    await ws.disconnect()
+    await feed.disconnect()

@@ -8,9 +8,17 @@ from playwright.sync_api import expect
 
 from monitor import services
 from tests.browser import chromium_context, page_screenshot
-from tests.monitor.test_exam_page import asgi_server, face_then_empty, fast_presence, lms_token, live_view, start  # noqa: F401
+from tests.monitor.test_exam_page import (asgi_server, face_then_empty, fast_presence, learner_page, lms_token,  # noqa: F401
+                                         live_view, start)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def watched_session():
+    """A session of the learner lea (frames every 0.5 s), watched by the superuser ines."""
+    learner = get_user_model().objects.create_user("lea", password="lea-password")
+    get_user_model().objects.create_superuser("ines", password="ines-password")
+    return services.session_create(learner=learner, course_id="c1", exam_id="e1", frame_interval=0.5)
 
 
 def test_a_learner_who_loses_the_browser_gets_back_with_a_fresh_link(asgi_server, fast_presence, tmp_path, request):
@@ -56,15 +64,11 @@ def test_a_learner_who_loses_the_browser_gets_back_with_a_fresh_link(asgi_server
 
 
 def test_both_pages_say_when_the_server_is_lost_and_when_it_is_back(asgi_server, tmp_path, request):
-    learner = get_user_model().objects.create_user("lea", password="lea-password")
-    get_user_model().objects.create_superuser("ines", password="ines-password")
-    session = services.session_create(learner=learner, course_id="c1", exam_id="e1", frame_interval=0.5)
+    session = watched_session()
     with chromium_context(video=face_then_empty(tmp_path, 30, 1)) as context:
         live = live_view(context, asgi_server.url)
         row = live.locator(f'tr[data-session="{session.id}"]')
-        page = context.new_page()
-        page.goto(f"{asgi_server.url}/monitor/join/{services.session_join_token(session=session)}/")
-        start(page)
+        page = learner_page(context, asgi_server.url, session)
         expect(page.locator("#status")).to_have_text("Camera OK: face in view")
         expect(row.locator("td.presence-cell")).to_contain_text("Connected")
         expect(page.locator("#outage")).to_be_hidden()
@@ -190,3 +194,41 @@ def test_a_reload_after_the_end_shows_the_end_not_an_error(asgi_server, tmp_path
         expect(page.locator("#ended-banner")).to_contain_text("The exam has ended")
         expect(page.locator(".error")).to_have_count(0)
         page_screenshot(page=page, name=request.node.name)
+
+
+def test_the_live_view_shows_a_row_as_unknown_while_its_frames_are_not_analysed(asgi_server, tmp_path, request):
+    """Issue 28: while a learner's frames fail (the database away), the row's last status, emotion and score are
+    not shown as current; the row is back to live values with the next analysed frame."""
+    from engagement.models import EngagementLog
+    from tests.monitor.conftest import table_move
+
+    session = watched_session()
+    with chromium_context(video=face_then_empty(tmp_path, 30, 1)) as context:
+        live = live_view(context, asgi_server.url)
+        row = live.locator(f'tr[data-session="{session.id}"]')
+        status, score = row.locator("td.status-cell"), row.locator("td.score-cell")
+        page = learner_page(context, asgi_server.url, session)
+        expect(page.locator("#status")).to_have_text("Camera OK: face in view", timeout=20_000)
+        expect(score).to_have_text(re.compile(r"^\d+\.\d$"))
+        expect(row).not_to_have_class(re.compile(r"\bunknown\b"))
+        table_move(EngagementLog, away=True)
+        try:
+            expect(status).to_contain_text(re.compile(r"Unknown: frames not analysed for \d+:\d\d"),
+                                           timeout=20_000)
+            expect(row).to_have_class(re.compile(r"\bunknown\b"))
+            expect(score).to_have_text("-")
+            expect(row.locator("td.presence-cell")).to_contain_text("Connected")  # the page is there
+            page_screenshot(page=live, name=f"{request.node.name}-unknown")
+            # A live view opened meanwhile shows the row as unknown too.
+            again = live_view(context, asgi_server.url)
+            expect(again.locator(f'tr[data-session="{session.id}"] td.status-cell')).to_contain_text(
+                "Unknown: frames not analysed")
+            again.close()
+        finally:
+            table_move(EngagementLog, away=False)
+        # The page spaces its frames out while they fail (up to 30 s apart): the next one may be that far off.
+        expect(status).not_to_contain_text("Unknown", timeout=60_000)
+        expect(status).to_have_attribute("data-status", re.compile(r"^(?!unknown$)\w+$"))
+        expect(score).to_have_text(re.compile(r"^\d+\.\d$"))
+        expect(row).not_to_have_class(re.compile(r"\bunknown\b"))
+        page_screenshot(page=live, name=f"{request.node.name}-back")

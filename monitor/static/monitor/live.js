@@ -58,6 +58,9 @@
   // While this page's own socket is down it hears nothing: no row's presence can be vouched for.
   let lostAt = null;
   const rows = new Map();  // session id -> its last row data, to draw the rows again when the socket goes or comes
+  // Sessions whose frames go unanalysed (dropped or failing in a row): id -> {since, frames}. Their last status,
+  // emotion and score are not current: shown as unknown until a row with a newer analysed frame comes.
+  const behind = new Map();
   const outage = document.getElementById("outage");
   const clock = window.EngagementTime.clock;
 
@@ -92,6 +95,12 @@
   function render(s) {
     if (onlyCourse && s.course_id !== onlyCourse) { return; }  // the page shows one course
     rows.set(s.id, s);
+    if (s.analysis_behind_since && !behind.has(s.id)) {  // the server's list says so (at load, after a reconnection)
+      behind.set(s.id, { since: s.analysis_behind_since, frames: s.frames });
+    }
+    const lag = behind.get(s.id);
+    if (lag && (s.frames > lag.frames || s.status === "ended")) { behind.delete(s.id); }
+    const unanalysed = behind.has(s.id) && s.status !== "ended";
     let row = body.querySelector('tr[data-session="' + s.id + '"]');
     if (!row) {
       row = document.createElement("tr");
@@ -123,17 +132,27 @@
     const analysed = s.engagement_status && NOT_ANALYSED.indexOf(s.engagement_status) < 0;
     // The last status describes the learner now only while their page is there with a camera.
     const here = s.status !== "ended" && s.connection === "connected" && lostAt === null;
-    const status = cell(here ? STATUS[s.engagement_status] || s.engagement_status : null, "status-cell");
-    if (here && s.engagement_status) { status.dataset.status = s.engagement_status; }
+    let status;
+    if (here && unanalysed) {
+      const words = document.createElement("span");
+      words.className = "analysis-behind";
+      words.append("Unknown: frames not analysed for ");
+      words.appendChild(ticking(behind.get(s.id).since, "behind-for"));
+      status = cell(words, "status-cell");
+      status.dataset.status = "unknown";
+    } else {
+      status = cell(here ? STATUS[s.engagement_status] || s.engagement_status : null, "status-cell");
+      if (here && s.engagement_status) { status.dataset.status = s.engagement_status; }
+    }
     row.className = (s.alerts.length ? "has-alerts" : "") +
       (s.alerts.some(function (a) { return a.severity === "critical"; }) ? " has-critical" : "") +
       (s.status === "ended" ? " ended" : "") +
       (s.status !== "ended" && (s.connection === "camera_blocked" || s.connection === "disconnected") ? " absent" : "") +
-      (lostAt !== null && s.status !== "ended" ? " unknown" : "");
+      ((lostAt !== null || unanalysed) && s.status !== "ended" ? " unknown" : "");
     const present = s.status !== "ended" && lostAt === null &&
       (s.connection === "connected" || s.connection === "camera_blocked");
     // While no face is analysed, or the page is gone, an older score would read as engagement now: show "-".
-    const current = analysed && here;
+    const current = analysed && here && !unanalysed;
     const learner = cell(link(s.learner_name || s.learner, report, true));
     // Only the session's watchers get its row, and they all may control it (monitor's user_can_control).
     if (s.control_url && s.status !== "ended") {
@@ -262,6 +281,10 @@
       const msg = JSON.parse(event.data);
       if (msg.type === "sessions") { snapshot(msg.sessions); }
       if (msg.type === "session") { render(msg.session); }
+      if (msg.type === "behind" && rows.has(msg.session_id) && !behind.has(msg.session_id)) {
+        behind.set(msg.session_id, { since: msg.since, frames: rows.get(msg.session_id).frames });
+        render(rows.get(msg.session_id));
+      }
       order();
     };
     socket.onclose = function (event) {
