@@ -57,17 +57,18 @@ def installed(tmp_path_factory):
     return python, env
 
 
-def project(python, env, where: Path, apps: list[str], settings_extra: str = "") -> Path:
-    """`django-admin startproject mysite`, with the apps and `include("engagement.urls")` added as the README says."""
+def project(python, env, where: Path, apps: list[str], settings_extra: str = "", urls: str = "") -> Path:
+    """`django-admin startproject mysite`, with the apps and `include("engagement.urls")` (and `urls`, more
+    `path(...),` lines) added as the README says."""
     where.mkdir()
     run(python, "-m", "django", "startproject", "mysite", where, cwd=where, env=env)
     settings = where / "mysite" / "settings.py"
     settings.write_text(settings.read_text().replace(
         "INSTALLED_APPS = [", "INSTALLED_APPS = [\n" + "".join(f"    {app!r},\n" for app in apps), 1)
         + 'ALLOWED_HOSTS = ["testserver", "localhost"]\n' + settings_extra)
-    urls = where / "mysite" / "urls.py"
-    urls.write_text(urls.read_text().replace("from django.urls import path", "from django.urls import include, path")
-                    .replace("urlpatterns = [", 'urlpatterns = [\n    path("", include("engagement.urls")),', 1))
+    urlconf = where / "mysite" / "urls.py"
+    urlconf.write_text(urlconf.read_text().replace("from django.urls import path", "from django.urls import include, path")
+                    .replace("urlpatterns = [", 'urlpatterns = [\n    path("", include("engagement.urls")),' + urls, 1))
     run(python, "manage.py", "check", cwd=where, env=env)
     run(python, "manage.py", "migrate", "-v0", cwd=where, env=env)
     return where
@@ -104,7 +105,8 @@ def test_monitor_in_a_new_project_analyses_a_frame_on_its_socket(installed, tmp_
     site = project(python, env, tmp_path / "school", ["rest_framework", "django_filters", "channels", "engagement",
                                                       "monitor"],
                    'ASGI_APPLICATION = "mysite.asgi.application"\n'
-                   'CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}\n')
+                   'CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}\n',
+                   urls='\n    path("monitor/", include("monitor.urls")),')
     # The README's ASGI routing for the exam socket.
     (site / "mysite" / "asgi.py").write_text(textwrap.dedent("""
         import os
@@ -148,9 +150,43 @@ def test_monitor_in_a_new_project_analyses_a_frame_on_its_socket(installed, tmp_
             await ws.disconnect()
             return {"connected": connected, "hello": hello["type"], "answer": answer}
 
-        print(json.dumps(asyncio.run(exam())))
+        # The pages, in the app's own frame: the project has no base.html of its own.
+        page = client.get(f"/monitor/sessions/{session.id}/")
+        instructor = Client()
+        instructor.force_login(User.objects.create_superuser("ines"))
+        live = instructor.get("/monitor/live/")
+        pages = {"exam": [page.status_code, page.content.decode()], "live": [live.status_code, live.content.decode()]}
+        print(json.dumps({**asyncio.run(exam()), "pages": pages}))
     """)
     out = json.loads(run(python, "manage.py", "shell", "-c", script, cwd=site, env=env).strip().splitlines()[-1])
     assert out["connected"] and out["hello"] == "connected"
     assert out["answer"]["type"] == "analysis" and out["answer"]["success"] is True
     assert out["answer"]["dominant_emotion"] == "happy"
+    status, html = out["pages"]["exam"]
+    assert status == 200 and "<title>Exam e1</title>" in html and "/static/monitor/exam.js" in html
+    status, html = out["pages"]["live"]
+    assert status == 200 and "<title>Live sessions</title>" in html and "/static/monitor/live.js" in html
+
+
+def test_lti_in_a_new_project_renders_its_pages(installed, tmp_path):
+    python, env = installed
+    site = project(python, env, tmp_path / "college", ["rest_framework", "django_filters", "channels", "engagement",
+                                                       "monitor", "lti_tool", "lti"],
+                   urls='\n    path("monitor/", include("monitor.urls")),\n    path("lti/", include("lti.urls")),')
+    script = textwrap.dedent("""
+        import json
+        from django.contrib.auth.models import User
+        from django.test import Client
+        client = Client()
+        refused = client.get("/lti/login/")  # no target_link_uri: the page that says why, framable by any LMS
+        client.force_login(User.objects.create_superuser("ines"))
+        setup = client.get("/lti/setup/")
+        print(json.dumps({"refused": [refused.status_code, refused.content.decode(), refused["Content-Security-Policy"]],
+                          "setup": [setup.status_code, setup.content.decode()]}))
+    """)
+    out = json.loads(run(python, "manage.py", "shell", "-c", script, cwd=site, env=env).strip().splitlines()[-1])
+    status, html, policy = out["refused"]
+    assert status == 400 and "The login request has no target_link_uri." in html
+    assert "frame-ancestors *" in policy and "script-src 'self'" in policy  # lti's own policy (lti.conf)
+    status, html = out["setup"]
+    assert status == 200 and "/lti/launch/" in html and "/lti/jwks/" in html
