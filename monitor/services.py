@@ -464,7 +464,9 @@ def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image
             except Exception:  # the frame and its alerts are recorded: a picture that fails must not undo them
                 logger.exception("could not keep the evidence picture of session %s", session_id)
         return {
-            "analysis": {"type": "analysis", **result, "frame_id": record.log_id,
+            # log_id: the frame's row (its `id` in the session's logs API). frame_id is the old name of the same
+            # value, still sent for clients written against it; inside the server frame_id is the frame's UUID.
+            "analysis": {"type": "analysis", **result, "log_id": record.log_id, "frame_id": record.log_id,
                          "smoothed_score": record.session.smoothed_score,
                          "alerts": [a.as_message() for a in record.open_alerts]},
             "events": [{"type": "alert", "event": "closed" if a.closed_at else "opened", "alert": a.as_message()}

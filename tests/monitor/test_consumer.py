@@ -75,7 +75,8 @@ async def test_frames_are_analysed_and_stored(connect, exam_session, learner):
     assert answer["dominant_emotion"] == "happy" and answer["engagement_status"] == "highly_engaged"
     assert answer["alerts"] == [] and answer["smoothed_score"] == answer["engagement_score"]
     stored = await rows(exam_session)
-    assert [r.pk for r in stored] == [answer["frame_id"]] and stored[0].user_id == learner.pk
+    assert [r.pk for r in stored] == [answer["log_id"]] and stored[0].user_id == learner.pk
+    assert answer["frame_id"] == answer["log_id"]  # the old name of log_id, kept for existing clients
     session = await database_sync_to_async(ExamSession.objects.get)(pk=exam_session.pk)
     assert session.status == SessionStatus.ACTIVE and session.frame_count == 1
     await ws.disconnect()
