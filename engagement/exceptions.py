@@ -28,11 +28,17 @@ class EngagementError(Exception):
         """The JSON body for this error."""
         return {"success": False, "error": self.code, "message": self.message}
 
+    def as_answer(self) -> dict:
+        """This error as a Celery worker's answer, for `from_answer` in the process that waits for it."""
+        return {"error": self.as_dict(), "status": self.status_code, "retry_after": getattr(self, "retry_after", None)}
+
     @classmethod
-    def from_dict(cls, body: dict, status_code: int) -> "EngagementError":
-        """Rebuild an error that crossed a process boundary (a Celery worker's answer)."""
-        error = cls(body["message"], code=body["error"])
-        error.status_code = status_code
+    def from_answer(cls, answer: dict) -> "EngagementError":
+        """Rebuild an error that crossed a process boundary (a Celery worker's answer), its Retry-After too."""
+        error = cls(answer["error"]["message"], code=answer["error"]["error"])
+        error.status_code = answer["status"]
+        if answer.get("retry_after"):
+            error.retry_after = answer["retry_after"]
         return error
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -12,7 +13,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 
-from .exceptions import TooManyRequests
+from .exceptions import InvalidInput, TooManyRequests
 from .conf import engagement_settings
 
 RETRY_AFTER_SECONDS = 2  # a batch of 100 frames takes about this long here
@@ -77,16 +78,35 @@ def throttle_check(*, request: Any, scope: str) -> None:
                               retry_after=max(1, math.ceil(throttle.wait() or 1)))
 
 
-class PixelHold:
-    """The decoded pixels one account holds in analysis, counted with all its other requests in Django's cache.
+def _pixel_window() -> int:
+    # Longer than any request holds pixels (a worker's answer is awaited WORKER_TIMEOUT at most): a reservation
+    # is counted in the window it was made in and the next one, and a count left by a killed process stops
+    # counting two windows later at the latest.
+    return engagement_settings["WORKER_TIMEOUT"] + 60
 
-    Past ENGAGEMENT_ACCOUNT_MAX_PIXELS a frame is refused (429) before it is decoded; release() gives back what
-    this request took. Counted with the cache's atomic incr, so that the cap holds across processes with Redis.
+
+def _pixel_keys(account: Any, now: float) -> tuple[str, str]:
+    window = int(now // _pixel_window())
+    return f"engagement.pixels.{account}.{window}", f"engagement.pixels.{account}.{window - 1}"
+
+
+def pixels_held(*, account: Any) -> int:
+    """The decoded pixels an account's requests hold in analysis now, in every process that shares the cache."""
+    return sum(cache.get_many(_pixel_keys(account, time.time())).values())
+
+
+class PixelHold:
+    """The decoded pixels one request of an account holds in analysis, counted with all its other requests.
+
+    Past ENGAGEMENT_ACCOUNT_MAX_PIXELS a frame is refused (429 pixel_budget) before it is decoded; release() gives
+    back what this request took. Counted in Django's cache (Redis when scaled, so servers and Celery workers share
+    one count) with atomic add and incr, in expiring windows: a count that a killed process never gave back stops
+    counting by itself, and a late release never takes pixels off a newer count.
     """
 
     def __init__(self, *, account: Any) -> None:
-        self.key = f"engagement.pixels.{account}"
-        self.held = 0
+        self.account = account
+        self.held: dict[str, int] = {}  # window key -> pixels this request reserved in it
         self._lock = threading.Lock()
 
     def reserve(self, pixels: int) -> None:
@@ -94,31 +114,81 @@ class PixelHold:
         limit = engagement_settings.get("ACCOUNT_MAX_PIXELS")
         if not limit:
             return
-        # A count left by a killed process expires instead of starving the account for good.
-        timeout = engagement_settings["WORKER_TIMEOUT"] + 60
-        cache.add(self.key, 0, timeout=timeout)
-        try:
-            total = cache.incr(self.key, pixels)
-        except ValueError:  # expired or evicted between add and incr
-            cache.set(self.key, pixels, timeout=timeout)
-            total = pixels
+        current, previous = _pixel_keys(self.account, time.time())
+        timeout = 2 * _pixel_window()
+        total = None
+        for _ in range(3):
+            if cache.add(current, pixels, timeout=timeout):
+                total = pixels
+                break
+            try:
+                total = cache.incr(current, pixels)
+                break
+            except ValueError:  # expired or evicted between add and incr: add again
+                continue
+        if total is None:  # a cache that keeps nothing: nothing to count against
+            return
+        total += cache.get(previous) or 0
         if total > limit:
-            self._give_back(pixels)
+            self._give_back(current, pixels)
             raise TooManyRequests(f"Your requests in analysis hold {total - pixels} decoded pixels; this frame would "
                                   f"take them over {limit} (ENGAGEMENT_ACCOUNT_MAX_PIXELS): wait for their answers, "
                                   "or send smaller frames.", code="pixel_budget", retry_after=RETRY_AFTER_SECONDS)
         with self._lock:
-            self.held += pixels
+            self.held[current] = self.held.get(current, 0) + pixels
 
     def release(self) -> None:
         """Give back every pixel this request reserved."""
         with self._lock:
-            held, self.held = self.held, 0
-        if held:
-            self._give_back(held)
+            held, self.held = self.held, {}
+        for key, pixels in held.items():
+            self._give_back(key, pixels)
 
-    def _give_back(self, pixels: int) -> None:
+    @staticmethod
+    def _give_back(key: str, pixels: int) -> None:
         try:
-            cache.decr(self.key, pixels)
+            cache.decr(key, pixels)
         except ValueError:
-            pass  # the count expired meanwhile
+            pass  # the window expired meanwhile: its count is gone with it
+
+
+class BatchPixels:
+    """The pixels one batch may hold decoded at once: frames past it fail alone instead of exhausting memory."""
+
+    def __init__(self, pixels: int) -> None:
+        self.left = pixels
+        self._lock = threading.Lock()
+
+    def reserve(self, pixels: int) -> None:
+        """Take `pixels` from the batch's budget, or refuse the frame."""
+        with self._lock:
+            if pixels > self.left:
+                raise InvalidInput("This frame would take the batch over its decoded-pixel budget "
+                                   "(ENGAGEMENT_BATCH_MAX_PIXELS); send smaller frames or fewer.",
+                                   code="batch_too_large")
+            self.left -= pixels
+
+
+@contextmanager
+def pixels_reserved(*, account: Any, frames: int = 1) -> Iterator[Callable[[int], None]]:
+    """The one decoded-pixel check of a request, wherever it is decoded: a `reserve(pixels)` that decoding calls
+    with each image's header size before decoding it.
+
+    It counts against the account's ENGAGEMENT_ACCOUNT_MAX_PIXELS (None: an anonymous caller, not counted) and,
+    for a batch (`frames` > 1), against ENGAGEMENT_BATCH_MAX_PIXELS; the account's pixels are given back when
+    the block ends, answered or failed.
+    """
+    batch = BatchPixels(engagement_settings["BATCH_MAX_PIXELS"]) if frames > 1 else None
+    hold = PixelHold(account=account) if account is not None else None
+
+    def reserve(pixels: int) -> None:
+        if batch is not None:
+            batch.reserve(pixels)
+        if hold is not None:
+            hold.reserve(pixels)
+
+    try:
+        yield reserve
+    finally:
+        if hold is not None:
+            hold.release()

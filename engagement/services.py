@@ -22,7 +22,7 @@ from .engines import get_engine
 from .engines.base import DETECTORS, EMOTIONS, FrameAnalysis, VerificationUnsupported
 from .exceptions import EngagementError, EngineUnavailable, InvalidInput, NotSupported
 from .images import decode_image, image_bytes_from_base64
-from .limits import PixelHold
+from .limits import pixels_reserved
 from .models import EngagementLog
 from .offload import offloaded, task_send
 from .conf import engagement_settings
@@ -86,6 +86,11 @@ def detector_validate(*, detector_backend: Any) -> str | None:
     return detector_backend
 
 
+def account_of(user: Any) -> Any:
+    """The account whose decoded-pixel budget a user's frames count against: its id, None when anonymous."""
+    return user.pk if getattr(user, "is_authenticated", False) else None
+
+
 def image_load(*, image: bytes | str | None, reserve: Any = None) -> Any:
     """Bytes or base64 text to an RGB array, enforcing the byte and pixel limits."""
     limits = _limits()
@@ -104,23 +109,6 @@ def image_thumbnail(*, image: bytes | str, width: int, height: int, quality: int
     out = io.BytesIO()
     picture.save(out, format="JPEG", quality=quality)
     return out.getvalue()
-
-
-class PixelBudget:
-    """The pixels a batch may hold decoded at once: frames past it fail alone instead of exhausting memory."""
-
-    def __init__(self, pixels: int) -> None:
-        self.left = pixels
-        self._lock = threading.Lock()
-
-    def reserve(self, pixels: int) -> None:
-        """Take `pixels` from the budget, or refuse the frame."""
-        with self._lock:
-            if pixels > self.left:
-                raise InvalidInput("This frame would take the batch over its decoded-pixel budget "
-                                   "(ENGAGEMENT_BATCH_MAX_PIXELS); send smaller frames or fewer.",
-                                   code="batch_too_large")
-            self.left -= pixels
 
 
 def result_build(*, analysis: FrameAnalysis, frame_time: datetime, engine_name: str, timings: dict) -> dict:
@@ -182,14 +170,21 @@ def frame_analyze(*, frame: Frame, detector_backend: str | None = None, session_
 
 
 def frame_analyze_described(*, frame: Frame, describe: bool, one_face_only: bool = False,
-                            age_gender: bool = True) -> tuple[dict, Any]:
+                            age_gender: bool = True, account: Any = None) -> tuple[dict, Any]:
     """Analyse one frame like frame_analyze, and with `describe` also its (largest) face's descriptor.
 
     The descriptor (None when not asked, when no face was analysed, when the head is turned away, with
     `one_face_only` when the frame has several faces, or when the engine has none) is computed on the same
-    decoded image and face box, and never enters the result.
+    decoded image and face box, and never enters the result. The frame counts against the `account`'s (a user
+    id's) ENGAGEMENT_ACCOUNT_MAX_PIXELS until it is answered.
     """
-    image, frame_time, decode_ms = _prepare(frame)
+    with pixels_reserved(account=account) as reserve:
+        image, frame_time, decode_ms = _prepare(frame, reserve)
+        return _analyze_described(image, frame_time, decode_ms, describe, one_face_only, age_gender)
+
+
+def _analyze_described(image: Any, frame_time: datetime, decode_ms: float, describe: bool, one_face_only: bool,
+                       age_gender: bool) -> tuple[dict, Any]:
     [analysis], engine_name = _engine_run([image], None, age_gender)
     descriptor = None
     if (describe and analysis.error is None and analysis.face is not None and not analysis.looking_away
@@ -227,9 +222,8 @@ def api_frames_analyze(*, frames: list, detector_backend: Any = None, session_id
     if not offloaded():
         return frames_analyze(frames=frames_from_json(frames), detector_backend=detector, session_id=session_id,
                               user=user, fail_alone=fail_alone, shared_pool=True)
-    user_id = user.pk if getattr(user, "is_authenticated", False) else None
     return worker_answer("engagement.tasks.frames_analyze", frames=frames, detector_backend=detector,
-                         session_id=session_id, user_id=user_id, fail_alone=fail_alone)["results"]
+                         session_id=session_id, user_id=account_of(user), fail_alone=fail_alone)["results"]
 
 
 def worker_answer(task: str, **kwargs: Any) -> dict:
@@ -240,7 +234,7 @@ def worker_answer(task: str, **kwargs: Any) -> dict:
         logger.exception("analysis worker failed")
         raise EngineUnavailable("No analysis worker answered; try again later.") from exc
     if "error" in answer:
-        raise EngagementError.from_dict(answer["error"], answer["status"])
+        raise EngagementError.from_answer(answer)
     return answer
 
 
@@ -364,16 +358,7 @@ def frames_analyze(*, frames: list[Frame | Any], detector_backend: str | None = 
     An authenticated `user`'s frames count against their ENGAGEMENT_ACCOUNT_MAX_PIXELS until they are answered.
     """
     detector = detector_validate(detector_backend=detector_backend)
-    budget = PixelBudget(_limits()["BATCH_MAX_PIXELS"]) if len(frames) > 1 else None
-    hold = PixelHold(account=user.pk) if getattr(user, "is_authenticated", False) else None
-
-    def reserve(pixels: int) -> None:
-        if budget is not None:
-            budget.reserve(pixels)
-        if hold is not None:
-            hold.reserve(pixels)
-
-    try:
+    with pixels_reserved(account=account_of(user), frames=len(frames)) as reserve:
         if shared_pool:
             chunk = max(1, _limits()["BATCH_CHUNK_FRAMES"])
             analysed = []
@@ -382,9 +367,6 @@ def frames_analyze(*, frames: list[Frame | Any], detector_backend: str | None = 
                                                    fail_alone, reserve, start, age_gender).result()
         else:
             analysed = _frames_results(frames, detector, fail_alone, reserve, 0, age_gender)
-    finally:
-        if hold is not None:
-            hold.release()
     if session_id:
         EngagementLog.objects.bulk_create(
             engagement_log_build(result=result, frame_time=frame_time, session_id=session_id, user=user)
@@ -402,22 +384,27 @@ def age_gender_enabled() -> bool:
 VERIFY_IMAGES = ("img1", "img2")
 
 
-def faces_verify(*, images: dict[str, Any], detector_backend: str | None = None,
-                 reserve: Callable[[int], None] | None = None) -> dict:
+def faces_verify(*, images: dict[str, Any], detector_backend: str | None = None, account: Any = None) -> dict:
     """Whether the largest faces of images["img1"] and images["img2"] are the same person (DeepFace.verify's JSON).
 
     A missing face in either image is an answer ({"success": false, "error": "no_face", "image": "img2"}), not an
-    error; bad input raises InvalidInput naming the image. `reserve(pixels)` may refuse an image before decoding.
+    error; bad input raises InvalidInput naming the image. The images count against the `account`'s (a user id's)
+    ENGAGEMENT_ACCOUNT_MAX_PIXELS until the answer.
     """
     detector = detector_validate(detector_backend=detector_backend)
-    started = time.perf_counter()
-    decoded = {}
-    for name in VERIFY_IMAGES:
-        try:
-            decoded[name] = image_load(image=images.get(name), reserve=reserve)
-        except EngagementError as exc:
-            exc.message = f"{name}: {exc.message}"
-            raise
+    with pixels_reserved(account=account) as reserve:
+        started = time.perf_counter()
+        decoded = {}
+        for name in VERIFY_IMAGES:
+            try:
+                decoded[name] = image_load(image=images.get(name), reserve=reserve)
+            except EngagementError as exc:
+                exc.message = f"{name}: {exc.message}"
+                raise
+        return _verify_decoded(decoded, detector, started)
+
+
+def _verify_decoded(decoded: dict[str, Any], detector: str | None, started: float) -> dict:
     timings: dict[str, float] = {"decode": (time.perf_counter() - started) * 1000}
     try:
         engine = get_engine()
@@ -457,18 +444,14 @@ def faces_verify(*, images: dict[str, Any], detector_backend: str | None = None,
 def api_faces_verify(*, images: dict[str, Any], detector_backend: Any = None, user: Any = None) -> dict:
     """The API's verification: on the analysis threads of this process, or on a Celery worker when configured.
 
-    In this process an authenticated `user`'s images count against their ENGAGEMENT_ACCOUNT_MAX_PIXELS.
+    Either way an authenticated `user`'s images count against their ENGAGEMENT_ACCOUNT_MAX_PIXELS.
     """
     detector = detector_validate(detector_backend=detector_backend)
     if not offloaded():
-        hold = PixelHold(account=user.pk) if getattr(user, "is_authenticated", False) else None
-        try:
-            return analysis_pool().submit(faces_verify, images=images, detector_backend=detector,
-                                          reserve=hold.reserve if hold else None).result()
-        finally:
-            if hold is not None:
-                hold.release()
-    return worker_answer("engagement.tasks.faces_verify", images=images, detector_backend=detector)["result"]
+        return analysis_pool().submit(faces_verify, images=images, detector_backend=detector,
+                                      account=account_of(user)).result()
+    return worker_answer("engagement.tasks.faces_verify", images=images, detector_backend=detector,
+                         user_id=account_of(user))["result"]
 
 
 def head_pose_limits() -> dict[str, float] | None:

@@ -17,13 +17,13 @@ def frames_analyze(*, frames: list, detector_backend=None, session_id=None, user
                                                    detector_backend=detector_backend, session_id=session_id,
                                                    fail_alone=fail_alone)}
     except EngagementError as exc:
-        return {"error": exc.as_dict(), "status": exc.status_code}
+        return exc.as_answer()
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def faces_verify(*, images: dict, detector_backend=None) -> dict:
+def faces_verify(*, images: dict, detector_backend=None, user_id=None) -> dict:
     """Verify two API images on a worker: {"result": {...}}, or {"error", "status"} for a request-level error."""
     try:
-        return {"result": services.faces_verify(images=images, detector_backend=detector_backend)}
+        return {"result": services.faces_verify(images=images, detector_backend=detector_backend, account=user_id)}
     except EngagementError as exc:
-        return {"error": exc.as_dict(), "status": exc.status_code}
+        return exc.as_answer()

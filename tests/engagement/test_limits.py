@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from engagement import limits
+from engagement.conf import engagement_settings
 from engagement.models import EngagementLog
 from tests import images
 from tests.tokens import token_for
@@ -196,26 +197,82 @@ def test_a_batch_takes_its_turns_on_the_shared_pool_in_chunks(api, settings, mon
     assert [n for n, _ in calls] == [4, 4, 2] and all(name.startswith("analysis") for _, name in calls)
 
 
-@pytest.mark.embedded_only  # the budget holds in a server's own analysis; Celery workers do not count it yet
 def test_an_accounts_decoded_pixels_are_counted_across_its_requests(settings):
-    """Medium 3: frames of one account in analysis at once share ENGAGEMENT_ACCOUNT_MAX_PIXELS; others are free."""
+    """Medium 3: frames of one account in analysis at once share ENGAGEMENT_ACCOUNT_MAX_PIXELS; others are free.
+
+    On the scaled set-up the frames are decoded by Celery workers, which count them in the same shared cache.
+    """
     settings.API_THROTTLE_RATES = NO_LIMITS
-    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "ACCOUNT_MAX_PIXELS": 1_000_000}
+    limit = engagement_settings["ACCOUNT_MAX_PIXELS"]  # the workers' too: the same settings, never changed here
     user, client = client_for("pixels")
     in_flight = limits.PixelHold(account=user.pk)
-    in_flight.reserve(800_000)  # another request of this account holds frames in analysis
-    # The 640x480 face (307,200 pixels) would take the account over its budget: refused before decoding.
-    assert_429(client.post(ANALYZE, {"image": FACE, "session_id": "s-pixels"}, format="json"), "pixel_budget")
-    assert_429(client.post("/api/v1/engagement/verify-faces", {"img1": FACE, "img2": FACE}, format="json"),
-               "pixel_budget")
-    answer = client.post(BATCH, batch("s-pixels", frames=2), format="json").json()
-    assert [r.get("error") for r in answer["results"]] == ["pixel_budget", "pixel_budget"]
-    _, other = client_for("other-account")
-    assert other.post(ANALYZE, {"image": FACE}, format="json").status_code == 200
-    in_flight.release()
+    try:
+        in_flight.reserve(limit - 200_000)  # other requests of this account hold frames in analysis
+        assert limits.pixels_held(account=user.pk) == limit - 200_000
+        # The 640x480 face (307,200 pixels) would take the account over its budget: refused before decoding.
+        assert_429(client.post(ANALYZE, {"image": FACE, "session_id": "s-pixels"}, format="json"), "pixel_budget")
+        assert_429(client.post("/api/v1/engagement/verify-faces", {"img1": FACE, "img2": FACE}, format="json"),
+                   "pixel_budget")
+        answer = client.post(BATCH, batch("s-pixels", frames=2), format="json").json()
+        assert [r.get("error") for r in answer["results"]] == ["pixel_budget", "pixel_budget"]
+        assert logs("s-pixels") == 0  # nothing refused was recorded
+        _, other = client_for("other-account")
+        assert other.post(ANALYZE, {"image": FACE}, format="json").status_code == 200
+    finally:
+        in_flight.release()
     assert client.post(ANALYZE, {"image": FACE, "session_id": "s-pixels"}, format="json").status_code == 200
-    # Every answered request gave its pixels back: three faces fit again.
+    # Every answered request gave its pixels back: three faces fit again, and nothing is left held.
     assert client.post(BATCH, batch("s-pixels", frames=3), format="json").json()["summary"]["analyzed_frames"] == 3
+    assert client.post("/api/v1/engagement/verify-faces", {"img1": FACE, "img2": FACE},
+                       format="json").json()["verified"] is True
+    assert limits.pixels_held(account=user.pk) == 0 and logs("s-pixels") == 4
+
+
+def test_the_pixels_of_frames_in_analysis_are_held_in_the_shared_count(settings):
+    """Medium 3: a frame counts from its decoding to its answer wherever it is decoded (a Celery worker when
+    scaled): the test, another process then, sees the account's count rise during a batch and fall after it."""
+    import threading
+
+    settings.API_THROTTLE_RATES = NO_LIMITS
+    user, client = client_for("pixels-held")
+    answers = []
+    sender = threading.Thread(target=lambda: answers.append(
+        client.post(BATCH, batch("s-held", frames=24), format="json")))
+    seen = 0
+    sender.start()
+    while sender.is_alive():
+        seen = max(seen, limits.pixels_held(account=user.pk))
+        sender.join(0.005)
+    assert answers[0].status_code == 200 and answers[0].json()["summary"]["analyzed_frames"] == 24
+    assert seen >= 640 * 480  # at least one decoded face was counted while the batch was in analysis
+    assert seen % (640 * 480) == 0 and seen <= 24 * 640 * 480
+    assert limits.pixels_held(account=user.pk) == 0
+
+
+def test_a_count_left_by_a_killed_process_stops_counting_by_itself(settings, monkeypatch):
+    """A process killed mid-analysis never gives its pixels back: its window expires, and a release that comes
+    late never takes pixels off a newer window's count."""
+    import types
+    import uuid
+
+    account = f"killed-process-{uuid.uuid4()}"
+    now = [1_000_000.0]
+    monkeypatch.setattr(limits, "time", types.SimpleNamespace(time=lambda: now[0]))  # this module's clock only
+    window = engagement_settings["WORKER_TIMEOUT"] + 60
+    killed, live = limits.PixelHold(account=account), limits.PixelHold(account=account)
+    killed.reserve(engagement_settings["ACCOUNT_MAX_PIXELS"])  # never released
+    with pytest.raises(limits.TooManyRequests):
+        live.reserve(1)
+    now[0] += window  # still counted in the next window: a request may hold pixels that long
+    with pytest.raises(limits.TooManyRequests):
+        live.reserve(1)
+    now[0] += window
+    live.reserve(1000)
+    assert limits.pixels_held(account=account) == 1000
+    killed.release()  # its window's count is not the live one's
+    assert limits.pixels_held(account=account) == 1000
+    live.release()
+    assert limits.pixels_held(account=account) == 0
 
 
 def test_live_frames_take_the_analysis_threads_before_api_work():

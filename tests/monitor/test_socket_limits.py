@@ -71,3 +71,33 @@ async def test_a_live_socket_keeps_its_place_past_the_socket_ttl(connect, exam_s
     opened = [await connect(session_path(exam_session), token_headers(learner)) for _ in range(2)]
     assert [(connected, code) for _, connected, code in opened] == [(True, None), (False, 4429)]
     assert await slots.slots_count(session_id=str(exam_session.id)) == 2
+
+
+async def test_a_socket_frame_counts_against_its_learners_pixel_budget(connect, exam_session, learner):
+    """Medium 3: a live frame is decoded (by a Celery worker when scaled) within its learner's decoded-pixel
+    budget, shared with the account's API requests: over it, a clear error and nothing stored; the socket lives."""
+    from channels.db import database_sync_to_async
+
+    from engagement import limits
+    from engagement.conf import engagement_settings
+    from engagement.models import EngagementLog
+    from tests.monitor.conftest import FACE
+
+    stored = database_sync_to_async(lambda: EngagementLog.objects.filter(session_key=str(exam_session.id)).count())
+    in_flight = limits.PixelHold(account=learner.pk)
+    ws, connected, code = await connect(session_path(exam_session), token_headers(learner))
+    assert connected, code
+    assert (await ws.receive_json_from(timeout=10))["type"] == "connected"
+    try:
+        # The account's API requests hold all but 200,000 pixels: the 640x480 face does not fit.
+        await database_sync_to_async(in_flight.reserve)(engagement_settings["ACCOUNT_MAX_PIXELS"] - 200_000)
+        await ws.send_json_to({"type": "frame", "image": FACE})
+        refused = await ws.receive_json_from(timeout=60)
+        assert refused["type"] == "error" and refused["error"] == "pixel_budget", refused
+        assert "ENGAGEMENT_ACCOUNT_MAX_PIXELS" in refused["message"] and await stored() == 0
+    finally:
+        await database_sync_to_async(in_flight.release)()
+    await ws.send_json_to({"type": "frame", "image": FACE})
+    answer = await ws.receive_json_from(timeout=60)
+    assert answer["type"] == "analysis" and answer["success"] is True and await stored() == 1
+    assert await database_sync_to_async(limits.pixels_held)(account=learner.pk) == 0
