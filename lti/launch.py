@@ -9,7 +9,7 @@ import requests
 from requests.utils import parse_header_links
 from django.core.cache import cache
 from lti_tool.models import LtiDeployment, LtiRegistration
-from monitor.api import UnsafeUrl, public_url_check
+from monitor.api import UnsafeUrl, pinned_session, public_url_check
 from lti_tool.utils import DjangoToolConfig
 from pylti1p3.contrib.django import DjangoCacheDataStorage, DjangoMessageLaunch
 from pylti1p3.deployment import Deployment
@@ -289,17 +289,18 @@ class MessageLaunch(DjangoMessageLaunch):
         return self._tool_config.registration
 
 
-def service_url_check(*, url: str) -> None:
+def service_url_check(*, url: str) -> str:
     """Refuse a platform's service URL (a member list, its next page) that is not https on a public address: the
     request carries the platform's token, and a URL the launch names must not reach the tool's own network.
 
     Hosts in LTI["HTTP_HOSTS"] may use http, those in LTI["INTERNAL_HOSTS"] may be internal (development, tests).
+    Answers the address checked, the one the request must connect to.
     """
     host = (urlsplit(url).hostname or "").lower()
     schemes = ("https", "http") if host in lti_settings["HTTP_HOSTS"] else ("https",)
     try:
-        public_url_check(url=url, internal_hosts=lti_settings["INTERNAL_HOSTS"], schemes=schemes,
-                         what="platform's service", setting="LTI_INTERNAL_HOSTS")
+        return public_url_check(url=url, internal_hosts=lti_settings["INTERNAL_HOSTS"], schemes=schemes,
+                                what="platform's service", setting="LTI_INTERNAL_HOSTS")
     except UnsafeUrl as exc:
         raise LtiException(str(exc)) from exc
 
@@ -312,12 +313,14 @@ class LinkKeepingServiceConnector(ServiceConnector):
     """
 
     def __init__(self, registration):
-        super().__init__(registration, requests_session=TimeoutSession())
+        session, self._pins = pinned_session(session=TimeoutSession())
+        super().__init__(registration, requests_session=session)
 
     def make_service_request(self, scopes, url, *args, **kwargs):
         """The request as PyLTI1p3 makes it, to a checked URL only (`service_url_check`: every page's, before the
-        platform's token is fetched or sent), with `next_page_url` read from the Link header case-preserved."""
-        service_url_check(url=url)
+        platform's token is fetched or sent) and over a connection to the address checked (no DNS rebinding in
+        between), with `next_page_url` read from the Link header case-preserved."""
+        self._pins.pin(url=url, address=service_url_check(url=url))
         as_sent = kwargs.get("case_insensitive_headers", False)
         answer = super().make_service_request(scopes, url, *args, **{**kwargs, "case_insensitive_headers": True})
         links = parse_header_links(answer["headers"].get("Link", "").replace("\n", " "))

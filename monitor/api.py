@@ -12,7 +12,7 @@ from .services import (EXAM_LOGIN_KEY, InvalidInput, SessionError, demo_accounts
                        exam_login, instructors_group, learner_check, learner_tenant, learner_tenant_set,
                        session_control_url_set, session_create, session_end_announced,
                        tenant_of_platform)
-from .webhooks import UnsafeUrl, public_url_check
+from .webhooks import UnsafeUrl, pinned_session, public_url_check
 
 __all__ = [
     "EXAM_LOGIN_KEY", "NOTICE_TEXT_MAX_LENGTH", "AlertKind", "CourseAssignment", "ExamSession", "InvalidInput", "SessionError", "SessionStatus",
@@ -20,7 +20,7 @@ __all__ = [
     "learner_erased", "learner_exported", "learner_tenant", "learner_tenant_set", "monitor_settings", "retention_days",
     "session_control_url_set", "session_create",
     "session_end_announced", "session_for_learner", "session_running_of", "sessions_running", "tenant_of_platform",
-    "UnsafeUrl", "public_url_check", "user_can_control", "user_can_watch",
+    "UnsafeUrl", "pinned_session", "public_url_check", "user_can_control", "user_can_watch",
 ]
 
 

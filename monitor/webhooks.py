@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
 import urllib3
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, transaction
@@ -119,30 +120,88 @@ def webhook_url_check(*, url: str) -> str:
     return public_url_check(url=url, internal_hosts=webhook_settings["ALLOWED_INTERNAL_HOSTS"])
 
 
-def _post_pinned(*, url: str, address: str, body: bytes, headers: dict) -> int:
-    """POST to `url` over a connection to `address` (the one checked), with the URL's host in the Host header, the
-    TLS server name and the certificate check; no redirects; the answer's status (its body is never read)."""
+def _origin(url: str) -> tuple[str, str, int]:
     parts = urlsplit(url)
-    https = parts.scheme == "https"
-    port = parts.port or (443 if https else 80)
-    timeout = urllib3.Timeout(total=webhook_settings["TIMEOUT_SECONDS"])
-    if https:
-        pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False, cert_reqs="CERT_REQUIRED",
-                                           ca_certs=requests.certs.where(), server_hostname=parts.hostname,
-                                           assert_hostname=parts.hostname)
-    else:
-        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
-    host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-    if ":" in parts.hostname:  # an IPv6 literal
-        host = f"[{parts.hostname}]" + ("" if parts.port is None else f":{parts.port}")
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    try:
-        response = pool.urlopen("POST", path, body=body, headers={**headers, "Host": host}, redirect=False,
-                                preload_content=False, retries=False)
-        response.release_conn()
-        return response.status
-    finally:
-        pool.close()
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80)
+
+
+class PinnedAdapter(requests.adapters.HTTPAdapter):
+    """A requests transport that connects a checked URL's host to the address its check answered (`pin`).
+
+    DNS is not asked again between the check and the connection, so a rebinding answer cannot turn the request to
+    an internal address. The URL's host name stays the Host header, the TLS server name and the name the
+    certificate is checked against. Hosts never pinned connect as requests always does.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(max_retries=0)
+        self._pools: dict[tuple[str, str, int], urllib3.HTTPConnectionPool] = {}
+
+    def pin(self, *, url: str, address: str) -> None:
+        """Connect `url`'s scheme, host and port to `address` (public_url_check's answer) from now on."""
+        scheme, host, port = key = _origin(url)
+        pool = self._pools.get(key)
+        if pool is not None and pool.host == address:
+            return
+        if pool is not None:
+            pool.close()
+        if scheme == "https":
+            self._pools[key] = urllib3.HTTPSConnectionPool(
+                address, port, cert_reqs="CERT_REQUIRED", ca_certs=requests.certs.where(), server_hostname=host,
+                assert_hostname=host)
+        else:
+            self._pools[key] = urllib3.HTTPConnectionPool(address, port)
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        """The pinned pool of the request's URL (never through a proxy, which would resolve the host again)."""
+        pool = self._pools.get(_origin(request.url))
+        if pool is None:
+            return super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
+        return pool
+
+    def request_url(self, request, proxies):
+        """A pinned request's path and query (origin form), as to a server reached directly."""
+        if _origin(request.url) in self._pools:
+            return request.path_url
+        return super().request_url(request, proxies)
+
+    def add_headers(self, request, **kwargs):
+        """A pinned request names the URL's host (and port when given) in its Host header: the connection is to an
+        address."""
+        if _origin(request.url) in self._pools:
+            parts = urlsplit(request.url)
+            host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+            request.headers["Host"] = host if parts.port is None else f"{host}:{parts.port}"
+
+    def close(self) -> None:
+        """Close the pinned pools too."""
+        super().close()
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+
+def pinned_session(*, session: requests.Session | None = None) -> tuple[requests.Session, PinnedAdapter]:
+    """`session` (a new one by default) sending every http(s) request through one PinnedAdapter: pin each URL's
+    checked address on the adapter before requesting it."""
+    session = session or requests.Session()
+    adapter = PinnedAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session, adapter
+
+
+def _post_pinned(*, url: str, address: str, body: bytes, headers: dict) -> int:
+    """POST to `url` over a connection to `address` (the one checked), no redirects; the answer's status (its
+    body is never read)."""
+    session, adapter = pinned_session()
+    session.trust_env = False  # no proxy and no CA bundle from the environment: the delivery goes as checked
+    adapter.pin(url=url, address=address)
+    with session:
+        response = session.post(url, data=body, headers=headers, allow_redirects=False, stream=True,
+                                timeout=webhook_settings["TIMEOUT_SECONDS"])
+        response.close()
+        return response.status_code
 
 
 def delivery_attempt(*, delivery: WebhookDelivery) -> WebhookDelivery:
@@ -170,7 +229,7 @@ def delivery_attempt(*, delivery: WebhookDelivery) -> WebhookDelivery:
         ok = False
         delivery.response_status = None
         delivery.last_error = str(exc)[:1000]
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
+    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
         ok = False
         delivery.response_status = None
         delivery.last_error = f"{type(exc).__name__}: {exc}"[:1000]

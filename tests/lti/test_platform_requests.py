@@ -1,6 +1,7 @@
 """What a platform's launch may make the tool do: its member list URL must be https on a public address, and a member
 list that names no instructor removes no one."""
 import pytest
+import requests
 from lti_tool.models import LtiContext, LtiUser
 from pylti1p3.exception import LtiException
 
@@ -12,6 +13,9 @@ from tests.lti.platform import INSTRUCTOR
 pytestmark = pytest.mark.django_db(transaction=True)
 COURSE = "course-v1:Uni+CS101+2026"
 NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+# A list served apart from the course's own: on the scaled set-up the launch queues a sync of the course's list on a
+# worker, which could read members a test adds after the launch.
+LATER = "listed-after-launch"
 
 
 def instructor_launched(platform):
@@ -25,8 +29,10 @@ def instructor_launched(platform):
 
 def test_a_member_list_on_an_internal_address_or_over_http_is_refused(platform, live_server, settings):
     teacher = instructor_launched(platform)
-    platform.members[COURSE] = [{"user_id": "ta-2", "roles": INSTRUCTOR, "name": "Tom Ade"}]
+    platform.members[LATER] = [{"user_id": "ta-2", "roles": INSTRUCTOR, "name": "Tom Ade"}]
     context = LtiContext.objects.get()
+    context.memberships_url = f"{platform.url}/memberships/{LATER}"
+    context.save()
     # The test platform listens on loopback: only the setting the tests set lets the tool ask it.
     settings.LTI = {**settings.LTI, "INTERNAL_HOSTS": []}
     with pytest.raises(LtiException, match="not a public address"):
@@ -109,3 +115,67 @@ def test_consent_to_monitoring_is_a_post_with_csrf_not_a_link(platform, live_ser
     agreed = launched.session.post(monitor_url, data={"csrfmiddlewaretoken": headers["X-CSRFToken"]},
                                    headers={"Referer": headers["Referer"]}, timeout=30)
     assert agreed.status_code == 200 and 'data-consented="1"' in agreed.text
+
+
+def resolver(monkeypatch, answers: dict):
+    """The DNS (outside the project): each name in `answers` resolves to its addresses' next one (the last one
+    stays), with a TTL of zero; other names as usual."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def resolve(host, *args, **kwargs):
+        if host not in answers:
+            return real(host, *args, **kwargs)
+        queue = answers[host]
+        return real(queue.pop(0) if len(queue) > 1 else queue[0], *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+
+
+def test_the_member_list_is_fetched_from_the_address_checked_not_a_second_answer(platform, live_server, settings,
+                                                                                  monkeypatch):
+    """Low 8 (DNS rebinding): the list's host answers a public address when checked, then the platform's loopback
+    one; the request goes to the address checked, so the platform never hears it."""
+    teacher = instructor_launched(platform)
+    platform.members[LATER] = [{"user_id": "ta-2", "roles": INSTRUCTOR, "name": "Tom Ade"}]
+    context = LtiContext.objects.get()
+    context.memberships_url = f"http://rebind.example:{platform.server.server_address[1]}/memberships/{LATER}"
+    context.save()
+    settings.LTI = {**settings.LTI, "HTTP_HOSTS": [*settings.LTI["HTTP_HOSTS"], "rebind.example"], "HTTP_TIMEOUT": 1}
+    resolver(monkeypatch, {"rebind.example": ["93.184.215.14", "127.0.0.1"]})
+    with pytest.raises(requests.RequestException):
+        services.course_instructors_sync(context=context)
+    assigned = set(CourseAssignment.objects.filter(course_id=tool_course(platform)).values_list("instructor", flat=True))
+    assert assigned == {teacher.pk} and not LtiUser.objects.filter(sub="ta-2").exists()
+
+
+def test_a_pinned_member_list_still_checks_the_certificate_for_its_host_name(platform, live_server, settings,
+                                                                             monkeypatch, tmp_path):
+    """The connection goes to the checked address, and TLS still names and checks the URL's host: a certificate
+    for that name passes, one for another name is refused."""
+    from tests.tls import TestAuthority
+
+    instructor_launched(platform)
+    platform.members[LATER] = [{"user_id": "ta-2", "roles": INSTRUCTOR, "name": "Tom Ade"}]
+    authority = TestAuthority(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(authority.bundle))
+    settings.LTI = {**settings.LTI, "INTERNAL_HOSTS": [*settings.LTI["INTERNAL_HOSTS"], "members.example"]}
+    resolver(monkeypatch, {"members.example": ["127.0.0.1"]})
+    context = LtiContext.objects.get()
+    servers = []
+    try:
+        for host_name in ("other.example", "members.example"):
+            servers.append(authority.https_server(platform._handler(), host_name=host_name))
+            context.memberships_url = f"https://members.example:{servers[-1].server_address[1]}/memberships/{LATER}"
+            context.save()
+            if host_name == "other.example":
+                with pytest.raises(requests.exceptions.SSLError):
+                    services.course_instructors_sync(context=context)
+                assert not LtiUser.objects.filter(sub="ta-2").exists()
+        assert services.course_instructors_sync(context=context)["added"] == 1
+        assert LtiUser.objects.filter(sub="ta-2").exists()
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
