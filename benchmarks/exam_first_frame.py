@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import cpu_model
-from ws_load import ROOT, django_setup, migrate, server_env, server_start
+from _common import ROOT, cpu_model
+from _server import django_setup, migrate, server_env, server_start
 
 sys.path.insert(0, str(ROOT))
 from tests import images  # noqa: E402  (the test images: packages' photos, composed as webcam frames)

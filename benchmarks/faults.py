@@ -29,7 +29,9 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ws_load import ROOT, Learner, django_setup, rows_verify, sessions_create, users_create
+from _common import ROOT
+from _learners import Learner, rows_verify, sessions_create, users_create
+from _server import django_setup
 
 SCALED = ROOT / "scripts" / "scaled.sh"
 VAR = ROOT / "var" / "scaled"
@@ -98,7 +100,7 @@ async def page_run(page: Page, frame: str, args, t0: float, stop: float) -> None
                         if kind == "analysis":
                             page.analysed_at.append(time.monotonic() - t0)
                             page.learner.analysed += 1
-                            page.learner.frame_ids.append(message.get("frame_id"))
+                            page.learner.log_ids.append(message.get("log_id"))
                         if kind in ("analysis", "dropped", "error"):
                             page.answers[kind if kind != "error" else message.get("error")] += 1
                 finally:

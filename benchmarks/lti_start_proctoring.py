@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import cpu_model
+from _common import ROOT, cpu_model
 from _cpu import cpu_seconds
-from ws_load import ROOT, django_setup, migrate, server_env, server_start
+from _server import django_setup, migrate, server_env, server_start
 
 sys.path.insert(0, str(ROOT))
 from tests import images  # noqa: E402
