@@ -181,8 +181,10 @@ def test_lti_in_a_new_project_renders_its_pages(installed, tmp_path):
         refused = client.get("/lti/login/")  # no target_link_uri: the page that says why, framable by any LMS
         client.force_login(User.objects.create_superuser("ines"))
         setup = client.get("/lti/setup/")
+        from django.contrib.staticfiles import finders
         print(json.dumps({"refused": [refused.status_code, refused.content.decode(), refused["Content-Security-Policy"]],
-                          "setup": [setup.status_code, setup.content.decode()]}))
+                          "setup": [setup.status_code, setup.content.decode()],
+                          "script": finders.find("lti/proctoring.js")}))
     """)
     out = json.loads(run(python, "manage.py", "shell", "-c", script, cwd=site, env=env).strip().splitlines()[-1])
     status, html, policy = out["refused"]
@@ -190,3 +192,4 @@ def test_lti_in_a_new_project_renders_its_pages(installed, tmp_path):
     assert "frame-ancestors *" in policy and "script-src 'self'" in policy  # lti's own policy (lti.conf)
     status, html = out["setup"]
     assert status == 200 and "/lti/launch/" in html and "/lti/jwks/" in html
+    assert out["script"] and "site-packages" in out["script"]  # lti's static files ship in the wheel
