@@ -316,11 +316,17 @@ class LinkKeepingServiceConnector(ServiceConnector):
         session, self._pins = pinned_session(session=TimeoutSession())
         super().__init__(registration, requests_session=session)
 
+    def service_session(self, *, url: str) -> requests.Session:
+        """The connector's session, for a platform's service `url` checked by `service_url_check` and pinned to the
+        address checked (a DNS answer in between cannot turn it to the tool's own network)."""
+        self._pins.pin(url=url, address=service_url_check(url=url))
+        return self._requests_session
+
     def make_service_request(self, scopes, url, *args, **kwargs):
         """The request as PyLTI1p3 makes it, to a checked URL only (`service_url_check`: every page's, before the
         platform's token is fetched or sent) and over a connection to the address checked (no DNS rebinding in
         between), with `next_page_url` read from the Link header case-preserved."""
-        self._pins.pin(url=url, address=service_url_check(url=url))
+        self.service_session(url=url)
         as_sent = kwargs.get("case_insensitive_headers", False)
         answer = super().make_service_request(scopes, url, *args, **{**kwargs, "case_insensitive_headers": True})
         links = parse_header_links(answer["headers"].get("Link", "").replace("\n", " "))

@@ -26,7 +26,7 @@ from monitor import api as monitor_services
 from monitor.api import CourseAssignment, ExamSession
 
 from .conf import lti_settings
-from .launch import (AP, LTI, START_ASSESSMENT, LinkKeepingServiceConnector, TimeoutSession, attempt_number_of,
+from .launch import (AP, LTI, START_ASSESSMENT, LinkKeepingServiceConnector, attempt_number_of,
                      nrps_members)
 
 MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
@@ -533,9 +533,17 @@ def assessment_control_send(*, session: ExamSession, action: str, by) -> Any:
     body = {"user": {"iss": control.issuer, "sub": control.sub}, "resource_link": {"id": control.resource_link_id},
             "attempt_number": control.attempt_number, "action": action,
             "incident_time": timezone.now().isoformat(timespec="seconds")}
+    connector = LinkKeepingServiceConnector(control.registration.to_registration())
     try:
-        token = LinkKeepingServiceConnector(control.registration.to_registration()).get_access_token([ACS_SCOPE])
-        answer = TimeoutSession().post(control.url, data=json.dumps(body), headers={
+        # Checked before the platform's token is fetched or sent, as a member list's URL is (issue 25, low 8).
+        platform = connector.service_session(url=control.url)
+    except LtiException as exc:
+        sent.error = f"The platform's control URL is refused: {exc}"[:300]
+        sent.save()
+        return sent
+    try:
+        token = connector.get_access_token([ACS_SCOPE])
+        answer = platform.post(control.url, data=json.dumps(body), headers={
             "Authorization": f"Bearer {token}", "Content-Type": ACS_CONTENT_TYPE, "Accept": ACS_CONTENT_TYPE})
         sent.http_status = answer.status_code
         try:

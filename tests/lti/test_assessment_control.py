@@ -162,3 +162,16 @@ def test_an_instructor_never_controls_their_own_attempt(openedx, client):
     assert client.get(f"/lti/control/{session.id}/").status_code == 404
     assert client.post(f"/lti/control/{session.id}/", {"action": "pause"}).status_code == 404
     assert openedx.controls == []
+
+
+def test_a_control_url_on_an_internal_address_is_refused_before_the_token(openedx, client, settings):
+    """As a member list's (issue 25, low 8): the control URL the launch names must be https on a public address
+    (the test platform is on loopback, allowed by the tests' LTI_INTERNAL_HOSTS); nothing is sent otherwise."""
+    session = start(openedx, {"actions": ["pause"], "assessment_control_url": f"{openedx.url}/acs"})
+    instructor_of(session, client)
+    settings.LTI = {**settings.LTI, "INTERNAL_HOSTS": []}
+    tokens = len(openedx.tokens)
+    assert client.post(f"/lti/control/{session.id}/", {"action": "pause"}).status_code == 302
+    [sent] = ControlAction.objects.all()
+    assert sent.http_status is None and "not a public address" in sent.error, sent.error
+    assert openedx.controls == [] and len(openedx.tokens) == tokens
