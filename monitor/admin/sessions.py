@@ -1,4 +1,5 @@
 """Exam sessions in the admin: a session's page is its report, with its alerts to review."""
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, StreamingHttpResponse
@@ -173,6 +174,12 @@ class ExamSessionAdmin(DateSafeChangeList, admin.ModelAdmin):
         # Reviewing alerts on the session's page is a POST to that page, which admin allows only with the
         # change permission; a reviewer gets the page but none of the session's fields (get_readonly_fields).
         return super().has_change_permission(request, obj) or may_review(request, obj)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "alerts_off":  # ticked from the registry's kinds rather than typed as JSON
+            return forms.TypedMultipleChoiceField(choices=AlertKind.choices, required=False, label="Alerts off",
+                                                  widget=forms.CheckboxSelectMultiple, help_text=db_field.help_text)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         if request.user.has_perm("monitor.change_examsession"):

@@ -116,3 +116,19 @@ def test_the_lms_sets_them_over_rest(lms_api):
                               format="json")
         assert answer.status_code == 400 and field in answer.json()["errors"], (bad, answer.content)
     assert ExamSession.objects.count() == 1
+
+
+def test_an_administrator_sets_them_when_adding_a_session(client):
+    lea = User.objects.create_user("lea", password="x" * 12)
+    client.force_login(User.objects.create_superuser("root", password="x" * 12))
+    form = {"learner": lea.pk, "course_id": "c1", "exam_id": "e1", "attempt_id": "", "frame_interval": "5",
+            "alerts-TOTAL_FORMS": 0, "alerts-INITIAL_FORMS": 0, "notice_text": "Kept 30 days."}
+    page = client.get("/admin/monitor/examsession/add/").content.decode()
+    assert 'type="checkbox" name="alerts_off" value="looking_away"' in page
+    bad = client.post("/admin/monitor/examsession/add/", {**form, "alerts_off": ["absent", "sleeping"]})
+    assert bad.status_code == 200 and "sleeping is not one of the available choices" in bad.content.decode()
+    assert not ExamSession.objects.exists()
+    added = client.post("/admin/monitor/examsession/add/", {**form, "alerts_off": ["struggling", "absent"]})
+    assert added.status_code == 302
+    session = ExamSession.objects.get()
+    assert sorted(session.alerts_off) == ["absent", "struggling"] and session.notice_text == "Kept 30 days."
