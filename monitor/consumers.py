@@ -178,10 +178,24 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         except UNAVAILABLE as exc:  # the database or Redis restarting: the presence sweep catches up later
             logger.warning("presence of session %s not recorded: %s", self.session_id, exc)
 
+    def _open(self) -> bool:
+        return not getattr(self, "gone", False) and not getattr(self, "closing", False)
+
     async def send(self, text_data=None, bytes_data=None, close=False):
-        """Send unless the client has gone (a frame can finish after the socket closed)."""
-        if not getattr(self, "gone", False):
+        """Send unless the client has gone or this side closed (a frame can finish after the socket closed)."""
+        if self._open():
             await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
+    async def send_json(self, content, close=False):
+        """As `send` (the JSON consumer's send_json goes to its parent's send, past the override above)."""
+        if self._open():
+            await super().send_json(content, close=close)
+
+    async def close(self, code=None, reason=None):
+        """Close once: whatever comes after (the LMS's end racing a refused frame) is not sent on a closed socket."""
+        if not getattr(self, "closing", False):
+            self.closing = True
+            await super().close(code=code, reason=reason)
 
     async def disconnect(self, code):
         """Let the frame in analysis finish storing, then leave the group."""
@@ -335,8 +349,14 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json({"type": "dropped", "timestamp": echo(content.get("timestamp")),
                                       "message": exc.message})
                 return
+            gone = isinstance(exc, services.SessionError) or getattr(exc, "session_gone", False)
+            if gone and await self._session_ended():
+                # The LMS ended the exam while this frame was analysed: the learner reads the end, not an error
+                # (and the page does not try to reconnect to an exam that is over).
+                await self.session_ended({})
+                return
             await self.error(exc.code, exc.message, timestamp=echo(content.get("timestamp")))
-            if isinstance(exc, services.SessionError) or getattr(exc, "session_gone", False):
+            if gone:
                 await self.close(code=4409)
             return
         except Exception:  # never let one frame kill the socket
@@ -366,6 +386,14 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             self.behind_told = True
         except UNAVAILABLE as exc:  # Redis restarting: told with the next unanalysed frame
             logger.warning("live view not told that session %s is behind: %s", self.session_id, exc)
+
+    async def _session_ended(self) -> bool:
+        """Whether this socket's session has ended (False when the database cannot say)."""
+        try:
+            return await database_sync_to_async(selectors.session_ended_for_learner)(
+                session_id=self.session_id, user=self.user) is not None
+        except UNAVAILABLE:
+            return False
 
     async def _publish(self, outcome: dict):
         """A recorded frame's analysis and alert events to the learner, its row to the instructors."""

@@ -74,7 +74,12 @@ class WorkerPool:
 
     def __init__(self, count: int, database_url: str):
         self.count = count
-        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "proctoring.settings_test", "DATABASE_URL": database_url}
+        # An evidence key of this run: frames are analysed (and evidence kept, for the sessions that ask) here, so
+        # a test that turns evidence on sets this same key in its own process (no course keeps evidence by default).
+        from cryptography.fernet import Fernet
+
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "proctoring.settings_test", "DATABASE_URL": database_url,
+                    "MONITOR_EVIDENCE_KEY": Fernet.generate_key().decode()}
         self.processes: dict[int, subprocess.Popen] = {}
         self.logs = Path(tempfile.mkdtemp(prefix="engagement-workers-"))
 

@@ -449,3 +449,25 @@ async def test_a_failed_handshake_gives_its_socket_place_back(connect, exam_sess
     second = await joined(connect, exam_session, learner)
     await first.disconnect()
     await second.disconnect()
+
+
+async def test_a_frame_that_races_the_end_tells_the_learner_the_exam_ended_not_an_error(connect, exam_session,
+                                                                                          learner):
+    from channels.layers import get_channel_layer
+
+    from monitor import broadcast
+
+    ws = await joined(connect, exam_session, learner)
+    assert (await send_frame(ws, FACE, 0))["success"]
+    # The LMS ends the exam: stored, but its message to this socket has not arrived when the next frame is refused.
+    exam_session.status = SessionStatus.ENDED
+    await database_sync_to_async(exam_session.save)(update_fields=["status"])
+    CLOCK.now = at(2)
+    await ws.send_json_to({"type": "frame", "image": FACE, "timestamp": at(2)})
+    assert (await ws.receive_json_from(timeout=30))["type"] == "ended"  # the end, not "has ended or is not yours"
+    closed = await ws.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4000}  # the page ends the exam; it does not reconnect
+    # The end's own message, arriving after the socket closed, is not sent on it (no second close, no crash).
+    await get_channel_layer().group_send(broadcast.session_group(str(exam_session.id)),
+                                         {"type": "session.ended", "summary": None})
+    assert await ws.receive_nothing(timeout=0.5)

@@ -74,29 +74,35 @@ def test_both_pages_say_when_the_server_is_lost_and_when_it_is_back(asgi_server,
         expect(page.locator("#outage")).to_be_hidden()
         expect(live.locator("#outage")).to_be_hidden()
 
-        asgi_server.stop()
-        # The learner is not told all is well while nothing is analysed.
-        # When, in one format on both pages: 24-hour clock time with the viewer's time zone named.
-        expect(page.locator("#outage")).to_contain_text(re.compile(r"The connection to the server was lost at "
-                                                                   r"\d\d:\d\d:\d\d (UTC|GMT|[A-Z]{3,4})"))
-        expect(page.locator("#status")).to_have_text("Waiting for the server...")
-        expect(page.locator("#status")).not_to_have_class(re.compile(r"status-ok"))
-        # The instructor is not shown rows as connected while the live view hears nothing.
-        expect(live.locator("#outage")).to_contain_text(re.compile(r"Live updates stopped at \d\d:\d\d:\d\d \w"))
-        expect(row.locator("td.presence-cell")).to_have_text("Unknown: this page is offline")
-        expect(row.locator("td.status-cell")).to_have_text("-")
-        expect(row).to_have_class(re.compile(r"\bunknown\b"))
-        page_screenshot(page=page, name=f"{request.node.name}-learner-lost")
-        page_screenshot(page=live, name=f"{request.node.name}-instructor-lost")
+        server_restart_seen(server=asgi_server, page=page, live=live, row=row, shot=request.node.name)
 
-        asgi_server.restart()
-        expect(page.locator("#outage")).to_contain_text("The connection is back since")
-        expect(page.locator("#status")).to_have_text("Camera OK: face in view")
-        expect(live.locator("#outage")).to_contain_text("Live updates are back since")
-        expect(row.locator("td.presence-cell")).to_contain_text("Connected")
-        expect(row).not_to_have_class(re.compile(r"\bunknown\b"))
-        page_screenshot(page=page, name=f"{request.node.name}-learner-back")
-        page_screenshot(page=live, name=f"{request.node.name}-instructor-back")
+
+def server_restart_seen(*, server, page, live, row, shot):
+    """Stop the server, then serve again: the learner's `page` and the instructor's `live` view say when it was lost
+    and when it is back, and claim nothing meanwhile (screenshots named `shot`-learner-lost, ...)."""
+    server.stop()
+    # The learner is not told all is well while nothing is analysed.
+    # When, in one format on both pages: 24-hour clock time with the viewer's time zone named.
+    expect(page.locator("#outage")).to_contain_text(re.compile(r"The connection to the server was lost at "
+                                                               r"\d\d:\d\d:\d\d (UTC|GMT|[A-Z]{3,4})"))
+    expect(page.locator("#status")).to_have_text("Waiting for the server...")
+    expect(page.locator("#status")).not_to_have_class(re.compile(r"status-ok"))
+    # The instructor is not shown rows as connected while the live view hears nothing.
+    expect(live.locator("#outage")).to_contain_text(re.compile(r"Live updates stopped at \d\d:\d\d:\d\d \w"))
+    expect(row.locator("td.presence-cell")).to_have_text("Unknown: this page is offline")
+    expect(row.locator("td.status-cell")).to_have_text("-")
+    expect(row).to_have_class(re.compile(r"\bunknown\b"))
+    page_screenshot(page=page, name=f"{shot}-learner-lost")
+    page_screenshot(page=live, name=f"{shot}-instructor-lost")
+
+    server.restart()
+    expect(page.locator("#outage")).to_contain_text("The connection is back since")
+    expect(page.locator("#status")).to_have_text("Camera OK: face in view")
+    expect(live.locator("#outage")).to_contain_text("Live updates are back since")
+    expect(row.locator("td.presence-cell")).to_contain_text("Connected")
+    expect(row).not_to_have_class(re.compile(r"\bunknown\b"))
+    page_screenshot(page=page, name=f"{shot}-learner-back")
+    page_screenshot(page=live, name=f"{shot}-instructor-back")
 
 
 def test_camera_ok_is_never_shown_while_two_faces_are_in_view(asgi_server, tmp_path, request):

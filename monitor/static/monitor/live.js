@@ -161,7 +161,7 @@
       learner.append(" ", control);
     }
     row.replaceChildren(learner, cell(s.course_id + " / " + s.exam_id, "wide"),
-      cell(SESSION[s.status] || s.status, "wide"), cell(presence(s), "presence-cell"),
+      cell(SESSION[s.status] || s.status, "wide session-cell"), cell(presence(s), "presence-cell"),
       status, cell(current ? s.dominant_emotion : null, "wide"),
       cell(current && s.smoothed_score != null ? s.smoothed_score.toFixed(1) : null, "wide score-cell"),
       cell(s.frames, "wide frames-cell"),
