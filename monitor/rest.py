@@ -79,7 +79,7 @@ class SessionDetailApi(APIView):
     @extend_schema(responses=SessionSerializer)
     def get(self, request, session_id):
         """The session, if you may read it."""
-        return Response(SessionSerializer(visible_session(request, session_id)).data)
+        return Response(SessionSerializer(visible_session(request, session_id), context={"request": request}).data)
 
 
 class SessionReportApi(APIView):

@@ -130,6 +130,14 @@ class SessionSerializer(serializers.ModelSerializer):
                   "ended_at", "frame_interval", "identity_check", "evidence", "alerts_off", "notice_text", "frame_count", "analyzed_count", "average_score", "smoothed_score",
                   "last_status", "last_frame_at", "connection", "connection_changed_at", "summary"]
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        # Which alerts are off is the course's business: the learner sitting the exam is not told what goes unseen.
+        if request is not None and instance.learner_id == getattr(request.user, "pk", None):
+            data.pop("alerts_off", None)
+        return data
+
 
 class LogSerializer(serializers.ModelSerializer):
     """One analysed frame (derived metrics only)."""

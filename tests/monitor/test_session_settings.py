@@ -116,6 +116,12 @@ def test_the_lms_sets_them_over_rest(lms_api):
                               format="json")
         assert answer.status_code == 400 and field in answer.json()["errors"], (bad, answer.content)
     assert ExamSession.objects.count() == 1
+    # The learner reads their session without the kinds that go unseen.
+    learner = APIClient()
+    learner.force_authenticate(session.learner)
+    for read in (learner.get(f"/api/v1/sessions/{session.id}/").json(), learner.get("/api/v1/sessions/").json()):
+        read = read["results"][0] if "results" in read else read
+        assert read["id"] == str(session.id) and "alerts_off" not in read and read["notice_text"]
 
 
 def test_an_administrator_sets_them_when_adding_a_session(client):
