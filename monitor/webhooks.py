@@ -71,15 +71,21 @@ UnsafeWebhookUrl = UnsafeUrl  # a webhook URL refused at save and at each send
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the well-known prefix, an IPv4 address in its last 32 bits
 IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # RFC 4291's deprecated ::a.b.c.d
+IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765's SIIT ::ffff:0:a.b.c.d
+# Never public, though Python's is_global says so: RFC 8215's local-use translation prefix (a site's own NAT64 with
+# any embedding) and the deprecated site-local fec0::/10 (RFC 3879), both routed inside a site only.
+LOCAL_ONLY = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("fec0::/10"))
 
 
 def _embedded_ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address):
-    """The IPv4 address an IPv6 form carries (mapped, 6to4, NAT64, IPv4-compatible), else the address itself."""
+    """The IPv4 address an IPv6 form carries (mapped, translated, 6to4, NAT64, IPv4-compatible), else the address
+    itself."""
     if isinstance(address, ipaddress.IPv4Address):
         return address
     if address.ipv4_mapped or address.sixtofour:
         return address.ipv4_mapped or address.sixtofour
-    if address in NAT64 or (address in IPV4_COMPATIBLE and int(address) > 1):  # not :: nor ::1
+    compatible = address in IPV4_COMPATIBLE and int(address) > 1  # not :: nor ::1
+    if compatible or address in NAT64 or address in IPV4_TRANSLATED:
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address
 
@@ -89,8 +95,9 @@ def public_url_check(*, url: str, internal_hosts: list[str], schemes: tuple[str,
     """Refuse credentials, other schemes than `schemes` and hosts that resolve to non-public addresses; answer the
     address checked, which a caller may connect to (DNS cannot answer otherwise in between: rebinding).
 
-    Loopback, private, link-local, unique-local, multicast, reserved, unspecified and the IPv4-mapped, 6to4,
-    NAT64 and IPv4-compatible forms of them are refused unless the host is named in `internal_hosts`.
+    Loopback, private, link-local, unique-local, site-local, local-use NAT64, multicast, reserved, unspecified and
+    the IPv4-mapped, translated, 6to4, NAT64 and IPv4-compatible forms of them are refused unless the host is named
+    in `internal_hosts`.
     """
     parts = urlsplit(url)
     if parts.scheme not in schemes or not parts.hostname:
@@ -108,7 +115,7 @@ def public_url_check(*, url: str, internal_hosts: list[str], schemes: tuple[str,
         return addresses[0]
     for text in addresses:
         address = _embedded_ipv4(ipaddress.ip_address(text))
-        if not address.is_global or address.is_multicast:
+        if not address.is_global or address.is_multicast or any(address in net for net in LOCAL_ONLY):
             raise UnsafeUrl(f"The {what} host {host!r} resolves to {address}, which is not a public address "
                             f"(set {setting} to allow a named internal host).")
     return addresses[0]

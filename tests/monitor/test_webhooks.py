@@ -262,9 +262,11 @@ def test_each_send_checks_the_address_again_and_no_answer_body_is_kept(receiver,
     assert len(endpoint.requests) == 1
 
 
-@pytest.mark.parametrize("host", ["[64:ff9b::7f00:1]", "[64:ff9b::a00:1]", "[::7f00:1]", "[::a9fe:a9fe]"])
+@pytest.mark.parametrize("host", ["[64:ff9b::7f00:1]", "[64:ff9b::a00:1]", "[::7f00:1]", "[::a9fe:a9fe]",
+                                  "[::ffff:0:7f00:1]", "[64:ff9b:1::808:808]", "[fec0::1]"])
 def test_nat64_and_ipv4_compatible_forms_of_internal_addresses_are_refused(host):
-    """Low 7: 64:ff9b::/96 and ::a.b.c.d carry an IPv4 address; that one is checked."""
+    """Low 7: 64:ff9b::/96, ::a.b.c.d and the SIIT ::ffff:0:a.b.c.d carry an IPv4 address; that one is checked.
+    A site's own NAT64 prefix (64:ff9b:1::/48) and site-local fec0::/10 are never public."""
     with pytest.raises(webhooks.UnsafeWebhookUrl, match="not a public address"):
         webhooks.webhook_url_check(url=f"http://{host}/hook")
     assert webhooks.webhook_url_check(url="http://[64:ff9b::808:808]/hook") == "64:ff9b::808:808"  # 8.8.8.8
