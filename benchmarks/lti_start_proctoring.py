@@ -56,7 +56,7 @@ def main() -> None:
                     page = own.new_page()
                     url = platform.launch_url(sub=f"learner-{run}", roles=[], message_type="LtiStartProctoring",
                                               extra={AP + "start_assessment_url": f"{platform.url}/start-assessment",
-                                                     AP + "attempt_number": 1, AP + "session_data": None})
+                                                     AP + "attempt_number": 1})
                     cpu = cpu_seconds(server.popen.pid)
                     started = time.perf_counter()
                     page.goto(url)

@@ -8,6 +8,9 @@ lti_settings = AppSettings("LTI", {
     # per this many seconds per platform.
     "KEY_SET_REFETCH_SECONDS": 30,
     "NONCE_SECONDS": 86400,  # a used nonce is remembered (and refused) this long
+    # A platform's clock may run this far ahead of (iat, nbf) or behind (exp) the tool's: with none, a platform
+    # a second ahead has its launches refused now and then ("not yet valid").
+    "CLOCK_SKEW_SECONDS": 60,
     "CAMERA_CHECK_SECONDS": 120,  # a learner must have been seen by the camera this recently to start an attempt
     # A framed launch's one-time link to open the tool in its own window, and a login's state kept in the
     # platform's storage, stay valid this long.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import urlsplit
 
+import jwt
 import requests
 from requests.utils import parse_header_links
 from django.core.cache import cache
@@ -54,7 +55,7 @@ class _ProctoringValidator(MessageValidatorAbstract):
         attempt_number_of(jwt_body)
         session_data = jwt_body.get(AP + "session_data")
         if session_data is not None and not isinstance(session_data, str):
-            raise LtiException("session_data must be a string")
+            raise LtiException("Missing or invalid session_data (it must be a string)")
         return True
 
 
@@ -65,6 +66,9 @@ class StartProctoringValidator(_ProctoringValidator):
 
     def validate(self, jwt_body) -> bool:
         super().validate(jwt_body)
+        # Proctoring Services 1.0: the platform's session_data, which the start message must return unchanged.
+        if not isinstance(jwt_body.get(AP + "session_data"), str):
+            raise LtiException("Missing or invalid session_data (a string the platform sends with the attempt)")
         url = jwt_body.get(AP + "start_assessment_url")
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise LtiException("Missing or invalid start_assessment_url")
@@ -124,6 +128,8 @@ class TimeoutSession(requests.Session):
 
 
 KEY_NOT_FOUND = "Unable to find public key"
+# Public-key signatures: a key set's key checks them (RS256 is the one every platform uses).
+SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 STATE_NOT_FOUND = "State not found"
 STORAGE_KEY = "lti.platform-storage.{state}"
 STORAGE_CHECKED = "lti_storage_checked"  # the field the platform-storage page adds when it posts the launch again
@@ -203,6 +209,26 @@ class MessageLaunch(DjangoMessageLaunch):
         if not isinstance(azp, str) or azp not in aud:
             raise LtiException("An id_token for several audiences must name this tool's client id in azp")
         return azp
+
+    def validate_jwt_signature(self):
+        """Check the id_token's signature and times as PyLTI1p3 does, with LTI["CLOCK_SKEW_SECONDS"] of leeway."""
+        id_token = self._get_id_token()
+        try:
+            algorithm = jwt.get_unverified_header(id_token).get("alg")
+        except jwt.InvalidTokenError as exc:
+            raise LtiException(f"Can't decode id_token: {exc}") from exc
+        # Security Framework 5.1.3 and 6.1: signed with the platform's private key; a symmetric or absent signature
+        # is not the platform's, whatever key it names.
+        if algorithm not in SIGNING_ALGORITHMS:
+            raise LtiException(f"The id_token is signed with {str(algorithm)[:16]!r}: only "
+                               f"{', '.join(SIGNING_ALGORITHMS)} are accepted")
+        public_key, key_algorithm = self.get_public_key()
+        try:
+            jwt.decode(id_token, public_key, algorithms=[key_algorithm], options=self._jwt_verify_options,
+                       leeway=lti_settings["CLOCK_SKEW_SECONDS"])
+        except jwt.InvalidTokenError as exc:
+            raise LtiException(f"Can't decode id_token: {exc}") from exc
+        return self
 
     def get_public_key(self):
         """The platform's key for the token's kid; an unknown kid fetches the key set once more (rate-limited)."""

@@ -169,7 +169,10 @@ def _role_and_user(message, body, *, wanted: str | None = None):
     try:
         with transaction.atomic():
             sync_data_from_launch(LtiLaunch(message))
-    except (KeyError, TypeError, AttributeError, DatabaseError) as exc:
+    except KeyError as exc:  # e.g. a tool_platform claim without its guid (LTI core 5.4.2 requires it)
+        raise LaunchRefused(f"The launch carries a malformed claim: its required field {str(exc)[:64]} is "
+                            "missing.") from exc
+    except (TypeError, AttributeError, DatabaseError) as exc:
         raise LaunchRefused(f"The launch carries a malformed claim ({type(exc).__name__}).") from exc
     user = services.lti_user_resolve(registration=message.get_registration_row(), sub=body["sub"], body=body)
     return role, user, course_id, exam_id

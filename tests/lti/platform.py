@@ -101,6 +101,8 @@ class ToolLaunch(LTIAdvantageMessageLaunchAbstract):
         message[LTI + "deployment_id"] = self.pending.deployment_id
         if self.pending.issuer:
             message["iss"] = self.pending.issuer
+        if self.pending.message_type == "LtiStartProctoring":  # a platform's token, returned unchanged by the tool
+            message[AP + "session_data"] = "platform-session-data"
         for claim, value in self.pending.extra.items():
             if value is REMOVE:
                 message.pop(claim, None)

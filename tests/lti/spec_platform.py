@@ -6,6 +6,8 @@ or Open edX send them (`shape`)."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import html
 import json
 import secrets
@@ -18,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 import requests
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.lti.platform import LoopbackPlatform, PlatformHandler
@@ -40,6 +43,10 @@ def overridden(values: dict, overrides: dict) -> dict:
     """The values with the overrides applied (REMOVE takes one out)."""
     values = {**values, **overrides}
     return {name: value for name, value in values.items() if value is not REMOVE}
+
+
+def _b64json(value: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
 
 def _b64(number: int) -> str:
@@ -78,6 +85,8 @@ class Launch:
     extra: dict = field(default_factory=dict)  # claims added or replaced (REMOVE takes one out)
     login: dict = field(default_factory=dict)  # login initiation parameters added or replaced (REMOVE takes out)
     kid: str | None = None  # a kid to put in the header instead of the signing key's own
+    # "none" (unsigned) or "HS256" keyed with the public key's PEM, as a forger would: not the platform's signature.
+    forged_alg: str | None = None
 
 
 class SpecPlatform(LoopbackPlatform):
@@ -177,12 +186,26 @@ class SpecPlatform(LoopbackPlatform):
             body[LTI + "context"].update(label=None, type=["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"])
         elif launch.message_type != "LtiStartProctoring" and launch.message_type != "LtiEndAssessment":
             body.update({"name": "Lea Martin", "email": "lea@openedx.example"})
+        if launch.message_type == "LtiStartProctoring":
+            # Proctoring Services 1.0: the platform's session_data (lti-consumer-xblock: a random 32-character
+            # anti-CSRF token), which the tool's LtiStartAssessment returns unchanged.
+            body[AP + "session_data"] = secrets.token_hex(16)
         return overridden(body, launch.extra)
 
-    def sign(self, body: dict, *, kid: str | None = None) -> str:
-        """The claims signed RS256 with the newest key (its kid in the header, or the kid given)."""
+    def sign(self, body: dict, *, kid: str | None = None, forged_alg: str | None = None) -> str:
+        """The claims signed RS256 with the newest key (its kid in the header, or the kid given), or forged."""
         key = self.keys[-1]
-        return jwt.encode(body, key.private, algorithm="RS256", headers={"kid": kid or key.kid})
+        if forged_alg is None:
+            return jwt.encode(body, key.private, algorithm="RS256", headers={"kid": kid or key.kid})
+        # PyJWT will not make these (rightly): built by hand, as an attacker would.
+        header = {"typ": "JWT", "alg": forged_alg, "kid": kid or key.kid}
+        signing_input = ".".join(_b64json(part) for part in (header, body))
+        signature = b""
+        if forged_alg == "HS256":
+            public_pem = key.private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+            signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+        return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
 
     def _tool_claims(self, token: str, *, audience: str) -> dict:
         # A tool's JWT (its LtiStartAssessment, its client assertion), checked with the tool's own key set.
@@ -244,7 +267,8 @@ class SpecPlatform(LoopbackPlatform):
                 wrong = [name for name, value in expected.items() if params.get(name) != value]
                 if launch is None or params.get("login_hint") != launch.sub or not params.get("nonce") or wrong:
                     return self._send(400, f"invalid_request {wrong}")
-                token = platform.sign(platform.claims(launch, nonce=params["nonce"]), kid=launch.kid)
+                token = platform.sign(platform.claims(launch, nonce=params["nonce"]), kid=launch.kid,
+                                      forged_alg=launch.forged_alg)
                 form = {"id_token": token, "state": params.get("state", "")}
                 platform.id_tokens.append(form)
                 inputs = "".join(f'<input type="hidden" name="{k}" value="{html.escape(v)}">' for k, v in form.items())

@@ -3,6 +3,7 @@ send: empty roles in proctoring messages, end_assessment_return, key rotation, o
 client_id, `aud` arrays, required `exp`/`iat`, and targets on other hosts refused."""
 import html
 import re
+import time
 
 import pytest
 import requests
@@ -29,8 +30,7 @@ def nothing_created():
 
 
 def proctoring_claims(platform, attempt=1):
-    return {AP + "start_assessment_url": f"{platform.url}/start-assessment", AP + "attempt_number": attempt,
-            AP + "session_data": None}
+    return {AP + "start_assessment_url": f"{platform.url}/start-assessment", AP + "attempt_number": attempt}
 
 
 def test_openedx_start_proctoring_with_no_roles_checks_the_camera_and_asks_for_end_assessment(openedx, live_server):
@@ -191,3 +191,42 @@ def test_a_target_link_uri_on_another_host_or_none_is_refused_in_the_id_token(mo
     answer = spec_launch(moodle, sub="5", roles=MOODLE_LEARNER, extra={LTI + "target_link_uri": target})
     assert answer.status == 400 and "target_link_uri is not on this tool's host" in html.unescape(answer.text)
     assert nothing_created()
+
+
+@pytest.mark.parametrize("ahead", [2, 10, 50])
+def test_a_moodle_clock_a_few_seconds_ahead_still_launches(moodle, ahead):
+    # Platforms' clocks drift: RFC 7519 4.1.4-4.1.6 expects a small leeway (LTI_CLOCK_SKEW_SECONDS, 60 s).
+    now = int(time.time()) + ahead
+    answer = spec_launch(moodle, sub="5", roles=MOODLE_LEARNER, extra={"iat": now, "nbf": now})
+    assert answer.status == 200, answer.text[-500:]
+
+
+@pytest.mark.parametrize("claims", [{"iat": 7200}, {"nbf": 7200}, {"exp": -120}])
+def test_a_moodle_id_token_far_outside_its_times_is_refused(moodle, claims):
+    now = int(time.time())
+    answer = spec_launch(moodle, sub="5", roles=MOODLE_LEARNER, extra={k: now + v for k, v in claims.items()})
+    assert answer.status == 400 and "Can't decode id_token" in html.unescape(answer.text) and nothing_created()
+
+
+@pytest.mark.parametrize("session_data", [REMOVE, None, 42])
+def test_openedx_start_proctoring_without_session_data_is_refused(openedx, session_data):
+    # Proctoring Services 1.0: LtiStartProctoring carries the platform's session_data, which the start message
+    # returns unchanged (lti-consumer-xblock always sends one: a random anti-CSRF token).
+    answer = spec_launch(openedx, sub="8c1e5fb0a3", roles=[], message_type="LtiStartProctoring",
+                         extra={**proctoring_claims(openedx), AP + "session_data": session_data})
+    assert answer.status == 400 and "Missing or invalid session_data" in html.unescape(answer.text)
+    assert nothing_created()
+
+
+@pytest.mark.parametrize("alg", ["none", "HS256"])
+def test_an_unsigned_or_symmetrically_signed_id_token_is_refused_saying_so(moodle, alg):
+    answer = spec_launch(moodle, sub="5", roles=MOODLE_LEARNER, forged_alg=alg)
+    assert answer.status == 400 and f"signed with '{alg}'" in html.unescape(answer.text) and nothing_created()
+
+
+def test_a_canvas_tool_platform_without_its_guid_is_refused_naming_the_field(canvas):
+    platform_claim = {"name": "Uni", "version": "cloud", "product_family_code": "canvas"}
+    answer = spec_launch(canvas, sub="u-1", roles=CANVAS_LEARNER, extra={LTI + "tool_platform": platform_claim},
+                         login={"lti_storage_target": REMOVE})
+    assert answer.status == 400 and "required field 'guid' is missing" in html.unescape(answer.text)
+    assert not ExamSession.objects.exists()
