@@ -381,7 +381,9 @@ def proctoring_check(request, session_id):
         throttle_check(request=request, scope="camera_check")
         image = json.loads(request.body or b"null")
         image = image.get("image") if isinstance(image, dict) else None
-        result = frame_analyze(frame=Frame(image=image, timestamp=timezone.now()), user=request.user, shared_pool=True)
+        # Only faces are counted: age and gender are never inferred for the check (exams have them off too).
+        result = frame_analyze(frame=Frame(image=image, timestamp=timezone.now()), user=request.user, shared_pool=True,
+                               age_gender=False)
     except LaunchRefused as exc:
         return JsonResponse({"ok": False, "error": "not_open", "message": exc.message}, status=exc.status)
     except ValueError:
