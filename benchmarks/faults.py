@@ -3,13 +3,17 @@
 Starts the scaled set-up (scripts/scaled.sh start: PostgreSQL, Redis, servers on 8001 and 8002, two Celery
 workers), then runs each scenario on fresh sessions: --learners simulated exam pages (one socket each, servers in
 turn) send a webcam frame every --interval seconds for --duration seconds, reconnecting as the page does (backoff
-from 0.5 s doubling to 5 s, to the other server after a failure); at --fault-at seconds the fault happens:
+from 0.5 s doubling to 5 s, to the other server after a failure) and spacing frames out after three dropped or
+failed in a row (as the page does while the service catches up); at --fault-at seconds the fault happens:
 - postgres: PostgreSQL stopped for --outage seconds, then started;
 - redis: Redis restarted;
-- server-kill: server 1 SIGKILLed and started again, server 2 the same --stagger seconds later.
+- server-kill: server 1 SIGKILLed and started again, server 2 the same --stagger seconds later;
+- none: no fault, the control: how long learners wait for an analysis under this load alone.
 Per scenario it prints frames sent / analysed / dropped / errors, rows, acknowledged-but-lost and duplicate rows,
 each learner's time from the fault's end to its first analysis (median, max), refused handshakes by status,
 the longest a learner was refused (4429 or HTTP), disconnected alerts opened, and tracebacks and 5xx in the logs.
+For the three learners who waited longest it prints what they were told from the fault on. SERVER_PORTS,
+SCALED_DIR, PG_PORT and REDIS_PORT (scripts/scaled.sh's variables) choose other ports and another folder.
 Stops the set-up at the end. Plain text; never asserts.
 """
 from __future__ import annotations
@@ -34,8 +38,15 @@ from _learners import Learner, rows_verify, sessions_create, users_create
 from _server import django_setup
 
 SCALED = ROOT / "scripts" / "scaled.sh"
-VAR = ROOT / "var" / "scaled"
-SERVERS = ("http://127.0.0.1:8001", "http://127.0.0.1:8002")
+# As the exam page does (monitor/static/monitor/exam.js): after this many dropped or failed frames in a row, frames
+# are spaced out, doubling from the frame interval up to CATCHING_UP_MAX seconds, until an analysis comes.
+CATCHING_UP_AFTER, CATCHING_UP_MAX = 3, 10.0
+TROUBLE = {"dropped", "service_unavailable", "engine_unavailable", "server_error"}
+# The set-up's ports and folder come from scripts/scaled.sh's own variables (SERVER_PORTS, SCALED_DIR, PG_PORT,
+# REDIS_PORT), so that a run can use ports of its own beside another set-up.
+VAR = Path(os.environ.get("SCALED_DIR", ROOT / "var" / "scaled"))
+PORTS = [int(port) for port in os.environ.get("SERVER_PORTS", "8001 8002").split()][:2]
+SERVERS = tuple(f"http://127.0.0.1:{port}" for port in PORTS)
 PY = str(ROOT / ".venv" / "bin" / "python")
 
 
@@ -71,6 +82,19 @@ class Page:
         self.refused_since: float | None = None
         self.longest_refusal = 0.0
         self.analysed_at: list[float] = []
+        self.timeline: list[tuple[float, str]] = []  # (seconds from the start, what the page was told or saw)
+        self.troubles = 0  # frames dropped or failed in a row
+        self.quiet_until = 0.0  # monotonic: no frame before this (the page catching up)
+
+    def told(self, what: str, interval: float) -> None:
+        """An answer to a frame: the page's catching-up backoff, as exam.js counts it."""
+        if what == "analysis":
+            self.troubles, self.quiet_until = 0, 0.0
+        elif what in TROUBLE:
+            self.troubles += 1
+            if self.troubles >= CATCHING_UP_AFTER:
+                self.quiet_until = time.monotonic() + min(
+                    CATCHING_UP_MAX, interval * 2 ** (self.troubles - CATCHING_UP_AFTER))
 
 
 async def page_run(page: Page, frame: str, args, t0: float, stop: float) -> None:
@@ -103,13 +127,18 @@ async def page_run(page: Page, frame: str, args, t0: float, stop: float) -> None
                             page.learner.log_ids.append(message.get("log_id"))
                         if kind in ("analysis", "dropped", "error"):
                             page.answers[kind if kind != "error" else message.get("error")] += 1
+                            what = kind if kind != "error" else message.get("error")
+                            page.timeline.append((time.monotonic() - t0, what))
+                            page.told(what, args.interval)
                 finally:
                     sender.cancel()
         except InvalidStatus as exc:
             page.refused[exc.response.status_code] += 1
+            page.timeline.append((time.monotonic() - t0, f"refused {exc.response.status_code}"))
         except Exception as exc:  # closed, refused 4429 (closed before hello), reset: the page retries
             code = getattr(getattr(exc, "rcvd", None), "code", None)
             page.refused[code or type(exc).__name__] += 1
+            page.timeline.append((time.monotonic() - t0, f"closed {code or type(exc).__name__}"))
         if page.refused_since is None:
             page.refused_since = time.monotonic()
         await asyncio.sleep(backoff)
@@ -120,6 +149,9 @@ async def page_run(page: Page, frame: str, args, t0: float, stop: float) -> None
 async def frames_send(ws, page: Page, frame: str, args, stop: float) -> None:
     """A frame every --interval seconds while the socket is open; at `stop`, --drain seconds for answers, then close."""
     while time.monotonic() < stop:
+        if time.monotonic() < page.quiet_until:
+            await asyncio.sleep(min(args.interval, page.quiet_until - time.monotonic()))
+            continue
         stamp = datetime.now(timezone.utc).isoformat()
         await ws.send(json.dumps({"type": "frame", "image": frame, "timestamp": stamp}))
         page.learner.sent += 1
@@ -136,11 +168,24 @@ def fault(scenario: str, args) -> float:
         scaled("start-db")
     elif scenario == "redis":
         scaled("restart-redis")
+    elif scenario == "none":
+        pass
     else:
-        server_restart(8001)
+        server_restart(PORTS[0])
         time.sleep(args.stagger)
-        server_restart(8002)
+        server_restart(PORTS[1])
     return time.monotonic()
+
+
+def workers_wait(timeout: float = 180.0) -> None:
+    """Wait until every Celery worker has loaded its models and says it is ready (frames sent before would queue)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = list((VAR / "logs").glob("worker-*.log"))
+        if logs and all(" ready." in path.read_text(errors="replace") for path in logs):
+            return
+        time.sleep(1)
+    print("workers not ready after %.0f s; going on" % timeout)
 
 
 def log_offsets() -> dict[Path, int]:
@@ -202,6 +247,11 @@ def report(scenario: str, result: dict, learners: list[Learner]) -> None:
           f"{max((p.longest_refusal for p in pages), default=0):.1f} s")
     print(f"disconnected alerts opened: {disconnected}; server/worker logs since the start: tracebacks "
           f"{result['logs'][0]}, 5xx lines {result['logs'][1]}")
+    slowest = sorted(range(len(pages)), key=lambda i: -(back[i] if back[i] is not None else float("inf")))[:3]
+    for i in slowest:  # where the longest waits went: what those pages were told from the fault on
+        told = [f"{t - end:+.1f} {what}" for t, what in pages[i].timeline if t >= start][:12]
+        waited = f"{back[i]:.1f} s" if back[i] is not None else "never"
+        print(f"  learner {i} (analysed again after {waited}): " + ", ".join(told))
 
 
 def main() -> None:
@@ -219,6 +269,7 @@ def main() -> None:
     print("command: " + " ".join([os.path.relpath(sys.executable), *sys.argv]))
     scaled("start")
     try:
+        workers_wait()
         env = dict(line.split("=", 1) for line in subprocess.run(
             [str(SCALED), "env"], capture_output=True, text=True, check=True).stdout.split())
         os.environ.update(env)

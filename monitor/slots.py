@@ -15,6 +15,7 @@ import time
 import weakref
 
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from .conf import monitor_settings
 
@@ -131,8 +132,10 @@ async def _heartbeat_forever() -> None:
         await asyncio.sleep(max(0.2, _ttl() / 3))
         try:
             await _renew()
-        except Exception:  # Redis restarting: the next round renews them (within the TTL if it is back by then)
-            logger.warning("could not renew this server's socket places", exc_info=True)
+        except (RedisError, OSError) as exc:  # Redis restarting: the next round renews them (within the TTL)
+            logger.warning("could not renew this server's socket places: %s", exc)
+        except Exception:  # anything else is a defect: its traceback is logged, and the next round tries again
+            logger.exception("could not renew this server's socket places")
 
 
 def _heartbeat_ensure() -> None:

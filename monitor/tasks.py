@@ -1,10 +1,12 @@
 """Celery tasks of monitor (scaled set-up only): they call services and answer through the channel layer."""
 import logging
+import time
 
 from asgiref.sync import async_to_sync
 from celery import shared_task
 from celery.signals import worker_process_init
 from channels.layers import get_channel_layer
+from redis.exceptions import RedisError
 
 from engagement.api import EngagementError
 
@@ -12,6 +14,25 @@ from . import services, webhooks
 from .models import DeliveryStatus
 
 logger = logging.getLogger(__name__)
+# A reply that meets a Redis restart is sent again (after 0.2, 0.4, 0.8, 1.6 s): the frame is stored by then, and
+# the socket, told nothing, would wait out its whole deadline before it told the learner the frame failed.
+REPLY_TRIES = 5
+REPLY_FIRST_DELAY = 0.2
+
+
+def reply_send(channel: str, message: dict) -> None:
+    """Send a frame's outcome to the socket's channel, retrying while Redis is briefly unreachable."""
+    delay = REPLY_FIRST_DELAY
+    for attempt in range(1, REPLY_TRIES + 1):
+        try:
+            async_to_sync(get_channel_layer().send)(channel, message)
+            return
+        except (RedisError, OSError) as exc:
+            if attempt == REPLY_TRIES:
+                raise
+            logger.warning("reply to %s failed (%s); trying again in %.1f s", channel, exc, delay)
+            time.sleep(delay)
+            delay *= 2
 
 
 @worker_process_init.connect
@@ -41,7 +62,7 @@ def frame_process(self, *, session_id: str, user_id: int, frame_id: str, image: 
         logger.exception("frame %s of session %s failed", frame_id, session_id)
         message = {"type": "frame.outcome", "frame_id": frame_id,
                    "error": {"error": "server_error", "message": "The frame could not be processed.", "status": 500}}
-    async_to_sync(get_channel_layer().send)(reply_channel, message)
+    reply_send(reply_channel, message)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -2,8 +2,28 @@
 import os
 
 from celery import Celery
+from celery.worker.consumer import Consumer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proctoring.settings")
+
+# After a lost broker connection (a Redis restart), kombu retries 2, 4, 6... s apart (up to 30 s): frames wait that
+# long although Redis is back within a second. A worker tries again after 0.5 s, then at most 2 s apart.
+RECONNECT_INTERVALS = {"interval_start": 0.5, "interval_step": 0.5, "interval_max": 2.0}
+
+
+class PromptConsumer(Consumer):
+    """Celery's worker consumer, reconnecting to the broker at RECONNECT_INTERVALS."""
+
+    def ensure_connected(self, conn):
+        """Connect as Celery does, with shorter waits between attempts."""
+        ensure = conn.ensure_connection
+
+        def prompt(*args, **kwargs):
+            return ensure(*args, **{**RECONNECT_INTERVALS, **kwargs})
+
+        conn.ensure_connection = prompt
+        return super().ensure_connected(conn)
+
 
 app = Celery("proctoring")
 app.config_from_object("django.conf:settings", namespace="CELERY")

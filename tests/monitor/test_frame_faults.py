@@ -66,3 +66,37 @@ async def test_the_live_view_shows_a_row_as_behind_while_its_frames_fail_and_cur
     await fresh.disconnect()
     await ws.disconnect()
     await feed.disconnect()
+
+
+def test_a_workers_reply_that_meets_a_redis_restart_is_sent_again(exam_session, learner, monkeypatch):
+    """Issue 28: the frame is stored; its answer, refused once by a restarting Redis, still reaches the socket
+    (instead of the socket waiting out its deadline and telling the learner that a stored frame failed)."""
+    import time
+    import uuid
+
+    import redis
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+    from django.utils import timezone
+
+    from monitor import tasks
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    send, refused = layer.send, []
+
+    async def restarting(to, message):  # what channels_redis raises on a connection the restart closed
+        if not refused:
+            refused.append(to)
+            raise redis.exceptions.ConnectionError("Connection closed by server.")
+        await send(to, message)
+
+    monkeypatch.setattr(layer, "send", restarting)
+    frame_id, now = str(uuid.uuid4()), timezone.now()
+    tasks.frame_process(session_id=str(exam_session.id), user_id=learner.pk, frame_id=frame_id, image=FACE,
+                        timestamp=now.isoformat(), reply_channel=channel, received_at=time.time(),
+                        server_time=now.isoformat())
+    answer = async_to_sync(layer.receive)(channel)
+    assert refused == [channel]
+    assert answer["frame_id"] == frame_id and answer["outcome"]["analysis"]["type"] == "analysis", answer
+    assert list(EngagementLog.objects.values_list("frame_id", flat=True)) == [uuid.UUID(frame_id)]

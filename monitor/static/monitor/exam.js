@@ -77,9 +77,11 @@
   }
 
   // Frames the server could not analyse in a row (dropped, or a service error): past a few, the page says that
-  // the service is catching up and spaces its frames out (doubling, at most 30 s) until an analysis comes back.
+  // the service is catching up and spaces its frames out (doubling, at most 10 s: longer would keep the learner
+  // unanalysed well after a short outage) until an analysis comes back.
   const TROUBLE_CODES = ["service_unavailable", "engine_unavailable", "server_error"];
   const CATCHING_UP_AFTER = 3;
+  const CATCHING_UP_MAX_MS = 10000;
   let troubles = 0;
   let quietUntil = 0;
   function trouble() {
@@ -89,7 +91,7 @@
       status.className = "status status-none";
       status.dataset.catchingUp = "1";
       status.textContent = "The service is catching up: your camera stays on and pictures are sent again shortly.";
-      quietUntil = Date.now() + Math.min(30000, intervalMs * Math.pow(2, troubles - CATCHING_UP_AFTER));
+      quietUntil = Date.now() + Math.min(CATCHING_UP_MAX_MS, intervalMs * Math.pow(2, troubles - CATCHING_UP_AFTER));
     }
   }
 
