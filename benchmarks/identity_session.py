@@ -13,16 +13,15 @@ alert. Data is only read, never copied. Never asserts.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shlex
 import sys
 import uuid
-from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from _common import cpu_model, setup_django_throwaway  # benchmarks/ is on sys.path when a script runs
+from _identity_video import identity_photos
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,10 +75,7 @@ def main() -> None:
     print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs; frames every {t['FRAME_INTERVAL']:g} s for "
           f"{args.minutes:g} min; threshold {t['IDENTITY_THRESHOLD']}, {t['IDENTITY_MISSES']} misses in a row, "
           f"reference of {t['IDENTITY_REFERENCE_FRAMES']} frames, a check every {args.check_seconds} s")
-    photos = defaultdict(list)
-    with open(args.data / "manifest.csv", newline="") as handle:
-        for row in csv.DictReader(handle):
-            photos[row["person"]].append(cv2.cvtColor(cv2.imread(str(args.data / row["file"])), cv2.COLOR_BGR2RGB))
+    photos = identity_photos(args.data)
     people = [p for p in sorted(photos) if len(photos[p]) >= 2]
     count = int(args.minutes * 60 / t["FRAME_INTERVAL"])
     warm_up()
