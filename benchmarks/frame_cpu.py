@@ -1,4 +1,5 @@
-"""CPU time per stage of one exam frame, in one thread: base64 + decode, engine, row and rules, reply building.
+"""CPU time per stage of one exam frame, in one thread: base64 + decode, engine, row and rules, reply building;
+how often the detector looks a second time, and at what cost.
 
 Runs the exam path's own functions (the ones a server thread or a Celery worker runs) on the realistic mix
 (benchmarks/_frames.py) against a throwaway SQLite database, and prints thread CPU time (time.thread_time) per
@@ -15,6 +16,40 @@ import time
 import uuid
 
 from _common import setup_django_throwaway  # benchmarks/ is on sys.path when a script runs
+
+
+class _Looks:
+    """Second looks of the BlazeFace detector counted per kind of frame, with their thread CPU time."""
+
+    def __init__(self):
+        self.kind, self.calls, self.cpu_ms = "", {}, 0.0
+
+    def clear(self):
+        from collections import Counter
+
+        self.calls, self.cpu_ms = Counter(), 0.0
+
+
+def second_looks_counted() -> _Looks:
+    """Count the detector's second looks (they run only where its first pass is not sure) from now on."""
+    from collections import Counter
+
+    from engagement.engines import detectors
+
+    looks = _Looks()
+    looks.calls = Counter()
+    real = detectors.BlazeFaceDetector._second_look
+
+    def counted(self, rgb, d, faces):
+        started = time.thread_time()
+        try:
+            return real(self, rgb, d, faces)
+        finally:
+            looks.calls[looks.kind] += 1
+            looks.cpu_ms += (time.thread_time() - started) * 1000
+
+    detectors.BlazeFaceDetector._second_look = counted
+    return looks
 
 
 def main() -> None:
@@ -49,11 +84,14 @@ def main() -> None:
         wall[stage].append((time.perf_counter() - w) * 1000)
         return value
 
+    looks = second_looks_counted()
     age_gender = selectors.exam_age_gender_inferred()
     for i in range(args.frames + 20):
         if i == 20:
             cpu, wall, totals = {s: [] for s in stages}, {s: [] for s in stages}, []
-        _, url = urls[i % len(urls)]
+            looks.clear()
+        kind, url = urls[i % len(urls)]
+        looks.kind = kind
         started = time.thread_time()
         image, frame_time, _ = timed("decode", lambda: engagement._prepare(engagement.Frame(image=url)))
         analysis, name = timed("engine", lambda: engagement._engine_run([image], None, age_gender))
@@ -78,6 +116,10 @@ def main() -> None:
         print(f"{stage:10} {statistics.median(cpu[stage]):10.2f} {statistics.fmean(cpu[stage]):9.2f} "
               f"{statistics.median(wall[stage]):9.2f}")
     print(f"{'all':10} {statistics.median(totals):10.2f} {statistics.fmean(totals):9.2f}")
+    frames_of = {kind: sum(1 for i in range(20, args.frames + 20) if urls[i % len(urls)][0] == kind) for kind in mix}
+    print(f"detector's second looks (a doubtful or small candidate, or nobody found): {sum(looks.calls.values())} in "
+          f"{args.frames} frames, {looks.cpu_ms:.0f} ms CPU ({looks.cpu_ms / args.frames:.2f} ms a frame); per kind: "
+          + ", ".join(f"{kind} {looks.calls[kind]}/{frames_of[kind]}" for kind in mix))
     print(f"session_frame_process (the whole path, connections included): CPU p50 {statistics.median(whole):.2f} "
           f"ms, mean {statistics.fmean(whole):.2f} ms")
 
