@@ -375,9 +375,9 @@ LTI = {
     # A token signed with a key the cached set lacks (the platform rotated it) fetches the set again, at most once
     # per this many seconds per platform.
     "KEY_SET_REFETCH_SECONDS": env_int("LTI_KEY_SET_REFETCH_SECONDS", 30),
-    "NONCE_SECONDS": env_int("LTI_NONCE_SECONDS", 86400),
+    "NONCE_SECONDS": env_int("LTI_NONCE_SECONDS", 86400),  # a used nonce is remembered (and refused) this long
     # A platform's clock may run this far ahead of (iat, nbf) or behind (exp) the tool's.
-    "CLOCK_SKEW_SECONDS": env_int("LTI_CLOCK_SKEW_SECONDS", 60),  # a used nonce is remembered (and refused) this long
+    "CLOCK_SKEW_SECONDS": env_int("LTI_CLOCK_SKEW_SECONDS", 60),
     # A learner must have been seen by the camera this recently (seconds) to start a proctored attempt.
     "CAMERA_CHECK_SECONDS": env_int("LTI_CAMERA_CHECK_SECONDS", 120),
     # A launch inside an LMS frame offers a one-time link to open the tool in its own window, valid this long.
