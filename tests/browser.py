@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from urllib.parse import urlencode
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +34,10 @@ FAKE_DEVICE = "--use-fake-device-for-media-stream"
 NO_DEVICE = "--use-fake-device-for-media-stream=device-count=0"
 ALLOW_CAMERA = "--use-fake-ui-for-media-stream"  # answers every camera prompt with "allow"
 DENY_CAMERA = "--deny-permission-prompts"  # answers every permission prompt with "block"
+# Frames from other sites in the page's own renderer process. With site isolation (the default), Playwright was
+# seen to miss a frame's navigation after it changed sites several times on a loaded machine (about 1 run in 4),
+# and its waits on that frame then hang. Cookies, storage partitioning and postMessage are the same either way.
+SAME_PROCESS_FRAMES = ("--disable-site-isolation-trials", "--disable-features=IsolateOrigins,site-per-process")
 
 
 def y4m_write(*, path: Path, frames: Iterable[np.ndarray], fps: int = 30) -> Path:
@@ -125,17 +130,20 @@ def page_screenshot(*, page: Page, name: str) -> Path:
     return path
 
 
-def frame_texts(*, page: Page, frame: str, selector: str, until, timeout_ms: int = TIMEOUT_MS) -> list[str]:
-    """The texts of `selector` in the page's frame `frame` once `until(texts)` holds (AssertionError after
-    `timeout_ms`). Polled from the page: Playwright's own waiting on a frame that changed sites several times was
-    seen to hang for good on a loaded machine."""
-    texts: list[str] = []
-    for _ in range(max(1, timeout_ms // 250)):
+def frame_text(*, page: Page, frame: str, selector: str, until, timeout_ms: int = TIMEOUT_MS) -> str:
+    """The text of the first `selector` in the page's frame named `frame` once `until(text)` holds (AssertionError
+    after `timeout_ms`). Every read has its own short timeout: Playwright's waiting on a frame that changed sites
+    several times (frame locators, expect) was seen to hang for good on a loaded machine."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    text = ""
+    while time.monotonic() < deadline:
+        found = page.frame(name=frame)  # the page's own list of frames: no round trip that could hang
         try:
-            texts = page.frame_locator(frame).locator(selector).all_text_contents()
-        except PlaywrightError:  # the frame navigated while it was read: read it again
-            texts = []
-        if until(texts):
-            return texts
+            text = found.locator(selector).first.inner_text(timeout=1000) if found else ""
+        except PlaywrightError:  # not there yet, or the frame navigated while it was read: read it again
+            text = ""
+        if until(text):
+            return text
         page.wait_for_timeout(250)
-    raise AssertionError(f"{selector!r} in {frame!r} read {texts!r} after {timeout_ms} ms")
+    raise AssertionError(f"{selector!r} in frame {frame!r} read {text!r} after {timeout_ms} ms; the page's frames: "
+                         f"{[(f.name, f.url) for f in page.frames]}")

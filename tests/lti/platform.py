@@ -229,7 +229,7 @@ class Platform(LoopbackPlatform):
                     return self._send(302, "", headers=[("Location", login.initiate_login(pending.sub))])
                 if parts.path.startswith("/course/"):  # a course page that embeds the launch, as an LMS may
                     hint = html.escape(parts.path.rsplit("/", 1)[1])
-                    return self._send(200, f'<html><body><h1>CS101</h1><iframe id="tool" src="/launch/{hint}" '
+                    return self._send(200, f'<html><body><h1>CS101</h1><iframe id="tool" name="tool" src="/launch/{hint}" '
                                            'width="900" height="500"></iframe></body></html>')
                 if parts.path == "/auth":
                     return self._auth(query)

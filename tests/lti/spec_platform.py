@@ -255,7 +255,7 @@ class SpecPlatform(LoopbackPlatform):
             def _course(self, hint):
                 # Canvas's page: the tool's frame and a hidden frame that keeps data for it (platform storage).
                 return self._send(200, f'<html><body><h1>Proctoring 101</h1><iframe name="post_message_forwarding" '
-                                       f'src="/storage" hidden></iframe><iframe id="tool" src="/launch/{hint}" '
+                                       f'src="/storage" hidden></iframe><iframe id="tool" name="tool" src="/launch/{hint}" '
                                        'width="900" height="500"></iframe></body></html>')
 
             def _auth(self, params):
