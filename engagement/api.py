@@ -3,7 +3,7 @@ from .conf import AppSettings, engagement_settings
 from .engines import warm_up
 from .engines.base import EMOTIONS
 from .exceptions import EngagementError, EngineUnavailable, InvalidInput
-from .limits import throttle_check
+from .limits import cache_count_add, throttle_check
 from .models import EngagementLog
 from .offload import offloaded, task_send
 from .scoring import EngagementStatus, FrameError
@@ -12,7 +12,7 @@ from .services import (Frame, age_gender_enabled, analysis_pool, engagement_log_
 
 __all__ = [
     "AppSettings", "EMOTIONS", "EngagementError", "EngineUnavailable", "EngagementLog", "EngagementStatus", "Frame",
-    "FrameError", "InvalidInput", "age_gender_enabled", "analysis_pool", "engagement_log_build", "engagement_settings",
+    "FrameError", "InvalidInput", "age_gender_enabled", "cache_count_add", "analysis_pool", "engagement_log_build", "engagement_settings",
     "faces_distance", "frame_analyze", "frame_analyze_described", "head_pose_limits", "image_thumbnail", "offloaded",
     "task_send", "throttle_check", "timestamp_parse", "warm_up",
 ]

@@ -19,6 +19,34 @@ from .conf import engagement_settings
 RETRY_AFTER_SECONDS = 2  # a batch of 100 frames takes about this long here
 
 
+def cache_count_add(key: str, delta: int = 1, *, timeout: float) -> int | None:
+    """Add `delta` to a counter in Django's cache, made with `timeout` when absent, and answer the new count (None
+    when the cache keeps nothing). Atomic where the cache is: LocMemCache (a lock) and Redis (INCRBY)."""
+    for _ in range(3):
+        if cache.add(key, delta, timeout=timeout):
+            return delta
+        try:
+            total = cache.incr(key, delta)
+        except ValueError:  # expired or evicted between add and incr: add again
+            continue
+        if total == delta:
+            # Django's Redis incr checks that the key exists, then INCRBYs: a key that expired in between is made
+            # again by INCRBY without an expiry, and would count for ever (a session rate-limited for good).
+            cache.touch(key, timeout)
+        return total
+    return None
+
+
+def cache_count_take(key: str, delta: int = 1) -> None:
+    """Take `delta` back from a counter of cache_count_add; a counter that expired meanwhile stays gone."""
+    try:
+        total = cache.decr(key, delta)
+    except ValueError:
+        return  # expired: its count is gone with it
+    if total == -delta:  # it expired between Django's check and DECRBY, which made it again without an expiry
+        cache.delete(key)
+
+
 class _RatesFromSettings:
     """Read the rate of `self.scope` from settings.API_THROTTLE_RATES at each request, not once at import."""
 
@@ -44,22 +72,14 @@ def batch_slot(*, user: Any) -> Iterator[None]:
     key = f"engagement.batches.{user.pk}"
     # The count outlives no batch by much: one left by a killed process expires instead of locking the user out.
     timeout = engagement_settings["WORKER_TIMEOUT"] + 60
-    cache.add(key, 0, timeout=timeout)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired or evicted between add and incr
-        cache.set(key, 1, timeout=timeout)
-        count = 1
+    count = cache_count_add(key, timeout=timeout) or 1
     try:
         if count > limit:
             raise TooManyRequests(f"You already have {limit} batch(es) in analysis: wait for the answer, then "
                                   "send the next one.", code="too_many_batches", retry_after=RETRY_AFTER_SECONDS)
         yield
     finally:
-        try:
-            cache.decr(key)
-        except ValueError:
-            pass  # the count expired meanwhile
+        cache_count_take(key)
 
 
 class _UserScopeThrottle(_RatesFromSettings, UserRateThrottle):
@@ -116,16 +136,7 @@ class PixelHold:
             return
         current, previous = _pixel_keys(self.account, time.time())
         timeout = 2 * _pixel_window()
-        total = None
-        for _ in range(3):
-            if cache.add(current, pixels, timeout=timeout):
-                total = pixels
-                break
-            try:
-                total = cache.incr(current, pixels)
-                break
-            except ValueError:  # expired or evicted between add and incr: add again
-                continue
+        total = cache_count_add(current, pixels, timeout=timeout)
         if total is None:  # a cache that keeps nothing: nothing to count against
             return
         total += cache.get(previous) or 0
@@ -146,10 +157,7 @@ class PixelHold:
 
     @staticmethod
     def _give_back(key: str, pixels: int) -> None:
-        try:
-            cache.decr(key, pixels)
-        except ValueError:
-            pass  # the window expired meanwhile: its count is gone with it
+        cache_count_take(key, pixels)  # a window that expired meanwhile: its count is gone with it
 
 
 class BatchPixels:

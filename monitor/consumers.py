@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from redis.exceptions import RedisError
 
-from engagement.api import (EngagementError, EngineUnavailable, analysis_pool, engagement_settings, offloaded,
-                            task_send)
+from engagement.api import (EngagementError, EngineUnavailable, analysis_pool, cache_count_add, engagement_settings,
+                            offloaded, task_send)
 
 from . import broadcast, presence, selectors, services, slots
 from .presence import PresenceEvent
@@ -63,12 +63,7 @@ def echo(value, limit: int = 64):
 
 
 def _count_sync(key: str, timeout: float) -> int:
-    cache.add(key, 0, timeout=timeout)
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired or evicted between add and incr: count afresh
-        cache.set(key, 1, timeout=timeout)
-        return 1
+    return cache_count_add(key, timeout=timeout) or 1
 
 
 async def cache_count(key: str, timeout: float) -> int:

@@ -15,6 +15,8 @@ from django.core.cache import cache
 from django.dispatch import receiver
 from django.forms import ValidationError
 
+from engagement.api import cache_count_add
+
 
 def client_address(request) -> str:
     """The client's address: the proxy's last X-Forwarded-For entry behind a trusted proxy, else the peer."""
@@ -54,11 +56,7 @@ def lockout_check(request, username: str | None) -> None:
 @receiver(user_login_failed)
 def _count_failure(sender, credentials, request=None, **kwargs):
     for key, _ in _keys(request, credentials.get("username")):
-        if not cache.add(key, 1, timeout=settings.LOGIN_THROTTLE["SECONDS"]):
-            try:
-                cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.set(key, 1, timeout=settings.LOGIN_THROTTLE["SECONDS"])
+        cache_count_add(key, timeout=settings.LOGIN_THROTTLE["SECONDS"])
 
 
 @receiver(user_logged_in)

@@ -1,6 +1,8 @@
 """Limits of the analysis API: throttles, concurrent batches, request bodies, and the analysis pool's turns."""
 import json
 import tempfile
+import time
+import uuid
 
 import numpy as np
 import pytest
@@ -293,3 +295,41 @@ def test_live_frames_take_the_analysis_threads_before_api_work():
     failing = pool.live.submit(int, "not a number")
     with pytest.raises(ValueError):
         failing.result(timeout=30)
+
+
+def test_a_counter_whose_window_expires_mid_count_still_expires(monkeypatch):
+    # Django's Redis incr checks that the key exists, then INCRBYs: a window that expires in between is made again
+    # without an expiry, which would rate-limit a session (or hold an account's pixels) for good.
+    from django.core.cache import cache
+
+    key = f"test.counter.{uuid.uuid4().hex}"
+
+    def incr_after_expiry(name, delta=1):  # what Redis does when the key expires between EXISTS and INCRBY
+        cache.delete(name)
+        cache.set(name, delta, timeout=None)
+        return delta
+
+    assert limits.cache_count_add(key, timeout=1) == 1
+    monkeypatch.setattr(cache, "incr", incr_after_expiry)
+    assert limits.cache_count_add(key, timeout=1) == 1
+    monkeypatch.undo()
+    time.sleep(1.5)
+    assert cache.get(key) is None  # the window ended: counting starts afresh
+    assert limits.cache_count_add(key, timeout=30) == 1 and limits.cache_count_add(key, timeout=30) == 2
+
+
+def test_a_count_given_back_after_its_window_expired_leaves_nothing_behind(monkeypatch):
+    from django.core.cache import cache
+
+    key = f"test.counter.{uuid.uuid4().hex}"
+    limits.cache_count_add(key, 5, timeout=30)
+
+    def decr_after_expiry(name, delta=1):  # Redis's DECRBY on a key that expired after Django's EXISTS
+        cache.delete(name)
+        cache.set(name, -delta, timeout=None)
+        return -delta
+
+    monkeypatch.setattr(cache, "decr", decr_after_expiry)
+    limits.cache_count_take(key, 5)
+    monkeypatch.undo()
+    assert cache.get(key) is None
