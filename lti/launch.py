@@ -127,6 +127,20 @@ class TimeoutSession(requests.Session):
         return super().request(*args, **kwargs)
 
 
+class ServiceSession(TimeoutSession):
+    """Requests to a platform's services (token, member lists, assessment control): a redirect is refused, not
+    followed, since only the URL asked was checked and pinned (`service_url_check`), never where it points."""
+
+    def request(self, *args, **kwargs):
+        kwargs["allow_redirects"] = False
+        response = super().request(*args, **kwargs)
+        if response.is_redirect:
+            response.close()
+            raise LtiException(f"The platform answered HTTP {response.status_code}, a redirect, which is not "
+                               "followed: give the service's own URL.")
+        return response
+
+
 KEY_NOT_FOUND = "Unable to find public key"
 # Public-key signatures: a key set's key checks them (RS256 is the one every platform uses).
 SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
@@ -339,7 +353,7 @@ class LinkKeepingServiceConnector(ServiceConnector):
     """
 
     def __init__(self, registration):
-        session, self._pins = pinned_session(session=TimeoutSession())
+        session, self._pins = pinned_session(session=ServiceSession())
         super().__init__(registration, requests_session=session)
 
     def service_session(self, *, url: str) -> requests.Session:

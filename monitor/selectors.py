@@ -1,6 +1,7 @@
 """Reads for monitor: sessions a user may use or watch, open alerts, live rows, summaries."""
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from django.core.cache import cache
 from django.db.models import CharField, Count, Exists, Func, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat, Substr
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from engagement.api import EMOTIONS, EngagementLog, age_gender_enabled
 
@@ -26,6 +28,8 @@ UNKNOWN_STATUS = "unknown"  # a stored frame with neither a status nor an error
 NO_FRAMES = "no_frames"  # seconds_by_status's key for time without frames (the page or its camera gone)
 # A gap longer than this many frame intervals (camera off, connection lost) is not counted as time in a status.
 MAX_GAP_INTERVALS = 3
+
+logger = logging.getLogger(__name__)
 
 
 def _learner_sessions(*, session_id: Any, user: Any) -> QuerySet[ExamSession]:
@@ -199,7 +203,11 @@ def sessions_live(*, courses: set[str] | None = None, watcher: Any = None) -> li
             for s in sessions]
     # Sessions whose frames went unanalysed after their last analysed one: the view shows them as unknown, not as
     # their last (stale) values. One cache read for all rows; frames' own rows never carry this (per-frame cost).
-    behind = cache.get_many([behind_key(row["id"]) for row in rows]) if rows else {}
+    try:
+        behind = cache.get_many([behind_key(row["id"]) for row in rows]) if rows else {}
+    except (RedisError, OSError) as exc:  # the cache restarting: the rows as the database has them, not a 500
+        logger.warning("the live rows' unanalysed marks were not read: %s", exc)
+        behind = {}
     for row in rows:
         since = behind.get(behind_key(row["id"]))
         if since is not None and (row["last_frame_at"] is None or datetime.fromisoformat(since)

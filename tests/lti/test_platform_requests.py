@@ -179,3 +179,53 @@ def test_a_pinned_member_list_still_checks_the_certificate_for_its_host_name(pla
         for server in servers:
             server.shutdown()
             server.server_close()
+
+
+def test_a_member_list_that_redirects_is_refused_without_following(platform, live_server, settings, monkeypatch):
+    """The address checked is the list's, not a redirect's: a platform answering 302 to an internal host must not
+    get the tool to request it."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    import threading
+
+    heard = []
+
+    class Internal(BaseHTTPRequestHandler):
+        def do_GET(self):
+            heard.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"members": []}')
+
+        def log_message(self, *args):
+            pass
+
+    internal = ThreadingHTTPServer(("127.0.0.1", 0), Internal)
+
+    class Redirecting(Internal):
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", f"http://internal.example:{internal.server_address[1]}/metadata")
+            self.end_headers()
+
+    redirecting = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    for server in (internal, redirecting):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        teacher = instructor_launched(platform)
+        context = LtiContext.objects.get()
+        context.memberships_url = f"http://127.0.0.1:{redirecting.server_address[1]}/memberships/{LATER}"
+        context.save()
+        settings.LTI = {**settings.LTI, "HTTP_HOSTS": [*settings.LTI["HTTP_HOSTS"], "127.0.0.1"],
+                        "INTERNAL_HOSTS": [*settings.LTI["INTERNAL_HOSTS"], "127.0.0.1"]}
+        resolver(monkeypatch, {"internal.example": ["127.0.0.1"]})  # an internal host the check would refuse
+        with pytest.raises(LtiException, match="redirect"):
+            services.course_instructors_sync(context=context)
+        assert heard == []
+        assigned = set(CourseAssignment.objects.filter(course_id=tool_course(platform))
+                       .values_list("instructor", flat=True))
+        assert assigned == {teacher.pk}
+    finally:
+        for server in (internal, redirecting):
+            server.shutdown()
+            server.server_close()

@@ -100,3 +100,18 @@ def test_a_workers_reply_that_meets_a_redis_restart_is_sent_again(exam_session, 
     assert refused == [channel]
     assert answer["frame_id"] == frame_id and answer["outcome"]["analysis"]["type"] == "analysis", answer
     assert list(EngagementLog.objects.values_list("frame_id", flat=True)) == [uuid.UUID(frame_id)]
+
+
+def test_the_live_rows_are_read_from_the_database_while_the_cache_restarts(exam_session, monkeypatch):
+    """Redis restarting (outside the project): the live view's rows come without their unanalysed marks, not a 500."""
+    from django.core.cache import cache
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from monitor import selectors
+
+    def restarting(*args, **kwargs):
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(cache, "get_many", restarting)
+    [row] = selectors.sessions_live()
+    assert row["id"] == str(exam_session.id) and "analysis_behind_since" not in row
