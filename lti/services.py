@@ -2,6 +2,7 @@
 live view), the signed LtiStartAssessment answer, and instructors synced from Names and Role Provisioning."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -13,6 +14,8 @@ from typing import Any
 
 import jwt
 import requests
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.cache import cache
@@ -173,8 +176,12 @@ LINK_SETTINGS = {
     "frame_interval": "proctoring_frame_interval",
     "identity_check": "proctoring_identity_check",
     "evidence": "proctoring_evidence",
-    "alerts_off": "proctoring_alerts_off",  # alert kinds switched off, comma-separated
-    "notice_text": "proctoring_notice_text",  # the course's words in the learner's monitoring notice
+    # Alert kinds switched off, comma-separated and sealed: every launch's id_token passes through the learner's
+    # browser, and what goes unseen is the course's business.
+    "alerts_off": "proctoring_alerts_off",
+    # The course's words in the learner's monitoring notice, a line break written as a backslash and "n" (Moodle
+    # keeps custom parameters as name=value lines), a backslash as two.
+    "notice_text": "proctoring_notice_text",
 }
 FRAME_INTERVAL_RANGE = (1.0, 60.0)
 
@@ -193,12 +200,26 @@ def _interval(value: Any) -> float | None:
     return number if low <= number <= high else None
 
 
+def _link_sealer() -> MultiFernet:
+    # Keys made from the project's SECRET_KEY, and from its fallbacks, so that links made before a key rotation
+    # still open.
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return MultiFernet([Fernet(base64.urlsafe_b64encode(hashlib.sha256(f"lti.link-alerts-off\0{secret}".encode())
+                                                        .digest())) for secret in secrets])
+
+
 def _alerts_off(value: Any) -> list[str] | None:
     if value is None:
         return None
-    kinds = [kind.strip() for kind in value.split(",") if kind.strip()] if isinstance(value, str) else None
+    try:
+        value = _link_sealer().decrypt(value.encode()).decode()
+    except (InvalidToken, UnicodeError, AttributeError):  # AttributeError: not a string
+        raise LaunchRefused(f"This link's custom parameter {LINK_SETTINGS['alerts_off']} cannot be read: this tool "
+                            "did not make it (or its secret key changed since). Set the link up again in the "
+                            "LMS.") from None
+    kinds = [kind.strip() for kind in value.split(",") if kind.strip()]
     known = set(monitor_services.AlertKind.values)
-    unknown = [kind for kind in kinds if kind not in known] if kinds is not None else [str(value)]
+    unknown = [kind for kind in kinds if kind not in known]
     if unknown:
         raise LaunchRefused(f"This link's custom parameter {LINK_SETTINGS['alerts_off']} names an unknown alert kind "
                             f"({unknown[0][:40]!r}); the kinds are {', '.join(sorted(known))}. Set the link up again "
@@ -210,6 +231,8 @@ def _notice_text(value: Any) -> str | None:
     if value is None:
         return None
     limit = monitor_services.NOTICE_TEXT_MAX_LENGTH
+    if isinstance(value, str):
+        value = re.sub(r"\\(\\|n)", lambda escaped: "\n" if escaped.group(1) == "n" else "\\", value)
     if not isinstance(value, str) or len(value) > limit:
         raise LaunchRefused(f"This link's custom parameter {LINK_SETTINGS['notice_text']} is not a text of at most "
                             f"{limit} characters. Set the link up again in the LMS.")
@@ -238,9 +261,10 @@ def link_custom_parameters(*, frame_interval: float, identity_check: bool, evide
               LINK_SETTINGS["identity_check"]: "true" if identity_check else "false",
               LINK_SETTINGS["evidence"]: "true" if evidence else "false"}
     if alerts_off:
-        custom[LINK_SETTINGS["alerts_off"]] = ",".join(alerts_off)
+        custom[LINK_SETTINGS["alerts_off"]] = _link_sealer().encrypt(",".join(alerts_off).encode()).decode()
     if notice_text:
-        custom[LINK_SETTINGS["notice_text"]] = notice_text
+        custom[LINK_SETTINGS["notice_text"]] = (notice_text.replace("\r\n", "\n").replace("\\", "\\\\")
+                                                .replace("\n", "\\n"))
     return custom
 
 
