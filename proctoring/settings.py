@@ -250,6 +250,8 @@ SPECTACULAR_SETTINGS = {
         "EngagementStatusEnum": "engagement.scoring.EngagementStatus",
         # Used by the alert's review_outcome and by the review's outcome: one name for both.
         "ReviewOutcomeEnum": "monitor.choices.ReviewOutcome",
+        # An alert's kind and a session's alerts switched off: one name for both.
+        "AlertKindEnum": "monitor.alerts.AlertKind",
     },
 }
 
