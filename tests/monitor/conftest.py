@@ -83,9 +83,16 @@ async def connect():
 
 def table_move(model, *, away: bool) -> None:
     """Take a model's table away (a real database error for whoever uses it: no such table), or bring it back."""
-    from django.db import connection
+    from django.db import InterfaceError, OperationalError, connection
 
     name = model._meta.db_table
     old, new = (name, f"{name}_away") if away else (f"{name}_away", name)
-    with connection.cursor() as cursor:
-        cursor.execute(f"ALTER TABLE {connection.ops.quote_name(old)} RENAME TO {connection.ops.quote_name(new)}")
+    sql = f"ALTER TABLE {connection.ops.quote_name(old)} RENAME TO {connection.ops.quote_name(new)}"
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+    except (OperationalError, InterfaceError):
+        # This process's connection was ended by an earlier test's database restart (scaled set-up): a new one.
+        connection.close()
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
