@@ -134,8 +134,12 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # WAL lets the page, the API and the socket consumers read while a frame's row is written.
-    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
+    # WAL lets the page, the API and the socket consumers read while a frame's row is written. synchronous=NORMAL
+    # (SQLite's advice for WAL) syncs the log at checkpoints, not at every commit: a committed frame survives the
+    # server being killed, and only a power cut or an OS crash can undo the last commits. It saves each live frame
+    # a disk flush (about 1 ms of CPU and more of waiting). PostgreSQL, for deployments that need more, is unchanged.
+    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = ("PRAGMA journal_mode=WAL; "
+                                                                      "PRAGMA synchronous=NORMAL;")
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     DATABASES["default"]["OPTIONS"]["timeout"] = 20
 
