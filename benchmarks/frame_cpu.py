@@ -101,6 +101,7 @@ def main() -> None:
             received_at=frame_time))
         timed("reply", lambda: selectors.session_live_row(session=record.session, open_alerts=record.open_alerts))
         totals.append((time.thread_time() - started) * 1000)
+    looks_cpu_ms, looks_calls = looks.cpu_ms, dict(looks.calls)  # before the whole-path run, which counts none
     # The whole path as a server thread or a worker runs it (connection handling included), frame after frame.
     whole = []
     for i in range(args.frames):
@@ -117,9 +118,9 @@ def main() -> None:
               f"{statistics.median(wall[stage]):9.2f}")
     print(f"{'all':10} {statistics.median(totals):10.2f} {statistics.fmean(totals):9.2f}")
     frames_of = {kind: sum(1 for i in range(20, args.frames + 20) if urls[i % len(urls)][0] == kind) for kind in mix}
-    print(f"detector's second looks (a doubtful or small candidate, or nobody found): {sum(looks.calls.values())} in "
-          f"{args.frames} frames, {looks.cpu_ms:.0f} ms CPU ({looks.cpu_ms / args.frames:.2f} ms a frame); per kind: "
-          + ", ".join(f"{kind} {looks.calls[kind]}/{frames_of[kind]}" for kind in mix))
+    print(f"detector's second looks (a doubtful or small candidate, or nobody found): {sum(looks_calls.values())} in "
+          f"{args.frames} frames, {looks_cpu_ms:.0f} ms CPU ({looks_cpu_ms / args.frames:.2f} ms a frame); per kind: "
+          + ", ".join(f"{kind} {looks_calls.get(kind, 0)}/{frames_of[kind]}" for kind in mix))
     print(f"session_frame_process (the whole path, connections included): CPU p50 {statistics.median(whole):.2f} "
           f"ms, mean {statistics.fmean(whole):.2f} ms")
 
