@@ -80,6 +80,11 @@ def report(args, learners: list[Learner], load: Load, timing: dict, rows: dict, 
             print(f"server CPU per analysed frame: {per_frame:.1f} ms   ({cpu['server_seconds']:.1f} s of utime+stime "
                   f"of {cpu['server_processes']} server/worker processes from /proc, over {analysed} analysed "
                   "frames; the stable figure on a shared machine)")
+            steady = load.steady_cpu
+            if steady and steady["analysed"]:
+                print(f"server CPU per analysed frame while sending: {steady['seconds'] * 1000 / steady['analysed']:.1f}"
+                      f" ms   ({steady['seconds']:.1f} s over {steady['analysed']} frames answered from the first send "
+                      "to the last: no handshake or close in it, what a long exam's frames cost)")
         for cores, cmd in cpu["others"]:
             if cores >= 0.05:
                 print(f"  other process: {cores:.2f} cores  {cmd[:110]}")

@@ -17,8 +17,13 @@ WARMUP_TIMEOUT = 120.0  # seconds for the first frame, which loads the engine's 
 class Load:
     """All learners' sockets on one event loop; every wait is bounded by the run's deadlines."""
 
-    def __init__(self, args: argparse.Namespace, learners: list[Learner], frames: list[tuple[str, str]], origin: str):
+    def __init__(self, args: argparse.Namespace, learners: list[Learner], frames: list[tuple[str, str]], origin: str,
+                 cpu_probe=None):
         self.args = args
+        # Called once every socket is open and again when sending ends: the server's CPU seconds between the two
+        # calls are the live frames' alone, with no handshake or close in them (steady_cpu).
+        self.cpu_probe = cpu_probe
+        self.steady_cpu: dict | None = None
         self.learners = learners
         # Each learner starts at its own place in the playlist, so that every kind is in flight at once.
         self.frames = [(kind, '{"type":"frame","image":"' + url + '","timestamp":"') for kind, url in frames]
@@ -138,6 +143,16 @@ class Load:
                   f"errors {sum(sum(x.errors.values()) for x in ls)} "
                   f"awaiting {sum(len(x.pending) for x in ls)}", flush=True)
 
+    def _analysed(self) -> int:
+        return sum(x.analysed for x in self.learners)
+
+    async def _steady(self, until: float) -> None:
+        """The server's CPU seconds and the answers received from the first send to the last (no connects or
+        closes in that window; the few frames in analysis at either end roughly cancel out)."""
+        seconds, analysed = self.cpu_probe(), self._analysed()
+        await asyncio.sleep(max(0.0, until - time.perf_counter()))
+        self.steady_cpu = {"seconds": self.cpu_probe() - seconds, "analysed": self._analysed() - analysed}
+
     async def run(self) -> dict:
         go = asyncio.Event()
         events = [asyncio.Event() for _ in self.learners]
@@ -149,6 +164,8 @@ class Load:
         go.set()
         until = self.t0 + self.args.duration
         helpers = [asyncio.ensure_future(self._ticker(until)), asyncio.ensure_future(self._progress(until))]
+        if self.cpu_probe is not None:
+            helpers.append(asyncio.ensure_future(self._steady(until)))
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=self.args.duration + self.args.drain + 60)
         for helper in helpers:
             helper.cancel()

@@ -154,13 +154,14 @@ def main() -> None:
 
         if args.wait_idle:
             print(f"machine before the load: {wait_idle(args.wait_idle):.2f} CPUs busy (3 s sample)")
-        load = Load(args, learners, frames, origin)
         pid = server.popen.pid if server else None
         if pid:
             server_pids = [pid]
         else:
             server_pids = pids_from(args.cpu_pids or str(ROOT / "var" / "scaled" / "run" / "*.pid"))
             print(f"server processes (CPU counted with their children): {server_pids or 'none found'}")
+        load = Load(args, learners, frames, origin,
+                    cpu_probe=(lambda: cpu_delta({}, tree_seconds(server_pids))) if server_pids else None)
         others_before = process_times()
         tree_before = tree_seconds(server_pids)
         cpu_before = (time.process_time(), machine_busy(), time.perf_counter())
