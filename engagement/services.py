@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 from typing import Any
 
+import numpy as np
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
@@ -170,26 +171,35 @@ def frame_analyze(*, frame: Frame, detector_backend: str | None = None, session_
 
 
 def frame_analyze_described(*, frame: Frame, describe: bool, one_face_only: bool = False,
-                            age_gender: bool = True, account: Any = None) -> tuple[dict, Any]:
+                            age_gender: bool = True, account: Any = None,
+                            min_brightness: float = 0) -> tuple[dict, Any]:
     """Analyse one frame like frame_analyze, and with `describe` also its (largest) face's descriptor.
 
-    The descriptor (None when not asked, when no face was analysed, when the head is turned away, with
-    `one_face_only` when the frame has several faces, or when the engine has none) is computed on the same
-    decoded image and face box, and never enters the result. The frame counts against the `account`'s (a user
-    id's) ENGAGEMENT_ACCOUNT_MAX_PIXELS until it is answered.
+    The descriptor (None when not asked, when no face was analysed, when the head is turned away, when the face's
+    mean grey level is under `min_brightness`, with `one_face_only` when the frame has several faces, or when the
+    engine has none) is computed on the same decoded image and face box, and never enters the result. The frame
+    counts against the `account`'s (a user id's) ENGAGEMENT_ACCOUNT_MAX_PIXELS until it is answered.
     """
     with pixels_reserved(account=account) as reserve:
         image, frame_time, decode_ms = _prepare(frame, reserve)
-        return _analyze_described(image, frame_time, decode_ms, describe, one_face_only, age_gender)
+        return _analyze_described(image, frame_time, decode_ms, describe, one_face_only, age_gender, min_brightness)
+
+
+def face_brightness(image: Any, face: Any) -> float:
+    """The mean grey level (0-255) of an RGB image inside a face box."""
+    box = image[max(face.y, 0):face.y + face.h, max(face.x, 0):face.x + face.w]
+    # ITU-R BT.601 weights, as the grey image the detector and the emotion model see.
+    return float((box.reshape(-1, 3) @ np.array([0.299, 0.587, 0.114])).mean()) if box.size else 0.0
 
 
 def _analyze_described(image: Any, frame_time: datetime, decode_ms: float, describe: bool, one_face_only: bool,
-                       age_gender: bool) -> tuple[dict, Any]:
+                       age_gender: bool, min_brightness: float = 0) -> tuple[dict, Any]:
     [analysis], engine_name = _engine_run([image], None, age_gender)
     descriptor = None
     if (describe and analysis.error is None and analysis.face is not None and not analysis.looking_away
-            and (analysis.face_count == 1 or not one_face_only)):
-        # A turned head gives a poor descriptor: its check waits for a frame facing the camera.
+            and (analysis.face_count == 1 or not one_face_only)
+            and (not min_brightness or face_brightness(image, analysis.face) >= min_brightness)):
+        # A turned head or a face in the dark gives a poor descriptor: its check waits for a better frame.
         try:
             described = get_engine().describe_face(image, face=analysis.face)
         except VerificationUnsupported:

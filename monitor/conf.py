@@ -22,6 +22,7 @@ monitor_settings = AppSettings("MONITOR", {
     "EVIDENCE_COURSES": [], "EVIDENCE_KEY": "", "EVIDENCE_SIZE": (320, 240),  # evidence pictures (off)
     "IDENTITY_REFERENCE_FRAMES": 3, "IDENTITY_CHECK_SECONDS": 300, "IDENTITY_RECHECK_SECONDS": 60,
     "IDENTITY_THRESHOLD": 0.5, "IDENTITY_MISSES": 2, "IDENTITY_REFERENCE_HOURS": 24,
+    "IDENTITY_MIN_BRIGHTNESS": 20,  # faces darker than this (mean grey, 0-255) are not compared: see README
     "SHOW_LEARNER_ANALYSIS": False,  # learners see their emotions and scores, or only whether the camera sees them
     # Presence: a blocked camera, a closed page or a page without frames this long opens its alert.
     "CAMERA_BLOCKED_SECONDS": 20, "DISCONNECTED_SECONDS": 30, "NO_FRAMES_SECONDS": 20, "NO_FRAMES_INTERVALS": 3,

@@ -455,7 +455,8 @@ def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image
         # Age and gender play no part in any alert: an exam infers them only when the deployment asks for it.
         result, descriptor = frame_analyze_described(
             frame=Frame(image=image, timestamp=timestamp or received), age_gender=selectors.exam_age_gender_inferred(),
-            describe=wanted is not None, one_face_only=wanted == identity.REFERENCE, account=user_id)
+            describe=wanted is not None, one_face_only=wanted == identity.REFERENCE, account=user_id,
+            min_brightness=monitor_settings["IDENTITY_MIN_BRIGHTNESS"])
         record = session_frame_record(session_id=session_id, user=user_id, result=result, frame_id=frame_id,
                                       received_at=received, descriptor=descriptor)
         if record.opened:

@@ -350,6 +350,9 @@ MONITOR = {
     # README, "Face verification per group"), and the disagreeing checks in a row that open identity_changed.
     "IDENTITY_THRESHOLD": float(os.environ.get("MONITOR_IDENTITY_THRESHOLD", "0.5")),
     "IDENTITY_MISSES": env_int("MONITOR_IDENTITY_MISSES", 2),
+    # A face darker than this (its mean grey level, 0-255) is not compared: in a dim room the descriptor drifts,
+    # darker skin first (README, "Face verification per group"); the check waits for a lit frame instead.
+    "IDENTITY_MIN_BRIGHTNESS": env_int("MONITOR_IDENTITY_MIN_BRIGHTNESS", 20),
     # A reference left by a session that never ended is deleted by the purge after this many hours unused.
     "IDENTITY_REFERENCE_HOURS": env_int("MONITOR_IDENTITY_REFERENCE_HOURS", 24),
     # Whether learners see their emotions and scores during an exam, or only whether the camera sees them.

@@ -1,5 +1,6 @@
 """The identity check of exams: reference from the first good frames, checks on a cadence and after gaps, the
 alert when another person sits the exam, and the reference face gone when the session ends."""
+import base64
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -24,6 +25,11 @@ T0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
 HOPPER = images.data_url(images.webcam_hopper())
 # The astronaut framed otherwise (smaller, elsewhere in the frame): the same person, another picture.
 FACE_MOVED = images.data_url(images.composed_face(120, "grey", (400, 250)))
+
+
+def dimmed(rgb, gain=0.18, gamma=2.2):
+    """The frame in a dim room (the fairness benchmark's darkest-but-one light): the face is still found."""
+    return images.data_url(np.clip((rgb / 255.0) ** gamma * gain * 255, 0, 255).astype(np.uint8))
 
 
 def send(session, image, seconds):
@@ -216,3 +222,32 @@ def test_identity_changed_reaches_the_lms_webhook(learner, settings, receiver):
     assert body["event"] == "alert.opened" and body["data"]["alert"]["kind"] == "identity_changed"
     assert body["data"]["alert"]["severity"] == "critical"
     assert "descriptor" not in target.requests[0][1].decode()
+
+
+def test_a_face_in_the_dark_is_not_compared_and_the_check_waits_for_light(checked, settings):
+    from engagement.engines import get_engine
+    from engagement.images import decode_image
+    from engagement.services import face_brightness
+
+    settings.MONITOR = {**settings.MONITOR, "IDENTITY_REFERENCE_FRAMES": 1, "IDENTITY_CHECK_SECONDS": 10,
+                        "IDENTITY_MISSES": 2, "IDENTITY_MIN_BRIGHTNESS": 20}
+    dark_face, dark_other = dimmed(images.webcam_face()), dimmed(images.webcam_hopper())
+    for url in (dark_face, dark_other):  # found, but darker than the setting
+        rgb = decode_image(base64.b64decode(url.split(",", 1)[1]), max_pixels=10**7)
+        face = get_engine().analyze(rgb, age_gender=False).face
+        assert face is not None and face_brightness(rgb, face) < 20
+    # No reference from a dark frame; the first lit one is.
+    outcome = send(checked, dark_face, 0)
+    assert outcome["analysis"]["success"] and not described(outcome) and "frames" not in state(checked)
+    assert described(send(checked, images.data_url(images.webcam_face()), 5))
+    # Checks due in the dark are not made: two of them in a row, even of someone else, open nothing...
+    for seconds in (15, 20, 25):
+        outcome = send(checked, dark_other, seconds)
+        assert outcome["analysis"]["success"] and not described(outcome) and kinds(outcome) == []
+    assert state(checked)["checked_at"] == (T0 + timedelta(seconds=5)).isoformat()
+    # ...and the first lit frame is checked at once.
+    lit = send(checked, HOPPER, 30)
+    assert described(lit) and state(checked)["distance"] > 0.5
+    # The setting at 0 compares every face, dark ones too.
+    settings.MONITOR = {**settings.MONITOR, "IDENTITY_MIN_BRIGHTNESS": 0}
+    assert described(send(checked, dark_other, 31)) and kinds(send(checked, dark_other, 32)) == ["identity_changed"]
