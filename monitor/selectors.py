@@ -111,10 +111,18 @@ def user_can_watch(*, user: Any) -> bool:
 def user_can_control(*, user: Any, session: ExamSession) -> bool:
     """Who may pause or end a session's attempt on its platform: superusers and the course's instructors (staff
     assigned to it), never on their own exam. Everyone who watches a session live passes it."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    return user.is_superuser or (user.is_staff and session.learner_id != user.pk and CourseAssignment.objects.filter(
-        instructor=user, course_id=session.course_id).exists())
+    controlled = courses_controlled(user=user)
+    return controlled is None or (session.course_id in controlled and session.learner_id != user.pk)
+
+
+def courses_controlled(*, user: Any) -> set[str] | None:
+    """The courses whose attempts (their own aside) the user may pause or end: those they are assigned to if staff;
+    None means all (superusers)."""
+    if getattr(user, "is_superuser", False):
+        return None
+    if not getattr(user, "is_authenticated", False) or not user.is_staff:
+        return set()
+    return set(CourseAssignment.objects.filter(instructor=user).values_list("course_id", flat=True))
 
 
 def alerts_open(*, session: ExamSession) -> list[Alert]:

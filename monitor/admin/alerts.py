@@ -1,9 +1,11 @@
 """Alerts in the admin: listed by the courses a user may review, reviewed one by one or in bulk."""
 from django.contrib import admin, messages
+from django.utils.html import format_html
 
 from engagement.admin import DateSafeChangeList, cell_short, cell_time
 
 from .. import reviews, selectors
+from ..choices import Severity
 from ..models import Alert
 from .filters import ReviewedFilter
 from .forms import AlertReviewForm
@@ -26,6 +28,22 @@ class AlertAdmin(DateSafeChangeList, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return selectors.alerts_visible(user=request.user, alerts=super().get_queryset(request))
+
+    def get_list_display(self, request):
+        """The list's columns, and the attempt's control link (as in the report) for those who may use it."""
+        user = request.user
+        controlled = selectors.courses_controlled(user=user)
+
+        @admin.display(description="attempt")
+        def attempt(alert):
+            session = alert.session
+            # Critical alerts of a running attempt that an integration (lti's ACS) lets this user pause or end.
+            may_control = controlled is None or (session.course_id in controlled and session.learner_id != user.pk)
+            if alert.severity != Severity.CRITICAL or not session.control_url or session.has_ended or not may_control:
+                return ""
+            return format_html('<a class="alert-control" href="{}">Pause or end the attempt</a>', session.control_url)
+
+        return (*super().get_list_display(request), attempt)
 
     def get_fields(self, request, obj=None):
         return without_review_box(super().get_fields(request, obj), self.has_change_permission(request, obj))

@@ -485,3 +485,24 @@ def test_mark_reviewed_button_reviews_one_alert_with_its_own_message(client, wor
     second.refresh_from_db()
     foreign.refresh_from_db()
     assert second.reviewed_by is None and foreign.reviewed_by is None
+
+
+def test_the_alert_list_links_critical_alerts_to_the_attempts_control_page(client, world):
+    """As the report does: only where an integration offered control, while the attempt runs, for its controllers."""
+    services.session_control_url_set(session=world.s1, url="/lti/control/s1/")
+    assert world.s1.alerts.get(kind="multiple_faces").severity == "critical"
+    assert world.s1.alerts.get(kind="absent").severity != "critical"
+    assert world.s2.alerts.get().severity == "critical" and not world.s2.control_url
+
+    def links(user):
+        client.force_login(user)
+        page = client.get("/admin/monitor/alert/").content.decode()
+        return page.count('class="alert-control" href="/lti/control/s1/"'), page.count('class="alert-control"')
+
+    # s1's critical alert only: not its absence (no breach), not s2's (no control offered).
+    assert links(world.ines) == (1, 1) and links(world.root) == (1, 1)
+    [row] = [r for r in client.get("/admin/monitor/alert/").content.decode().split("<tr") if "alert-control" in r]
+    assert "Several faces" in row and "Absent" not in row
+    assert links(make_instructor("ivy")) == (0, 0)  # an instructor of no course
+    services.session_end(session=ExamSession.objects.get(pk=world.s1.pk))  # the attempt is over
+    assert links(world.root) == (0, 0) and links(world.ines) == (0, 0)
