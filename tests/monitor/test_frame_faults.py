@@ -115,3 +115,30 @@ def test_the_live_rows_are_read_from_the_database_while_the_cache_restarts(exam_
     monkeypatch.setattr(cache, "get_many", restarting)
     [row] = selectors.sessions_live()
     assert row["id"] == str(exam_session.id) and "analysis_behind_since" not in row
+
+
+@pytest.mark.scaled_only
+def test_a_workers_replies_reuse_one_redis_connection():
+    """A worker answers every frame on the connections it keeps, not on a new one per reply (3.8 ms of CPU each)."""
+    import redis
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+    from django.conf import settings
+
+    from monitor import tasks
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    server = redis.Redis.from_url(settings.REDIS_URL)
+    tasks.reply_send(channel, {"type": "frame.outcome", "frame_id": "warm-up"})  # the loop's first connection
+    before = server.info("stats")["total_connections_received"]
+    for i in range(20):
+        tasks.reply_send(channel, {"type": "frame.outcome", "frame_id": str(i)})
+    opened = server.info("stats")["total_connections_received"] - before
+
+    async def collect():  # on one event loop: channels_redis buffers a channel's messages per loop
+        return [(await layer.receive(channel))["frame_id"] for _ in range(21)]
+
+    received = async_to_sync(collect)()
+    assert received == ["warm-up", *map(str, range(20))], received
+    assert opened <= 1, f"{opened} Redis connections opened for 20 replies"
