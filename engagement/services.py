@@ -187,7 +187,7 @@ def frame_analyze_described(*, frame: Frame, describe: bool, one_face_only: bool
 
 def face_brightness(image: Any, face: Any) -> float:
     """The mean grey level (0-255) of an RGB image inside a face box."""
-    box = image[max(face.y, 0):face.y + face.h, max(face.x, 0):face.x + face.w]
+    box = image[max(face.y, 0):max(face.y + face.h, 0), max(face.x, 0):max(face.x + face.w, 0)]
     # ITU-R BT.601 weights, as the grey image the detector and the emotion model see.
     return float((box.reshape(-1, 3) @ np.array([0.299, 0.587, 0.114])).mean()) if box.size else 0.0
 

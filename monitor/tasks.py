@@ -24,8 +24,10 @@ REPLY_TRIES = 5
 REPLY_FIRST_DELAY = 0.2
 
 
-REPLY_TIMEOUT = 10.0  # seconds one send may take before it counts as failed (a Redis that hangs)
-_loop: tuple[int, asyncio.AbstractEventLoop] | None = None
+# Seconds one send may take before it counts as failed (a Redis that hangs; a send takes about a millisecond): all
+# tries together stay within the socket's wait for an answer (MONITOR_MAX_FRAME_WAIT + 5 s).
+REPLY_TIMEOUT = 1.0
+_loop: tuple[int, asyncio.AbstractEventLoop, threading.Thread] | None = None
 _loop_lock = threading.Lock()
 
 
@@ -38,10 +40,11 @@ def _layer_loop() -> asyncio.AbstractEventLoop:
     """
     global _loop
     with _loop_lock:
-        if _loop is None or _loop[0] != os.getpid():
+        if _loop is None or _loop[0] != os.getpid() or not _loop[2].is_alive():
             loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="channel-layer", daemon=True).start()
-            _loop = (os.getpid(), loop)
+            thread = threading.Thread(target=loop.run_forever, name="channel-layer", daemon=True)
+            thread.start()
+            _loop = (os.getpid(), loop, thread)
         return _loop[1]
 
 
@@ -53,9 +56,9 @@ def _layer_send(channel: str, message: dict) -> None:
     future = asyncio.run_coroutine_threadsafe(layer.send(channel, message), _layer_loop())
     try:
         future.result(timeout=REPLY_TIMEOUT)
-    except concurrent.futures.TimeoutError as exc:
+    except concurrent.futures.TimeoutError as exc:  # the built-in TimeoutError: the wait, or the send's own
         future.cancel()
-        raise OSError(f"the channel layer took over {REPLY_TIMEOUT:g} s to take a reply") from exc
+        raise OSError(f"the channel layer did not take the reply within {REPLY_TIMEOUT:g} s") from exc
 
 
 def reply_send(channel: str, message: dict) -> None:

@@ -9,6 +9,7 @@ Usage: python -m training.quantize --model FLOAT.onnx --out INT8.onnx [--data DI
 """
 import argparse
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -57,30 +58,41 @@ def weights_to_seven_bits(source: Path, out: Path) -> int:
     inits = {i.name: i for i in proto.graph.initializer}
     dequantized = {n.output[0]: n for n in proto.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits}
 
-    def halve(node) -> None:
-        values, scale = (numpy_helper.to_array(inits[name]) for name in node.input[:2])
-        if len(node.input) > 2 and node.input[2] and np.any(numpy_helper.to_array(inits[node.input[2]]) != 0):
-            raise SystemExit(f"{node.input[0]} has a zero point (not symmetric): quantize the float file again")
-        info = np.iinfo(values.dtype)
-        halved = np.clip(np.round(values.astype(np.float64) / 2), info.min, info.max).astype(values.dtype)
-        inits[node.input[0]].CopyFrom(numpy_helper.from_array(halved, node.input[0]))
-        inits[node.input[1]].CopyFrom(numpy_helper.from_array((scale * 2).astype(scale.dtype), node.input[1]))
+    def array(name: str) -> np.ndarray:
+        return numpy_helper.to_array(inits[name])
 
-    changed = 0
-    for layer in proto.graph.node:
-        if layer.op_type not in ("Conv", "Gemm", "MatMul") or layer.input[1] not in dequantized:
-            continue
-        weights = dequantized[layer.input[1]]
-        values = numpy_helper.to_array(inits[weights.input[0]])
-        if values.dtype != np.int8 or np.abs(values.astype(np.int16)).max() <= SEVEN_BITS:
-            continue
-        halve(weights)
+    # Decide on the file as it is, before anything changes: the layers whose int8 weights need more than 7 bits.
+    layers = [layer for layer in proto.graph.node if layer.op_type in ("Conv", "Gemm", "MatMul")
+              and layer.input[1] in dequantized and array(dequantized[layer.input[1]].input[0]).dtype == np.int8
+              and np.abs(array(dequantized[layer.input[1]].input[0]).astype(np.int16)).max() > SEVEN_BITS]
+    nodes = {}  # the DequantizeLinear nodes to halve (weights, and the int32 biases whose scale follows them)
+    for layer in layers:
+        nodes[dequantized[layer.input[1]].name] = dequantized[layer.input[1]]
         if len(layer.input) > 2 and layer.input[2] in dequantized:
-            halve(dequantized[layer.input[2]])  # int32 bias: its scale is the input's times the weights'
-        changed += 1
+            nodes[dequantized[layer.input[2]].name] = dequantized[layer.input[2]]
+    # A value or scale that another node reads too would change under it: refuse rather than guess.
+    halved = [name for node in nodes.values() for name in node.input[:2]]
+    readers = Counter(name for node in proto.graph.node for name in node.input if name in set(halved))
+    if len(set(halved)) != len(halved) or any(readers[name] > 1 for name in halved):
+        raise SystemExit("weights, biases or scales shared between layers: quantize the float file again instead")
+    for node in nodes.values():
+        values, scale = array(node.input[0]), array(node.input[1])
+        if len(node.input) > 2 and node.input[2] and np.any(array(node.input[2]) != 0):
+            raise SystemExit(f"{node.input[0]} has a zero point (not symmetric): quantize the float file again")
+        limit = SEVEN_BITS if values.dtype == np.int8 else np.iinfo(values.dtype).max
+        rounded = np.clip(np.round(values.astype(np.float64) / 2), -limit, limit).astype(values.dtype)
+        inits[node.input[0]].CopyFrom(numpy_helper.from_array(rounded, node.input[0]))
+        inits[node.input[1]].CopyFrom(numpy_helper.from_array((scale * 2).astype(scale.dtype), node.input[1]))
+    # What ONNX Runtime needs to fuse each layer into one int8 kernel: bias scale = input scale x weight scale.
+    for layer in layers:
+        weights = dequantized[layer.input[1]]
+        assert np.abs(array(weights.input[0]).astype(np.int16)).max() <= SEVEN_BITS
+        if len(layer.input) > 2 and layer.input[2] in dequantized and layer.input[0] in dequantized:
+            expected = array(dequantized[layer.input[0]].input[1]) * array(weights.input[1])
+            assert np.allclose(array(dequantized[layer.input[2]].input[1]), expected, rtol=1e-5), layer.name
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(out))
-    return changed
+    return len(layers)
 
 
 def copy_metadata(source: Path, target: Path) -> None:
@@ -114,7 +126,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.seven_bit:
         changed = weights_to_seven_bits(args.seven_bit, args.out)
-        print(f"wrote {args.out}: {changed} weight tensors requantized to 7 bits")
+        print(f"wrote {args.out}: the weights of {changed} layers requantized to 7 bits")
         return
     faces, _ = load_npz(args.data / "train.npz", args.faces)
     quantize(args.model, args.out, faces)

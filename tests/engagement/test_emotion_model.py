@@ -121,3 +121,19 @@ def test_a_corrupt_model_file_fails_at_load(tmp_path, monkeypatch):
     monkeypatch.setattr(emotion_models, "OWN_MODEL", broken)
     with pytest.raises(ImproperlyConfigured, match="cannot be loaded"):
         build_engine({"ENGINE": BUNDLED, "OPTIONS": {"age_gender": False}})
+
+
+def test_the_shipped_model_runs_as_int8_kernels(tmp_path):
+    """Every convolution fused into one int8 kernel: a weight or bias scale out of step (as a badly requantized
+    file has) makes ONNX Runtime run the layer in float, about three times slower."""
+    import json
+    from pathlib import Path
+
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    options.profile_file_prefix = str(tmp_path / "profile")
+    session = ort.InferenceSession(str(emotion_models.OWN_MODEL), options, providers=["CPUExecutionProvider"])
+    session.run(None, {session.get_inputs()[0].name: np.full((1, 1, 48, 48), 128, np.float32)})
+    events = json.loads(Path(session.end_profiling()).read_text())
+    kernels = {e["args"]["op_name"] for e in events if e.get("cat") == "Node" and "op_name" in e.get("args", {})}
+    assert "QLinearConv" in kernels and "Conv" not in kernels

@@ -142,3 +142,33 @@ def test_a_workers_replies_reuse_one_redis_connection():
     received = async_to_sync(collect)()
     assert received == ["warm-up", *map(str, range(20))], received
     assert opened <= 1, f"{opened} Redis connections opened for 20 replies"
+
+
+@pytest.mark.scaled_only
+def test_a_reply_send_that_hangs_is_given_up_and_sent_again(monkeypatch):
+    """A send that Redis leaves hanging counts as failed after REPLY_TIMEOUT and is tried again, so that a worker
+    never waits on it longer than the socket waits for the answer."""
+    import asyncio
+    import time
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from monitor import tasks
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    send, hung = layer.send, []
+
+    async def hanging(to, message):
+        if not hung:
+            hung.append(to)
+            await asyncio.sleep(30)
+        await send(to, message)
+
+    monkeypatch.setattr(layer, "send", hanging)
+    monkeypatch.setattr(tasks, "REPLY_TIMEOUT", 0.3)
+    started = time.monotonic()
+    tasks.reply_send(channel, {"type": "frame.outcome", "frame_id": "late"})
+    assert hung == [channel] and time.monotonic() - started < 5
+    assert async_to_sync(layer.receive)(channel)["frame_id"] == "late"

@@ -109,3 +109,24 @@ def test_the_shipped_emotion_model_keeps_seven_bit_weights_and_int8_kernels(tmp_
     assert max(weight_ranges(SHIPPED)) <= 64
     kernels = kernels_run(SHIPPED, np.full((1, 1, 48, 48), 128, np.float32), tmp_path)
     assert "QLinearConv" in kernels and "Conv" not in kernels
+
+
+def test_an_initializer_two_dequantizations_read_is_refused_not_half_converted(networks):
+    """Halving int8 values that two DequantizeLinear nodes read would leave one with the old scale: refused."""
+    from onnx import helper, numpy_helper
+
+    from training.quantize import weights_to_seven_bits
+
+    directory, _ = networks
+    weights = numpy_helper.from_array(np.full((2, 2), 100, np.int8), "w")
+    scales = [numpy_helper.from_array(np.array(0.01, np.float32), name) for name in ("s1", "s2")]
+    graph = helper.make_graph(
+        [helper.make_node("DequantizeLinear", ["w", "s1"], ["w1"], name="dq1"),
+         helper.make_node("DequantizeLinear", ["w", "s2"], ["w2"], name="dq2"),
+         helper.make_node("MatMul", ["x", "w1"], ["y1"], name="first"),
+         helper.make_node("MatMul", ["y1", "w2"], ["y2"], name="second")],
+        "shared", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y2", onnx.TensorProto.FLOAT, [1, 2])], [weights, *scales])
+    onnx.save(helper.make_model(graph), str(directory / "shared.onnx"))
+    with pytest.raises(SystemExit, match="shared"):
+        weights_to_seven_bits(directory / "shared.onnx", directory / "shared7.onnx")
