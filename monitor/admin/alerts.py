@@ -30,20 +30,22 @@ class AlertAdmin(DateSafeChangeList, admin.ModelAdmin):
         return selectors.alerts_visible(user=request.user, alerts=super().get_queryset(request))
 
     def get_list_display(self, request):
-        """The list's columns, and the attempt's control link (as in the report) for those who may use it."""
+        """The list's columns; a critical alert's kind carries the attempt's control link (as in the report) for
+        those who may use it, in the kind's cell so that the list keeps its width."""
         user = request.user
         controlled = selectors.courses_controlled(user=user)
 
-        @admin.display(description="attempt")
-        def attempt(alert):
+        @admin.display(description="kind", ordering="kind")
+        def kind(alert):
             session = alert.session
             # Critical alerts of a running attempt that an integration (lti's ACS) lets this user pause or end.
             may_control = controlled is None or (session.course_id in controlled and session.learner_id != user.pk)
             if alert.severity != Severity.CRITICAL or not session.control_url or session.has_ended or not may_control:
-                return ""
-            return format_html('<a class="alert-control" href="{}">Pause or end the attempt</a>', session.control_url)
+                return alert.get_kind_display()
+            return format_html('{}<br><a class="alert-control" href="{}">Pause or end</a>', alert.get_kind_display(),
+                               session.control_url)
 
-        return (*super().get_list_display(request), attempt)
+        return tuple(kind if column == "kind" else column for column in super().get_list_display(request))
 
     def get_fields(self, request, obj=None):
         return without_review_box(super().get_fields(request, obj), self.has_change_permission(request, obj))

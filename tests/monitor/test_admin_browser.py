@@ -45,9 +45,14 @@ def test_admin_lists_fit_1280_px(live_server):
         for i, kind in enumerate((AlertKind.ABSENT, AlertKind.CAMERA_BLOCKED, AlertKind.DISCONNECTED)):
             Alert.objects.create(session=session, kind=kind, severity=Severity.WARNING, message="x",
                                  opened_at=T0 + timedelta(minutes=i), closed_at=T0 + timedelta(minutes=i, seconds=30))
+        # A platform that offered control of the attempt: its critical alert carries the link too.
+        services.session_control_url_set(session=session, url=f"/lti/control/{session.id}/")
+        Alert.objects.create(session=session, kind=AlertKind.MULTIPLE_FACES, severity=Severity.CRITICAL,
+                             message="x", opened_at=T0 + timedelta(minutes=4))
     with chromium_context() as context:
         page = context.new_page()
         page_login(page=page, base_url=live_server.url, username="ines", password="ines-password")
         fits(page, f"{live_server.url}/admin/monitor/examsession/", "admin-sessions-1280")
         fits(page, f"{live_server.url}/admin/monitor/alert/", "admin-alerts-1280")
+        assert page.locator("#result_list a.alert-control").count() == 3
         fits(page, f"{live_server.url}/admin/engagement/engagementlog/", "admin-logs-1280")
