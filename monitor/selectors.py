@@ -111,7 +111,11 @@ def user_can_watch(*, user: Any) -> bool:
 def user_can_control(*, user: Any, session: ExamSession) -> bool:
     """Who may pause or end a session's attempt on its platform: superusers and the course's instructors (staff
     assigned to it), never on their own exam. Everyone who watches a session live passes it."""
-    controlled = courses_controlled(user=user)
+    return control_allowed(user=user, session=session, controlled=courses_controlled(user=user))
+
+
+def control_allowed(*, user: Any, session: ExamSession, controlled: set[str] | None) -> bool:
+    """user_can_control with the user's courses_controlled already read (a list of many sessions reads it once)."""
     return controlled is None or (session.course_id in controlled and session.learner_id != user.pk)
 
 

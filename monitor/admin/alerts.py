@@ -39,7 +39,7 @@ class AlertAdmin(DateSafeChangeList, admin.ModelAdmin):
         def kind(alert):
             session = alert.session
             # Critical alerts of a running attempt that an integration (lti's ACS) lets this user pause or end.
-            may_control = controlled is None or (session.course_id in controlled and session.learner_id != user.pk)
+            may_control = selectors.control_allowed(user=user, session=session, controlled=controlled)
             if alert.severity != Severity.CRITICAL or not session.control_url or session.has_ended or not may_control:
                 return alert.get_kind_display()
             return format_html('{}<br><a class="alert-control" href="{}">Pause or end</a>', alert.get_kind_display(),
