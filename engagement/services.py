@@ -170,15 +170,21 @@ def frame_analyze(*, frame: Frame, detector_backend: str | None = None, session_
                           fail_alone=False, age_gender=age_gender, shared_pool=shared_pool)[0]
 
 
+# Why a descriptor that was asked for is missing (frame_analyze_described's third value).
+NOT_DESCRIBED_NO_FACE, NOT_DESCRIBED_TURNED, NOT_DESCRIBED_SEVERAL = "no_face", "looking_away", "several_faces"
+NOT_DESCRIBED_DARK, NOT_DESCRIBED_UNSUPPORTED = "too_dark", "unsupported"
+
+
 def frame_analyze_described(*, frame: Frame, describe: bool, one_face_only: bool = False,
                             age_gender: bool = True, account: Any = None,
-                            min_brightness: float = 0) -> tuple[dict, Any]:
+                            min_brightness: float = 0) -> tuple[dict, Any, str | None]:
     """Analyse one frame like frame_analyze, and with `describe` also its (largest) face's descriptor.
 
-    The descriptor (None when not asked, when no face was analysed, when the head is turned away, when the face's
-    mean grey level is under `min_brightness`, with `one_face_only` when the frame has several faces, or when the
-    engine has none) is computed on the same decoded image and face box, and never enters the result. The frame
-    counts against the `account`'s (a user id's) ENGAGEMENT_ACCOUNT_MAX_PIXELS until it is answered.
+    Answers (result, descriptor, why not). The descriptor is computed on the same decoded image and face box, and
+    never enters the result. It is None when not asked, and when asked the third value says why it is missing: no
+    face analysed, the head turned away, several faces with `one_face_only`, the face's mean grey level under
+    `min_brightness` (NOT_DESCRIBED_*), or an engine without descriptors. The frame counts against the `account`'s
+    (a user id's) ENGAGEMENT_ACCOUNT_MAX_PIXELS until it is answered.
     """
     with pixels_reserved(account=account) as reserve:
         image, frame_time, decode_ms = _prepare(frame, reserve)
@@ -193,26 +199,34 @@ def face_brightness(image: Any, face: Any) -> float:
 
 
 def _analyze_described(image: Any, frame_time: datetime, decode_ms: float, describe: bool, one_face_only: bool,
-                       age_gender: bool, min_brightness: float = 0) -> tuple[dict, Any]:
+                       age_gender: bool, min_brightness: float = 0) -> tuple[dict, Any, str | None]:
     [analysis], engine_name = _engine_run([image], None, age_gender)
-    descriptor = None
-    if (describe and analysis.error is None and analysis.face is not None and not analysis.looking_away
-            and (analysis.face_count == 1 or not one_face_only)
-            and (not min_brightness or face_brightness(image, analysis.face) >= min_brightness)):
+    descriptor, why_not = None, None
+    if describe:
         # A turned head or a face in the dark gives a poor descriptor: its check waits for a better frame.
-        try:
-            described = get_engine().describe_face(image, face=analysis.face)
-        except VerificationUnsupported:
-            logger.warning("the %s engine has no face descriptor: no identity check is possible", engine_name)
-        except Exception as exc:  # the engine's failure, not the client's: 503, logged
-            logger.exception("face description failed")
-            raise EngineUnavailable("The analysis engine failed; try again later.") from exc
+        if analysis.error is not None or analysis.face is None:
+            why_not = NOT_DESCRIBED_NO_FACE
+        elif analysis.looking_away:
+            why_not = NOT_DESCRIBED_TURNED
+        elif one_face_only and analysis.face_count != 1:
+            why_not = NOT_DESCRIBED_SEVERAL
+        elif min_brightness and face_brightness(image, analysis.face) < min_brightness:
+            why_not = NOT_DESCRIBED_DARK
         else:
-            descriptor = described.descriptor
-            analysis.timings.update(described.timings)
+            try:
+                described = get_engine().describe_face(image, face=analysis.face)
+            except VerificationUnsupported:
+                logger.warning("the %s engine has no face descriptor: no identity check is possible", engine_name)
+                why_not = NOT_DESCRIBED_UNSUPPORTED
+            except Exception as exc:  # the engine's failure, not the client's: 503, logged
+                logger.exception("face description failed")
+                raise EngineUnavailable("The analysis engine failed; try again later.") from exc
+            else:
+                descriptor = described.descriptor
+                analysis.timings.update(described.timings)
     result = result_build(analysis=analysis, frame_time=frame_time, engine_name=engine_name,
                           timings={"decode": decode_ms, **analysis.timings})
-    return result, descriptor
+    return result, descriptor, why_not
 
 
 def faces_distance(*, a: Any, b: Any) -> float:

@@ -45,6 +45,9 @@ class Observation:
     # The identity check on this frame (monitor.identity): True the face matched the learner's from the start of
     # the exam, False it did not, None no check.
     identity: bool | None = None
+    # Whether that check (or a frame for the reference) was due and the face too dark to describe: True; a face was
+    # described: False; None neither.
+    identity_dark: bool | None = None
 
 
 @dataclass
@@ -175,6 +178,25 @@ def _identity_changed(r: RuleInput) -> str | None:
     return None
 
 
+def _identity_unchecked(r: RuleInput) -> str | None:
+    """Open when the identity check has waited IDENTITY_DARK_SECONDS on a face too dark to compare; close at the next
+    face described (a check made, or a frame taken for the reference)."""
+    dark, key = r.observation.identity_dark, "identity_dark_since"
+    if dark is False:
+        r.state[key] = None
+        return None
+    if dark and not r.state.get(key):
+        r.state[key] = r.observation.at.isoformat()
+    if not r.state.get(key):
+        return None
+    # Frames without a face or with the head turned (dark None) leave it waiting: the time runs on.
+    dark_for = (r.observation.at - parse_datetime(r.state[key])).total_seconds()
+    if dark_for >= r.thresholds["IDENTITY_DARK_SECONDS"]:
+        return (f"The face has been too dark to check who is in front of the camera for {dark_for:.0f} s: "
+                "more light on the face lets the identity check go on.")
+    return None
+
+
 def _camera_blocked_message(seconds: float, camera_problem: str) -> str:
     why = CAMERA_PROBLEMS.get(camera_problem, CAMERA_PROBLEMS["error"])
     return f"No camera picture for {seconds:.0f} s: {why}."
@@ -203,6 +225,9 @@ KINDS: tuple[AlertKindSpec, ...] = (
     # Critical: someone else may be sitting the exam (sessions with the identity check only).
     AlertKindSpec("IDENTITY_CHANGED", "identity_changed", "Identity changed", Severity.CRITICAL, "#e377c2",
                   rule=_identity_changed),
+    # A warning: nothing is wrong but the light, and yet nobody's identity is being checked.
+    AlertKindSpec("IDENTITY_UNCHECKED", "identity_unchecked", "Identity unchecked", Severity.WARNING, "#637939",
+                  rule=_identity_unchecked, since_key="identity_dark_since"),
     # Critical: nothing can be monitored without the camera.
     AlertKindSpec("CAMERA_BLOCKED", "camera_blocked", "Camera blocked", Severity.CRITICAL, "#8c564b",
                   presence=PresenceRule(Connection.CAMERA_BLOCKED, "CAMERA_BLOCKED_SECONDS", _camera_blocked_message)),

@@ -20,9 +20,10 @@ monitor_settings = AppSettings("MONITOR", {
     "AGE_GENDER": False,  # whether exams infer age and gender
     "IDENTITY_CHECK": False,  # compare the face in view with the face at the start (per session otherwise)
     "EVIDENCE_COURSES": [], "EVIDENCE_KEY": "", "EVIDENCE_SIZE": (320, 240),  # evidence pictures (off)
-    "IDENTITY_REFERENCE_FRAMES": 3, "IDENTITY_CHECK_SECONDS": 300, "IDENTITY_RECHECK_SECONDS": 60,
+    "IDENTITY_REFERENCE_FRAMES": 3, "IDENTITY_CHECK_SECONDS": 120, "IDENTITY_RECHECK_SECONDS": 30,
     "IDENTITY_THRESHOLD": 0.5, "IDENTITY_MISSES": 2, "IDENTITY_REFERENCE_HOURS": 24,
     "IDENTITY_MIN_BRIGHTNESS": 20,  # faces darker than this (mean grey, 0-255) are not compared: see README
+    "IDENTITY_DARK_SECONDS": 120,  # a check waiting this long on a face too dark opens "identity_unchecked"
     "SHOW_LEARNER_ANALYSIS": False,  # learners see their emotions and scores, or only whether the camera sees them
     # Presence: a blocked camera, a closed page or a page without frames this long opens its alert.
     "CAMERA_BLOCKED_SECONDS": 20, "DISCONNECTED_SECONDS": 30, "NO_FRAMES_SECONDS": 20, "NO_FRAMES_INTERVALS": 3,

@@ -14,8 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
-from engagement.api import (EngagementError, EngagementLog, Frame, InvalidInput, engagement_log_build,
-                            frame_analyze_described, head_pose_limits, timestamp_parse)
+from engagement.api import (NOT_DESCRIBED_DARK, EngagementError, EngagementLog, Frame, InvalidInput,
+                            engagement_log_build, frame_analyze_described, head_pose_limits, timestamp_parse)
 
 from . import alerts as rules
 from . import broadcast, evidence, identity, selectors, webhooks
@@ -308,14 +308,16 @@ FRAME_FIELDS = ["rule_state", "smoothed_score", "frame_count", "last_frame_at", 
 
 @transaction.atomic
 def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: Any = None,
-                         received_at: datetime | None = None, descriptor: Any = None) -> FrameRecord:
+                         received_at: datetime | None = None, descriptor: Any = None,
+                         too_dark: bool = False) -> FrameRecord:
     """Store an analysed frame's log row, update the rules' state and open or close alerts, atomically.
 
     `user` is the session's learner or its id. A frame_id already stored (a redelivered frame) changes
     nothing and answers the stored row. The rules, alert times and the row's frame_time use `received_at`,
     the server's receive time (the socket always gives it); the client's timestamp is kept as client_time.
     Without `received_at` (imports, tests) the frame's own timestamp stands for it. `descriptor` is the frame's
-    face descriptor when the identity check asked for one (never stored with the frame).
+    face descriptor when the identity check asked for one (never stored with the frame); `too_dark` says that it
+    asked for one and the face was too dark to describe.
     """
     # The row lock serialises frames of one session across processes, so the rules see them in turn.
     session = ExamSession.objects.select_for_update().select_related("learner").filter(pk=session_id).first()
@@ -337,7 +339,8 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
     observation = rules.Observation(at=frame_time, face_count=result["face_count"],
                                     score=result.get("engagement_score"), status=result.get("engagement_status"),
                                     head_pose=result.get("head_pose"), looking_away=result.get("looking_away"),
-                                    pose_limits=head_pose_limits(), identity=same_person)
+                                    pose_limits=head_pose_limits(), identity=same_person,
+                                    identity_dark=True if too_dark else (False if descriptor is not None else None))
     state, wanted = rules.rules_evaluate(state=session.rule_state, observation=observation,
                                          open_kinds=set(open_alerts))
     for kind in session.alerts_off:  # switched off for this exam: never raised (one open before closes now)
@@ -453,12 +456,13 @@ def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image
         server_time_check(timestamp=timestamp, server_time=received)
         wanted = identity.descriptor_wanted(session_id=session_id, now=received)
         # Age and gender play no part in any alert: an exam infers them only when the deployment asks for it.
-        result, descriptor = frame_analyze_described(
+        result, descriptor, not_described = frame_analyze_described(
             frame=Frame(image=image, timestamp=timestamp or received), age_gender=selectors.exam_age_gender_inferred(),
             describe=wanted is not None, one_face_only=wanted == identity.REFERENCE, account=user_id,
             min_brightness=monitor_settings["IDENTITY_MIN_BRIGHTNESS"])
         record = session_frame_record(session_id=session_id, user=user_id, result=result, frame_id=frame_id,
-                                      received_at=received, descriptor=descriptor)
+                                      received_at=received, descriptor=descriptor,
+                                      too_dark=not_described == NOT_DESCRIBED_DARK)
         if record.opened:
             try:
                 evidence.evidence_record(session=record.session, opened=record.opened, image=image)

@@ -353,6 +353,9 @@ MONITOR = {
     # A face darker than this (its mean grey level, 0-255) is not compared: in a dim room the descriptor drifts,
     # darker skin first (README, "Face verification per group"); the check waits for a lit frame instead.
     "IDENTITY_MIN_BRIGHTNESS": env_int("MONITOR_IDENTITY_MIN_BRIGHTNESS", 20),
+    # A check (or the reference) waiting this many seconds on a face that dark opens identity_unchecked, so that a
+    # room dark all exam is seen to go unchecked.
+    "IDENTITY_DARK_SECONDS": env_int("MONITOR_IDENTITY_DARK_SECONDS", 120),
     # A reference left by a session that never ended is deleted by the purge after this many hours unused.
     "IDENTITY_REFERENCE_HOURS": env_int("MONITOR_IDENTITY_REFERENCE_HOURS", 24),
     # Whether learners see their emotions and scores during an exam, or only whether the camera sees them.

@@ -224,6 +224,41 @@ def test_identity_changed_reaches_the_lms_webhook(learner, settings, receiver):
     assert "descriptor" not in target.requests[0][1].decode()
 
 
+def test_a_room_too_dark_to_check_opens_identity_unchecked_and_light_closes_it(checked, settings):
+    settings.MONITOR = {**settings.MONITOR, "IDENTITY_REFERENCE_FRAMES": 1, "IDENTITY_CHECK_SECONDS": 10,
+                        "IDENTITY_MIN_BRIGHTNESS": 20, "IDENTITY_DARK_SECONDS": 20}
+    dark, lit = dimmed(images.webcam_face()), images.data_url(images.webcam_face())
+    # Dark from the start: no reference can be taken, and after 20 s the live view and the learner are told.
+    assert [kinds(send(checked, dark, s)) for s in (0, 5, 10, 15)] == [[]] * 4
+    outcome = send(checked, dark, 20)
+    assert kinds(outcome) == ["identity_unchecked"] and "frames" not in state(checked)
+    [opened] = [e["alert"] for e in outcome["events"]]
+    assert opened["severity"] == "warning" and "too dark" in opened["message"]
+    assert opened["since"] == T0.isoformat()  # the live view's timer counts from the first dark frame
+    assert "identity_unchecked" in [a["kind"] for a in outcome["row"]["alerts"]]
+    # A frame without a face changes nothing; the first lit face is taken for the reference and closes it.
+    assert kinds(send(checked, NO_FACE, 25)) == ["identity_unchecked"]
+    back = send(checked, lit, 30)
+    assert described(back) and kinds(back) == [] and [e["event"] for e in back["events"]] == ["closed"]
+    # Later, the check due at 40 s (every 10 s) waits on dark frames: 20 s on, it opens again; a lit check closes it.
+    assert [kinds(send(checked, dark, s)) for s in (35, 40, 45, 50, 55, 60)] == [[]] * 5 + [["identity_unchecked"]]
+    assert kinds(send(checked, lit, 65)) == [] and state(checked)["checked_at"] == (T0 + timedelta(seconds=65)).isoformat()
+    alerts = Alert.objects.filter(session=checked, kind="identity_unchecked").order_by("opened_at")
+    assert [(a.since, a.closed_at) for a in alerts] == [
+        (T0, T0 + timedelta(seconds=30)), (T0 + timedelta(seconds=40), T0 + timedelta(seconds=65))]
+
+
+def test_identity_unchecked_is_off_with_the_check_and_can_be_switched_off(learner, settings):
+    settings.MONITOR = {**settings.MONITOR, "IDENTITY_DARK_SECONDS": 5}
+    dark = dimmed(images.webcam_face())
+    unchecked = services.session_create(learner=learner, course_id="c1", exam_id="e1")
+    quiet = services.session_create(learner=learner, course_id="c1", exam_id="e2", identity_check=True,
+                                    alerts_off=["identity_unchecked"])
+    for session in (unchecked, quiet):
+        assert [kinds(send(session, dark, s)) for s in (0, 5, 10)] == [[]] * 3
+    assert not Alert.objects.exists()
+
+
 def test_a_face_in_the_dark_is_not_compared_and_the_check_waits_for_light(checked, settings):
     from engagement.engines import get_engine
     from engagement.images import decode_image
