@@ -216,8 +216,9 @@ def darkness_report(engine, manifest: list[dict], frames: list, described: list,
                     every: int = 5) -> None:
     """Each group's framed chips (every `every`th) against themselves darkened step by step: distances and
     rejections."""
-    import cv2
     import numpy as np
+
+    from engagement.services import face_brightness
 
     rows: dict[tuple[str, int], list[tuple[float, float]]] = defaultdict(list)
     for i, (row, image, first) in enumerate(zip(manifest, frames, described)):
@@ -227,10 +228,9 @@ def darkness_report(engine, manifest: list[dict], frames: list, described: list,
             dark = np.clip((image / 255.0) ** gamma * gain * 255, 0, 255).astype(np.uint8)
             again = engine.describe_face(dark)
             if again.descriptor is not None:
-                f = again.face
-                face = cv2.cvtColor(dark, cv2.COLOR_RGB2GRAY)[max(f.y, 0):f.y + f.h, max(f.x, 0):f.x + f.w]
+                # The brightness the exam's identity check compares with MONITOR_IDENTITY_MIN_BRIGHTNESS.
                 rows[(row["race_name"], level)].append(
-                    (engine.faces_distance(first.descriptor, again.descriptor), float(face.mean())))
+                    (engine.faces_distance(first.descriptor, again.descriptor), face_brightness(dark, again.face)))
     print()
     print(f"== the same framed chip darkened (every {every}th chip; gain, gamma per level: "
           + ", ".join(f"{level} = {g:g}, {y:g}" for level, (g, y) in enumerate(DARKNESS[1:], start=1))
