@@ -66,6 +66,7 @@ class Learner:
     kind_of: dict = field(default_factory=dict)  # timestamp -> kind of frame sent
     kind_rtts: dict = field(default_factory=dict)  # kind of frame -> round trips (ms)
     processing: list[float] = field(default_factory=list)
+    kind_processing: dict = field(default_factory=dict)  # kind of frame -> the server's processing_ms
     queueing: list[float] = field(default_factory=list)  # round trip minus the server's processing_ms
     stages: dict = field(default_factory=lambda: {name: [] for name in STAGES})
     not_success: Counter = field(default_factory=Counter)

@@ -59,6 +59,15 @@ def report(args, learners: list[Learner], load: Load, timing: dict, rows: dict, 
     for kind in kinds:
         print(f"  {kind + ':':<27}  {stats_line([v for x in learners for v in x.kind_rtts.get(kind, [])])}")
     print(f"  server processing_ms:        {stats_line([v for x in learners for v in x.processing])}")
+    medians = {}
+    for kind in kinds:
+        values = [v for x in learners for v in x.kind_processing.get(kind, [])]
+        if values:
+            medians[kind] = statistics.median(values)
+            print(f"    {kind + ':':<25}  {stats_line(values)}")
+    if len(medians) > 1:
+        slow, fast = max(medians, key=medians.get), min(medians, key=medians.get)
+        print(f"    slowest kind's median / fastest's: {medians[slow] / medians[fast]:.2f}x ({slow} / {fast})")
     print(f"  round trip - processing_ms:  {stats_line([v for x in learners for v in x.queueing])}"
           "   (waiting for a thread, DB write, event loop, network)")
     for name in sorted({n for x in learners for n in x.stages}, key=lambda n: (n not in STAGES, STAGES.index(n)

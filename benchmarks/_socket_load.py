@@ -70,6 +70,7 @@ class Load:
                     processing = message.get("processing_ms")
                     if isinstance(processing, (int, float)):
                         learner.processing.append(processing)
+                        learner.kind_processing.setdefault(learner.kind_of.get(key, "?"), []).append(processing)
                         learner.queueing.append(rtt - processing)
                 for name, value in (message.get("timings_ms") or {}).items():
                     learner.stages.setdefault(name, []).append(value)

@@ -85,6 +85,7 @@ def main() -> None:
         return value
 
     looks = second_looks_counted()
+    engine_by_kind: dict[str, list[float]] = {}
     age_gender = selectors.exam_age_gender_inferred()
     for i in range(args.frames + 20):
         if i == 20:
@@ -101,6 +102,8 @@ def main() -> None:
             received_at=frame_time))
         timed("reply", lambda: selectors.session_live_row(session=record.session, open_alerts=record.open_alerts))
         totals.append((time.thread_time() - started) * 1000)
+        if i >= 20:
+            engine_by_kind.setdefault(kind, []).append(cpu["engine"][-1])
     # Read before the whole-path run below, whose second looks would otherwise be counted into the last kind.
     looks_cpu_ms, looks_calls = looks.cpu_ms, dict(looks.calls)
     # The whole path as a server thread or a worker runs it (connection handling included), frame after frame.
@@ -122,6 +125,9 @@ def main() -> None:
     print(f"detector's second looks (a doubtful or small candidate, or nobody found): {sum(looks_calls.values())} in "
           f"{args.frames} frames, {looks_cpu_ms:.0f} ms CPU ({looks_cpu_ms / args.frames:.2f} ms a frame); per kind: "
           + ", ".join(f"{kind} {looks_calls.get(kind, 0)}/{frames_of[kind]}" for kind in mix))
+    medians = {kind: statistics.median(values) for kind, values in engine_by_kind.items()}
+    print("engine CPU p50 per kind: " + ", ".join(f"{kind} {ms:.2f}" for kind, ms in medians.items())
+          + f" ms; slowest / fastest {max(medians.values()) / min(medians.values()):.2f}x")
     print(f"session_frame_process (the whole path, connections included): CPU p50 {statistics.median(whole):.2f} "
           f"ms, mean {statistics.fmean(whole):.2f} ms")
 
