@@ -29,8 +29,9 @@ def _install() -> None:
     receive, frame_received, process = consumer.receive, consumer.frame_received, consumer._process
     record = services.session_frame_record
     # Where the analysis is called from depends on the version: the consumer's _analyse (analysis and database
-    # write in two threads) or services.session_frame_process (both in one analysis thread) calling frame_analyze.
-    owner, name = (consumers, "_analyse") if hasattr(consumers, "_analyse") else (services, "frame_analyze")
+    # write in two threads) or services.session_frame_process (both in one analysis thread) calling
+    # frame_analyze_described.
+    owner, name = (consumers, "_analyse") if hasattr(consumers, "_analyse") else (services, "frame_analyze_described")
     analyse = getattr(owner, name)
 
     async def timed_receive(self, text_data=None, bytes_data=None, **kwargs):
