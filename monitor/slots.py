@@ -32,6 +32,7 @@ redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
 return 1
 """
+POOL_CONNECTIONS, POOL_WAIT_SECONDS = 100, 20  # a process's Redis connections; seconds a call waits for one
 _held: dict[str, str] = {}  # this process's sockets: socket id -> session id
 _local: dict[str, dict[str, float]] = {}  # embedded: session id -> {socket id: last renewal}
 _clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> Redis client
@@ -59,11 +60,15 @@ def _redis():
         from redis.exceptions import TimeoutError as RedisTimeoutError
         from redis.retry import Retry
 
-        # Health checks and retries: a connection that a Redis restart broke is replaced, not handed out.
-        client = _clients[loop] = aioredis.from_url(
-            settings.REDIS_URL, health_check_interval=5, socket_timeout=5, socket_connect_timeout=5,
+        # Health checks and retries: a connection that a Redis restart broke is replaced, not handed out. When all
+        # the connections are in use (many learners opening their exam at once) a call waits for one: redis-py's
+        # plain pool failed it at once ("Too many connections"), and the learner's socket was refused.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL, max_connections=POOL_CONNECTIONS, timeout=POOL_WAIT_SECONDS,
+            health_check_interval=5, socket_timeout=5, socket_connect_timeout=5,
             retry=Retry(ExponentialBackoff(cap=1.0, base=0.1), 3),
             retry_on_error=[RedisConnectionError, RedisTimeoutError])
+        client = _clients[loop] = aioredis.Redis(connection_pool=pool)
     return client
 
 

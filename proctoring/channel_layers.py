@@ -1,15 +1,20 @@
-"""The Redis channel layer, with receives that wait out a Redis restart instead of killing the socket."""
+"""The Redis channel layer, with receives that wait out a Redis restart instead of killing the socket, and calls that
+wait for a free connection instead of failing when many run at once."""
 from __future__ import annotations
 
 import asyncio
 import logging
 
 from channels_redis.core import RedisChannelLayer
+from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 RETRY_FIRST_SECONDS = 0.2
 RETRY_MAX_SECONDS = 5.0
+# A process's Redis connections (redis-py's default), and how long a call waits for one of them to be free.
+POOL_CONNECTIONS = 100
+POOL_WAIT_SECONDS = 20
 
 
 class RetryingRedisChannelLayer(RedisChannelLayer):
@@ -19,6 +24,19 @@ class RetryingRedisChannelLayer(RedisChannelLayer):
     would lose their socket to a Redis restart. channels_redis releases its receive lock and buffer before it
     raises, so a new receive starts clean; Redis keeps the groups (appendonly) across the restart.
     """
+
+    def create_pool(self, index):
+        """A pool whose calls wait for a free connection when all are in use.
+
+        channels_redis makes redis-py's plain pool, which fails a call at once when its 100 connections are taken:
+        150 learners opening their exam together on one server had sockets refused ("Too many connections").
+        """
+        host = dict(self.hosts[index])
+        if "address" not in host:  # Sentinel hosts: channels_redis's own pool
+            return super().create_pool(index)
+        host.setdefault("max_connections", POOL_CONNECTIONS)
+        host.setdefault("timeout", POOL_WAIT_SECONDS)
+        return BlockingConnectionPool.from_url(host.pop("address"), **host)
 
     async def receive(self, channel):
         """The next message of `channel`, however long Redis is away."""
