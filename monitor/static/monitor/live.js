@@ -160,13 +160,20 @@
       control.className = "control-link";
       learner.append(" ", control);
     }
-    row.replaceChildren(learner, cell(s.course_id + " / " + s.exam_id, "wide"),
+    const cells = [learner, cell(s.course_id + " / " + s.exam_id, "wide"),
       cell(SESSION[s.status] || s.status, "wide session-cell"), cell(presence(s), "presence-cell"),
       status, cell(current ? s.dominant_emotion : null, "wide"),
       cell(current && s.smoothed_score != null ? s.smoothed_score.toFixed(1) : null, "wide score-cell"),
       cell(s.frames, "wide frames-cell"),
       cell(present && s.last_frame_at ? ticking(s.last_frame_at, "last-frame", " ago") : null, "wide last-frame-cell"),
-      cell(alerts, "alerts-cell"));
+      cell(alerts, "alerts-cell")];
+    // A cell whose content is unchanged stays as it is: a click on its link (the report, "Pause or end attempt")
+    // that an update replaced between the button's press and its release would be lost.
+    cells.forEach(function (c, i) {
+      const old = row.children[i];
+      if (!old) { row.appendChild(c); } else if (!old.isEqualNode(c)) { row.replaceChild(c, old); }
+    });
+    while (row.children.length > cells.length) { row.lastElementChild.remove(); }
     empty.hidden = body.children.length > 0;
     announce(s);
   }
