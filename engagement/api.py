@@ -1,6 +1,6 @@
 """The in-process API other apps use: analyse a frame, store its log row (no HTTP involved)."""
 from .conf import AppSettings, engagement_settings
-from .engines import warm_up
+from .engines import faces_comparable, warm_up
 from .engines.base import EMOTIONS
 from .exceptions import EngagementError, EngineUnavailable, InvalidInput
 from .limits import cache_count_add, throttle_check
@@ -15,5 +15,5 @@ __all__ = [
     "AppSettings", "EMOTIONS", "EngagementError", "EngineUnavailable", "EngagementLog", "EngagementStatus", "Frame",
     "FrameError", "InvalidInput", "age_gender_enabled", "cache_count_add", "analysis_pool", "engagement_log_build", "engagement_settings",
     "faces_distance", "frame_analyze", "frame_analyze_described", "head_pose_limits", "image_thumbnail", "offloaded",
-    "task_send", "throttle_check", "timestamp_parse", "warm_up", "NOT_DESCRIBED_DARK",
+    "task_send", "throttle_check", "timestamp_parse", "warm_up", "NOT_DESCRIBED_DARK", "faces_comparable",
 ]

@@ -1,7 +1,7 @@
 """Forms of the lti app: the settings an instructor gives a link added through Deep Linking."""
 from django import forms
 
-from monitor.api import NOTICE_TEXT_MAX_LENGTH, AlertKind, monitor_settings
+from monitor.api import NOTICE_TEXT_MAX_LENGTH, AlertKind, identity_check_validate, monitor_settings
 
 from .services import FRAME_INTERVAL_RANGE
 
@@ -12,7 +12,8 @@ class LinkSettingsForm(forms.Form):
     title = forms.CharField(max_length=200, initial="Proctored exam", help_text="The name learners see in the course.")
     frame_interval = forms.FloatField(min_value=FRAME_INTERVAL_RANGE[0], max_value=FRAME_INTERVAL_RANGE[1],
                                       help_text="Seconds between two camera pictures analysed.")
-    identity_check = forms.BooleanField(required=False, label="Check that the same person stays in view")
+    identity_check = forms.BooleanField(required=False, label="Check that the same person stays in view",
+                                        validators=[identity_check_validate])
     evidence = forms.BooleanField(required=False, label="Keep a small encrypted picture with each alert")
     alerts = forms.MultipleChoiceField(choices=AlertKind.choices, required=False, widget=forms.CheckboxSelectMultiple,
                                        initial=AlertKind.values, label="Alerts that are on",

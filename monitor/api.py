@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .conf import monitor_settings, retention_days
+from .identity import identity_check_validate
 from .models import NOTICE_TEXT_MAX_LENGTH, AlertKind, CourseAssignment, ExamSession, ExamSessionQuerySet, SessionStatus
 from .privacy import learner_erased, learner_exported
 from .selectors import session_for_learner, user_can_control, user_can_watch
@@ -16,7 +17,7 @@ from .webhooks import UnsafeUrl, pinned_session, public_url_check
 
 __all__ = [
     "EXAM_LOGIN_KEY", "NOTICE_TEXT_MAX_LENGTH", "AlertKind", "CourseAssignment", "ExamSession", "InvalidInput", "SessionError", "SessionStatus",
-    "demo_accounts_disable", "exam_consent_record", "exam_login", "instructors_group", "learner_check",
+    "demo_accounts_disable", "exam_consent_record", "identity_check_validate", "exam_login", "instructors_group", "learner_check",
     "learner_erased", "learner_exported", "learner_tenant", "learner_tenant_set", "monitor_settings", "retention_days",
     "session_control_url_set", "session_create",
     "session_end_announced", "session_for_learner", "session_running_of", "sessions_running", "tenant_of_platform",

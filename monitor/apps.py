@@ -14,6 +14,7 @@ class MonitorConfig(AppConfig):
 
         from .conf import monitor_settings, webhook_settings
         from .evidence import evidence_configuration_check
+        from .identity import identity_configuration_check
         from .services import api_tokens_revoke_on_change
 
         pre_save.connect(api_tokens_revoke_on_change, sender=settings.AUTH_USER_MODEL, dispatch_uid="monitor.tokens")
@@ -22,3 +23,4 @@ class MonitorConfig(AppConfig):
         webhook_settings.validate()
 
         evidence_configuration_check()  # no evidence pictures without their key: refuse to start
+        identity_configuration_check()  # no identity check promised by the settings that cannot be made

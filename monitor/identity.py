@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from engagement.api import faces_distance
+from engagement.api import faces_comparable, faces_distance
 
 from .alerts import IDENTITY_MISSES_KEY
 from .models import ExamSession, IdentityReference, SessionStatus
@@ -28,11 +29,28 @@ REFERENCE, CHECK = "reference", "check"  # what a frame's descriptor is for
 OFF_CACHE_SECONDS = 300
 
 
+NOT_COMPARABLE = ("The analysis engine cannot compare faces, so no identity check can be made: the bundled engine "
+                  "can (ENGAGEMENT_ENGINE).")
+
+
 def identity_checked(*, session: ExamSession) -> bool:
-    """Whether this session's face is checked: its own identity_check, else MONITOR_IDENTITY_CHECK."""
-    if session.identity_check is not None:
-        return session.identity_check
-    return bool(monitor_settings["IDENTITY_CHECK"])
+    """Whether this session's face is checked: its own identity_check, else MONITOR_IDENTITY_CHECK; never with an
+    engine that cannot compare faces (nor does the learner's notice then say that it is compared)."""
+    wanted = session.identity_check if session.identity_check is not None else monitor_settings["IDENTITY_CHECK"]
+    return bool(wanted) and faces_comparable()
+
+
+def identity_configuration_check() -> None:
+    """Refuse to start when MONITOR_IDENTITY_CHECK turns the check on and the engine cannot compare faces (called
+    when the app is ready): every session would go unchecked while the settings say otherwise."""
+    if monitor_settings["IDENTITY_CHECK"] and not faces_comparable():
+        raise ImproperlyConfigured(f"MONITOR_IDENTITY_CHECK is on. {NOT_COMPARABLE}")
+
+
+def identity_check_validate(value: Any) -> None:
+    """Refuse to turn the identity check on where the engine cannot compare faces (a ValidationError saying so)."""
+    if value and not faces_comparable():
+        raise ValidationError(NOT_COMPARABLE)
 
 
 def _when(value: str | None) -> datetime | None:

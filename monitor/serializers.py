@@ -10,6 +10,7 @@ from rest_framework import serializers
 from engagement.api import EngagementLog
 
 from . import webhooks
+from .identity import identity_check_validate
 from .reviews import NOTE_MAX_LENGTH
 from .models import NOTICE_TEXT_MAX_LENGTH, Alert, AlertKind, ExamSession, ReviewOutcome, SessionStatus, Webhook, WebhookDelivery, WebhookEvent
 
@@ -27,6 +28,7 @@ class SessionCreateSerializer(serializers.Serializer):
     attempt_id = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
     frame_interval = serializers.FloatField(required=False, min_value=0.5, max_value=120)
     identity_check = serializers.BooleanField(required=False, allow_null=True, default=None,
+                                              validators=[identity_check_validate],
                                               help_text="Compare the face in view with the learner's face at the start "
                                                         "of the exam (alert identity_changed); null or absent: the "
                                                         "site's default (MONITOR_IDENTITY_CHECK).")

@@ -24,15 +24,26 @@ def get_engine() -> AnalysisEngine:
     return _engine
 
 
-def build_engine(config: dict) -> AnalysisEngine:
-    """Build an engine from a setting shaped like {"ENGINE": dotted path, "OPTIONS": {...}}."""
+def engine_class(config: dict) -> type[AnalysisEngine]:
+    """The engine class a setting shaped like {"ENGINE": dotted path, ...} names, imported but not built."""
     try:
-        engine_class = import_string(config["ENGINE"])
+        found = import_string(config["ENGINE"])
     except (KeyError, ImportError) as exc:
         raise ImproperlyConfigured(f"ENGAGEMENT['ENGINE'] cannot be imported: {exc}") from exc
-    if not (isinstance(engine_class, type) and issubclass(engine_class, AnalysisEngine)):
+    if not (isinstance(found, type) and issubclass(found, AnalysisEngine)):
         raise ImproperlyConfigured(f"{config['ENGINE']} is not an AnalysisEngine")
-    return engine_class(**config.get("OPTIONS", {}))
+    return found
+
+
+def build_engine(config: dict) -> AnalysisEngine:
+    """Build an engine from a setting shaped like {"ENGINE": dotted path, "OPTIONS": {...}}."""
+    return engine_class(config)(**config.get("OPTIONS", {}))
+
+
+def faces_comparable() -> bool:
+    """Whether the configured engine can compare faces (/verify-faces, the exams' identity check), without building
+    it (a process that only serves sockets never loads the models)."""
+    return engine_class(engagement_settings).verification_model is not None
 
 
 def warm_up() -> AnalysisEngine:

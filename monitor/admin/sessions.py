@@ -12,6 +12,7 @@ from engagement.admin import DateSafeChangeList, cell_short, cell_time
 from engagement.api import EngagementError
 
 from .. import reviews, selectors, services
+from ..identity import identity_check_validate
 from ..models import Alert, AlertKind, ExamSession, ReviewOutcome
 from .csv_export import csv_chunks, csv_streamed
 from .filters import LowScoreFilter, UnreviewedAlertsFilter
@@ -179,7 +180,10 @@ class ExamSessionAdmin(DateSafeChangeList, admin.ModelAdmin):
         if db_field.name == "alerts_off":  # ticked from the registry's kinds rather than typed as JSON
             return forms.TypedMultipleChoiceField(choices=AlertKind.choices, required=False, label="Alerts off",
                                                   widget=forms.CheckboxSelectMultiple, help_text=db_field.help_text)
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "identity_check":
+            field.validators.append(identity_check_validate)
+        return field
 
     def get_readonly_fields(self, request, obj=None):
         if request.user.has_perm("monitor.change_examsession"):

@@ -167,6 +167,33 @@ def test_the_lms_turns_it_on_per_session_over_rest(lms_api, learner):
     assert bad.status_code == 400 and "identity_check" in bad.json()["errors"]
 
 
+def test_an_engine_that_cannot_compare_faces_refuses_the_check_and_never_claims_it(lms_api, learner, checked,
+                                                                                    settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from lti.forms import LinkSettingsForm
+
+    # The optional DeepFace engine has no face descriptors (imported here, never built).
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "ENGINE": "engagement.engines.deepface.DeepFaceEngine"}
+    # The LMS asking for the check is told why not, rather than given a session whose check never runs...
+    refused = lms_api.post("/api/v1/sessions/", {"learner": learner.username, "course_id": "c1", "exam_id": "e2",
+                                                 "identity_check": True}, format="json")
+    assert refused.status_code == 400 and "cannot compare faces" in str(refused.json()["errors"]["identity_check"])
+    assert lms_api.post("/api/v1/sessions/", {"learner": learner.username, "course_id": "c1", "exam_id": "e3",
+                                              "identity_check": False}, format="json").status_code == 201
+    # ...as is the instructor choosing an LTI link's settings, and a site default that turns it on stops the start.
+    form = LinkSettingsForm(data={"title": "Final", "frame_interval": 5, "identity_check": "on", "alerts": []})
+    assert not form.is_valid() and "cannot compare faces" in str(form.errors["identity_check"])
+    settings.MONITOR = {**settings.MONITOR, "IDENTITY_CHECK": True}
+    with pytest.raises(ImproperlyConfigured, match="MONITOR_IDENTITY_CHECK is on"):
+        identity.identity_configuration_check()
+    # A session that asked for it earlier is not checked, and its notice does not say that the face is compared.
+    assert not identity.identity_checked(session=checked)
+    client = Client()
+    client.force_login(learner)
+    assert "compared with your face" not in client.get(f"/monitor/sessions/{checked.id}/").content.decode()
+
+
 def test_the_notice_says_so_only_when_the_face_is_compared(checked, exam_session, learner):
     client = Client()
     client.force_login(learner)
