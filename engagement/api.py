@@ -6,6 +6,7 @@ from .exceptions import EngagementError, EngineUnavailable, InvalidInput
 from .limits import cache_count_add, throttle_check
 from .models import EngagementLog
 from .offload import offloaded, task_send
+from .processes import processes_enabled, processes_start, processes_stop
 from .scoring import EngagementStatus, FrameError
 from .services import (NOT_DESCRIBED_DARK, Frame, age_gender_enabled, analysis_pool, engagement_log_build,
                        faces_distance, frame_analyze, frame_analyze_described, head_pose_limits, image_thumbnail,
@@ -16,4 +17,5 @@ __all__ = [
     "FrameError", "InvalidInput", "age_gender_enabled", "cache_count_add", "analysis_pool", "engagement_log_build", "engagement_settings",
     "faces_distance", "frame_analyze", "frame_analyze_described", "head_pose_limits", "image_thumbnail", "offloaded",
     "task_send", "throttle_check", "timestamp_parse", "warm_up", "NOT_DESCRIBED_DARK", "faces_comparable",
+    "processes_enabled", "processes_start", "processes_stop",
 ]

@@ -63,6 +63,9 @@ engagement_settings = AppSettings("ENGAGEMENT", {
     "MAX_IMAGE_PIXELS": 4096 * 4096,  # pixels of one image, read from its header before decoding
     "BATCH_MAX_FRAMES": 100,
     "ANALYSIS_THREADS": 2,  # frames analysed at once per process (live and API frames share them)
+    # Child processes that decode and analyse a server's live frames (0: its analysis threads do it, under the one
+    # interpreter lock the event loop shares). Never used by Celery workers, which are processes already.
+    "ANALYSIS_PROCESSES": 0,
     "BATCH_CHUNK_FRAMES": 8,  # an API batch takes its turn in chunks of this many frames
     "MAX_CONCURRENT_BATCHES_PER_USER": 1,  # more are answered 429
     "MAX_CONCURRENT_BODIES": 4,  # analysis bodies one process reads at once (more: 429)

@@ -6,7 +6,7 @@ import binascii
 import io
 import re
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -62,30 +62,54 @@ def _jpeg_decode(image: Image.Image, data: bytes) -> np.ndarray | None:
     return rgb if rgb is not None and rgb.shape[:2] == (image.height, image.width) else None
 
 
+def image_header_check(data: bytes, *, max_pixels: int, reserve: Callable[[int], None] | None = None) -> None:
+    """Read only the image's header and refuse it as decode_image would (format, pixels), reserving its pixels.
+
+    For a frame decoded in another process: the errors and the account's pixels stay with the one who asked.
+    """
+    _with_decode_errors(lambda: _header_read(data, max_pixels, reserve))
+
+
+def _header_read(data: bytes, max_pixels: int, reserve: Callable[[int], None] | None) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    width, height = image.size
+    # Only the header has been read so far: a decompression bomb stops here.
+    if width * height > max_pixels:
+        raise InvalidInput(f"Image is {width}x{height} pixels; the limit is {max_pixels} pixels.",
+                           code="image_too_large")
+    if reserve is not None:
+        reserve(width * height)
+    return image
+
+
 def decode_image(data: bytes, *, max_pixels: int, reserve: Callable[[int], None] | None = None) -> np.ndarray:
     """Decode image bytes into an RGB uint8 array, checking the pixel count before decoding.
 
     `reserve(pixels)` is called with the size read from the header, before decoding; it may refuse by raising.
     """
+    return _with_decode_errors(lambda: _decode(data, max_pixels, reserve))
+
+
+def _decode(data: bytes, max_pixels: int, reserve: Callable[[int], None] | None) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        image = _header_read(data, max_pixels, reserve)
+        fast = _jpeg_decode(image, data)
+        if fast is not None:
+            return fast
+        image.load()
+        ImageOps.exif_transpose(image, in_place=True)  # photos from phones; in place: no copy of a frame
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+    return np.asarray(image)
+
+
+def _with_decode_errors(read: Callable[[], Any]) -> Any:
+    """Run `read`, turning what Pillow and OpenCV raise on bad images into InvalidInput."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-            width, height = image.size
-            # Only the header has been read so far: a decompression bomb stops here.
-            if width * height > max_pixels:
-                raise InvalidInput(
-                    f"Image is {width}x{height} pixels; the limit is {max_pixels} pixels.", code="image_too_large"
-                )
-            if reserve is not None:
-                reserve(width * height)
-            fast = _jpeg_decode(image, data)
-            if fast is not None:
-                return fast
-            image.load()
-            ImageOps.exif_transpose(image, in_place=True)  # photos from phones; in place: no copy of a frame
-            if image.mode != "RGB":
-                image = image.convert("RGB")
+        return read()
     except InvalidInput:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -97,4 +121,3 @@ def decode_image(data: bytes, *, max_pixels: int, reserve: Callable[[int], None]
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidInput(f"The image is corrupt or truncated: {exc}", code="corrupt_image") from None
-    return np.asarray(image)

@@ -22,10 +22,11 @@ from . import scoring
 from .engines import get_engine
 from .engines.base import DETECTORS, EMOTIONS, FrameAnalysis, VerificationUnsupported
 from .exceptions import EngagementError, EngineUnavailable, InvalidInput, NotSupported
-from .images import decode_image, image_bytes_from_base64
+from .images import decode_image, image_bytes_from_base64, image_header_check
 from .limits import pixels_reserved
 from .models import EngagementLog
 from .offload import offloaded, task_send
+from .processes import in_process, processes_enabled
 from .conf import engagement_settings
 
 logger = logging.getLogger(__name__)
@@ -94,9 +95,13 @@ def account_of(user: Any) -> Any:
 
 def image_load(*, image: bytes | str | None, reserve: Any = None) -> Any:
     """Bytes or base64 text to an RGB array, enforcing the byte and pixel limits."""
-    limits = _limits()
-    data = image if isinstance(image, bytes) else image_bytes_from_base64(image, max_bytes=limits["MAX_REQUEST_BYTES"])
-    return decode_image(data, max_pixels=limits["MAX_IMAGE_PIXELS"], reserve=reserve)
+    return decode_image(_image_bytes(image), max_pixels=_limits()["MAX_IMAGE_PIXELS"], reserve=reserve)
+
+
+def _image_bytes(image: bytes | str | None) -> bytes:
+    if isinstance(image, bytes):
+        return image
+    return image_bytes_from_base64(image, max_bytes=_limits()["MAX_REQUEST_BYTES"])
 
 
 def image_thumbnail(*, image: bytes | str, width: int, height: int, quality: int = 80) -> bytes:
@@ -176,8 +181,8 @@ NOT_DESCRIBED_DARK, NOT_DESCRIBED_UNSUPPORTED = "too_dark", "unsupported"
 
 
 def frame_analyze_described(*, frame: Frame, describe: bool, one_face_only: bool = False,
-                            age_gender: bool = True, account: Any = None,
-                            min_brightness: float = 0) -> tuple[dict, Any, str | None]:
+                            age_gender: bool = True, account: Any = None, min_brightness: float = 0,
+                            separate_process: bool = False) -> tuple[dict, Any, str | None]:
     """Analyse one frame like frame_analyze, and with `describe` also its (largest) face's descriptor.
 
     Answers (result, descriptor, why not). The descriptor is computed on the same decoded image and face box, and
@@ -185,10 +190,25 @@ def frame_analyze_described(*, frame: Frame, describe: bool, one_face_only: bool
     face analysed, the head turned away, several faces with `one_face_only`, the face's mean grey level under
     `min_brightness` (NOT_DESCRIBED_*), or an engine without descriptors. The frame counts against the `account`'s
     (a user id's) ENGAGEMENT_ACCOUNT_MAX_PIXELS until it is answered.
+    `separate_process` decodes and analyses it in one of the server's analysis processes when there are any
+    (ENGAGEMENT["ANALYSIS_PROCESSES"]); the frame is checked here first, with the same errors.
     """
     with pixels_reserved(account=account) as reserve:
+        if separate_process and processes_enabled():
+            started = time.perf_counter()
+            data, frame_time = _received(frame)
+            image_header_check(data, max_pixels=_limits()["MAX_IMAGE_PIXELS"], reserve=reserve)
+            return in_process(_described_from_bytes, data, frame_time, (time.perf_counter() - started) * 1000,
+                              describe, one_face_only, age_gender, min_brightness)
         image, frame_time, decode_ms = _prepare(frame, reserve)
         return _analyze_described(image, frame_time, decode_ms, describe, one_face_only, age_gender, min_brightness)
+
+
+def _described_from_bytes(data: bytes, frame_time: datetime, received_ms: float, *options: Any) -> tuple:
+    """frame_analyze_described's work in an analysis process: decode (its header already checked) and analyse."""
+    started = time.perf_counter()
+    image = decode_image(data, max_pixels=_limits()["MAX_IMAGE_PIXELS"])
+    return _analyze_described(image, frame_time, received_ms + (time.perf_counter() - started) * 1000, *options)
 
 
 def face_brightness(image: Any, face: Any) -> float:
@@ -262,12 +282,18 @@ def worker_answer(task: str, **kwargs: Any) -> dict:
     return answer
 
 
-def _prepare(frame: Any, reserve: Callable[[int], None] | None = None) -> tuple[Any, datetime, float]:
-    started = time.perf_counter()
+def _received(frame: Any) -> tuple[bytes, datetime]:
+    """A frame's image bytes (base64 decoded, within the byte limit) and its capture time."""
     if not isinstance(frame, Frame):
         raise InvalidInput("Each frame must be an object with an 'image'.", code="invalid_frame")
     frame_time = timestamp_parse(value=frame.timestamp)
-    image = image_load(image=frame.image, reserve=reserve)
+    return _image_bytes(frame.image), frame_time
+
+
+def _prepare(frame: Any, reserve: Callable[[int], None] | None = None) -> tuple[Any, datetime, float]:
+    started = time.perf_counter()
+    data, frame_time = _received(frame)
+    image = decode_image(data, max_pixels=_limits()["MAX_IMAGE_PIXELS"], reserve=reserve)
     return image, frame_time, (time.perf_counter() - started) * 1000
 
 

@@ -15,7 +15,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import DatabaseError
 from django.utils import timezone
 
@@ -72,6 +73,9 @@ async def cache_count(key: str, timeout: float) -> int:
     Django's async incr reads the value and writes it back (two steps that messages arriving at once
     interleave); the sync one is atomic in LocMemCache (a lock) and in Redis (INCRBY).
     """
+    if isinstance(caches["default"], LocMemCache):
+        # A dict under a lock held for microseconds: counted here, without a thread hop per frame.
+        return _count_sync(key, timeout)
     return await sync_to_async(_count_sync, thread_sensitive=False)(key, timeout)
 
 
@@ -332,8 +336,10 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             if offloaded():
                 outcome = await self._on_worker(frame)
             else:
-                outcome = await SyncToAsync(services.session_frame_process, thread_sensitive=False,
-                                            executor=analysis_pool().live)(**frame)
+                # This server made the frame's id just now: no stored row can have it (a worker's may be redelivered).
+                analyse = SyncToAsync(services.session_frame_process, thread_sensitive=False,
+                                      executor=analysis_pool().live)
+                outcome = await analyse(**frame, separate_process=True, new_frame=True)
         except EngagementError as exc:
             if exc.code == services.FrameStale.code or exc.status_code >= 500:
                 # The server's own refusal: the page did send a frame (the no_frames alert counts it).

@@ -309,7 +309,7 @@ FRAME_FIELDS = ["rule_state", "smoothed_score", "frame_count", "last_frame_at", 
 @transaction.atomic
 def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: Any = None,
                          received_at: datetime | None = None, descriptor: Any = None,
-                         too_dark: bool = False) -> FrameRecord:
+                         too_dark: bool = False, new_frame: bool = False) -> FrameRecord:
     """Store an analysed frame's log row, update the rules' state and open or close alerts, atomically.
 
     `user` is the session's learner or its id. A frame_id already stored (a redelivered frame) changes
@@ -317,13 +317,18 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
     the server's receive time (the socket always gives it); the client's timestamp is kept as client_time.
     Without `received_at` (imports, tests) the frame's own timestamp stands for it. `descriptor` is the frame's
     face descriptor when the identity check asked for one (never stored with the frame); `too_dark` says that it
-    asked for one and the face was too dark to describe.
+    asked for one and the face was too dark to describe. `new_frame`: the caller knows that no row has this
+    frame_id (a socket's frame analysed in its own server, never redelivered), which spares the lookup.
     """
     # The row lock serialises frames of one session across processes, so the rules see them in turn.
-    session = ExamSession.objects.select_for_update().select_related("learner").filter(pk=session_id).first()
+    # get(), not first(): no ORDER BY to compile for a primary key (the query's own cost is the smaller part).
+    try:
+        session = ExamSession.objects.select_for_update().select_related("learner").get(pk=session_id)
+    except ExamSession.DoesNotExist:
+        session = None
     if session is None or session.has_ended or session.learner_id != getattr(user, "pk", user):
         raise SessionError("This session has ended or is not yours.")
-    if frame_id is not None:
+    if frame_id is not None and not new_frame:
         stored = EngagementLog.objects.filter(frame_id=frame_id).values_list("pk", flat=True).first()
         if stored is not None:
             return FrameRecord(log_id=stored, session=session, open_alerts=selectors.alerts_open(session=session))
@@ -439,13 +444,15 @@ def server_time_check(*, timestamp: Any, server_time: datetime) -> None:
 
 
 def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image: Any, timestamp: Any,
-                          received_at: float | None = None, server_time: str | None = None) -> dict:
+                          received_at: float | None = None, server_time: str | None = None,
+                          separate_process: bool = False, new_frame: bool = False) -> dict:
     """Analyse and record one socket frame; the outcome the sockets publish (JSON-ready). Idempotent per frame_id.
 
     Runs in a thread of the server (embedded) or in a Celery worker (scaled); raises EngagementError, FrameStale
     when the frame waited (since `received_at`, epoch seconds) longer than MONITOR_MAX_FRAME_WAIT.
     `server_time` (ISO 8601) is when the server received the frame: the rules run on it, never on the client's
-    clock.
+    clock. `separate_process`: decode and analyse in one of the server's analysis processes, when it has any.
+    `new_frame`: as for session_frame_record (the socket's own frame in its own server: True).
     """
     # Under overload a queue of old frames would make every answer late; skipping them lets the newest through.
     if received_at is not None and time.time() - received_at > monitor_settings["MAX_FRAME_WAIT"]:
@@ -459,10 +466,10 @@ def session_frame_process(*, session_id: str, user_id: int, frame_id: str, image
         result, descriptor, not_described = frame_analyze_described(
             frame=Frame(image=image, timestamp=timestamp or received), age_gender=selectors.exam_age_gender_inferred(),
             describe=wanted is not None, one_face_only=wanted == identity.REFERENCE, account=user_id,
-            min_brightness=monitor_settings["IDENTITY_MIN_BRIGHTNESS"])
+            min_brightness=monitor_settings["IDENTITY_MIN_BRIGHTNESS"], separate_process=separate_process)
         record = session_frame_record(session_id=session_id, user=user_id, result=result, frame_id=frame_id,
                                       received_at=received, descriptor=descriptor,
-                                      too_dark=not_described == NOT_DESCRIBED_DARK)
+                                      too_dark=not_described == NOT_DESCRIBED_DARK, new_frame=new_frame)
         if record.opened:
             try:
                 evidence.evidence_record(session=record.session, opened=record.opened, image=image)

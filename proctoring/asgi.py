@@ -16,7 +16,7 @@ from django.core.handlers.exception import response_for_exception  # noqa: E402
 
 from django.conf import settings  # noqa: E402
 
-from engagement.api import offloaded  # noqa: E402
+from engagement.api import offloaded, processes_enabled, processes_start  # noqa: E402
 from engagement.engines import warm_up  # noqa: E402
 from monitor.middleware import TokenAuthMiddleware  # noqa: E402
 
@@ -28,6 +28,8 @@ if settings.ENGAGEMENT["WARM_UP"] and not offloaded():
     # Analysis runs in this process: load the models before the first learner's frame, and fail here if they
     # are missing. (With Celery workers the models load in the workers instead.)
     warm_up()
+    if processes_enabled():
+        processes_start()  # the analysis processes, their models loaded, before the first frame
 
 
 

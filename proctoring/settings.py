@@ -285,6 +285,7 @@ ENGAGEMENT = {
     # Frames analysed at once per server process (live frames and API frames share these threads), and the
     # chunk in which an API batch takes its turn (a live frame waits for one chunk at most, not a whole batch).
     "ANALYSIS_THREADS": env_int("ENGAGEMENT_ANALYSIS_THREADS", env_int("MONITOR_ANALYSIS_THREADS", 2)),
+    "ANALYSIS_PROCESSES": env_int("ENGAGEMENT_ANALYSIS_PROCESSES", 1),
     "BATCH_CHUNK_FRAMES": env_int("ENGAGEMENT_BATCH_CHUNK_FRAMES", 8),
     # Batches one user may have in analysis at once, and API analysis bodies one process reads at once: more
     # are answered 429 with Retry-After (before their body is read, for the second).

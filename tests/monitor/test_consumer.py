@@ -82,6 +82,27 @@ async def test_frames_are_analysed_and_stored(connect, exam_session, learner):
     await ws.disconnect()
 
 
+@pytest.mark.embedded_only  # analysis processes are the embedded server's; the scaled set-up has Celery workers
+async def test_frames_analysed_in_the_servers_analysis_processes_are_stored_and_answered(connect, exam_session,
+                                                                                          learner, settings):
+    from engagement import processes
+
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "ANALYSIS_PROCESSES": 1}
+    processes.processes_stop()
+    try:
+        ws = await joined(connect, exam_session, learner)
+        answers = [await send_frame(ws, image, s) for image, s in ((FACE, 0), (TWO_FACES, 2), (TWO_FACES, 4),
+                                                                   (NO_FACE, 6))]
+        assert processes._pool is not None and processes._pool._processes  # they went to a process
+        assert [a["face_count"] for a in answers] == [1, 2, 2, 0] and answers[0]["dominant_emotion"] == "happy"
+        assert [r.pk for r in await rows(exam_session)] == [a["log_id"] for a in answers]
+        [several] = await alerts(exam_session, AlertKind.MULTIPLE_FACES)
+        assert several.opened_at.isoformat() == at(4) and several.closed_at.isoformat() == at(6)
+        await ws.disconnect()
+    finally:
+        processes.processes_stop()
+
+
 async def test_absence_opens_one_alert_and_closes_when_the_face_returns(connect, exam_session, learner, settings):
     assert settings.MONITOR["ABSENT_SECONDS"] == 6  # proctoring/settings_test.py: workers read it too
     ws = await joined(connect, exam_session, learner)

@@ -1,0 +1,96 @@
+"""Live frames analysed in the server's analysis processes (ENGAGEMENT["ANALYSIS_PROCESSES"]): same answers, same
+errors, and a process that dies is replaced."""
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from engagement import processes
+from engagement.api import Frame, frame_analyze_described
+from engagement.exceptions import InvalidInput, TooManyRequests
+from tests import images
+
+
+@pytest.fixture
+def in_processes(settings):
+    """One analysis process for the test, stopped afterwards (the next test starts from none)."""
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "ANALYSIS_PROCESSES": 1}
+    processes.processes_stop()
+    yield settings
+    processes.processes_stop()
+
+
+def _pids() -> set[int]:
+    pool = processes._pool
+    return set(pool._processes) if pool is not None else set()
+
+
+def _die_once(marker: str) -> int:
+    """In an analysis process: exit abruptly the first time (as a process killed mid-frame), answer the pid after."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return os.getpid()
+
+
+def test_a_frame_analysed_in_a_process_answers_as_in_the_server(in_processes):
+    frame = Frame(image=images.encode(images.astronaut()), timestamp="2026-12-07T08:00:00Z")
+    here = frame_analyze_described(frame=frame, describe=True)
+    there = frame_analyze_described(frame=frame, describe=True, separate_process=True)
+    assert _pids() and os.getpid() not in _pids()  # it did run in another process
+    drop = ("timings_ms", "processing_ms")
+    assert {k: v for k, v in there[0].items() if k not in drop} == {k: v for k, v in here[0].items() if k not in drop}
+    assert there[0]["dominant_emotion"] == "happy" and there[0]["face_count"] == 1
+    assert np.array_equal(there[1], here[1]) and there[2] is None
+    assert set(there[0]["timings_ms"]) >= {"decode", "detect", "emotion", "describe"}
+
+
+def test_the_settings_of_the_moment_reach_the_process(in_processes):
+    frame = Frame(image=images.encode(images.astronaut()))
+    assert frame_analyze_described(frame=frame, describe=False, separate_process=True)[0]["age"] is not None
+    in_processes.ENGAGEMENT = {**in_processes.ENGAGEMENT, "OPTIONS": {"age_gender": False}}
+    assert frame_analyze_described(frame=frame, describe=False, separate_process=True)[0]["age"] is None
+
+
+@pytest.mark.parametrize("image, code", [
+    (b"not an image", "not_an_image"),
+    ("data:image/jpeg;base64,@@@", "invalid_base64"),
+    (images.decompression_bomb_png(), "image_too_large"),
+])
+def test_a_bad_frame_gets_the_same_error_without_reaching_a_process(in_processes, image, code):
+    with pytest.raises(InvalidInput) as refused:
+        frame_analyze_described(frame=Frame(image=image), describe=False, separate_process=True)
+    assert refused.value.code == code
+    assert not _pids()  # refused in the server, before any process was needed
+
+
+def test_the_accounts_pixel_budget_holds_for_frames_sent_to_a_process(in_processes):
+    in_processes.ENGAGEMENT = {**in_processes.ENGAGEMENT, "ACCOUNT_MAX_PIXELS": 640 * 480 - 1}
+    with pytest.raises(TooManyRequests):
+        frame_analyze_described(frame=Frame(image=images.encode(images.webcam_face())), describe=False,
+                                account=7, separate_process=True)
+
+
+def test_a_killed_process_is_replaced_and_the_next_frame_answered(in_processes):
+    frame = Frame(image=images.encode(images.webcam_face()))
+    assert frame_analyze_described(frame=frame, describe=False, separate_process=True)[0]["success"]
+    [first] = _pids()
+    os.kill(first, signal.SIGKILL)
+    answer = frame_analyze_described(frame=frame, describe=False, separate_process=True)[0]
+    assert answer["success"] and answer["dominant_emotion"] == "happy"
+    assert first not in _pids() and _pids()
+
+
+def test_a_frame_whose_process_dies_under_it_is_tried_once_more(in_processes, tmp_path):
+    marker = str(tmp_path / "died")
+    pid = processes.in_process(_die_once, marker)
+    assert os.path.exists(marker) and pid in _pids()
+
+
+def test_a_frame_that_kills_every_process_is_answered_unavailable(in_processes, tmp_path):
+    from engagement.exceptions import EngineUnavailable
+
+    with pytest.raises(EngineUnavailable):
+        processes.in_process(os._exit, 3)
+    assert processes.in_process(os.getpid) in _pids()  # and the next frame finds a working process
