@@ -1,6 +1,7 @@
 """Analysis processes: a server's live frames decoded and analysed beside its event loop, not under its one GIL."""
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -48,6 +49,7 @@ def _ready() -> int:
 
     if engagement_settings["WARM_UP"]:
         warm_up()
+    gc.freeze()  # the models live as long as the process: the collector's full passes need not walk them
     return os.getpid()
 
 

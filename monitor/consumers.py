@@ -15,8 +15,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY
-from django.core.cache import cache, caches
-from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache import cache
 from django.db import DatabaseError
 from django.utils import timezone
 
@@ -73,10 +72,7 @@ async def cache_count(key: str, timeout: float) -> int:
     Django's async incr reads the value and writes it back (two steps that messages arriving at once
     interleave); the sync one is atomic in LocMemCache (a lock) and in Redis (INCRBY).
     """
-    if isinstance(caches["default"], LocMemCache):
-        # A dict under a lock held for microseconds: counted here, without a thread hop per frame.
-        return _count_sync(key, timeout)
-    return await sync_to_async(_count_sync, thread_sensitive=False)(key, timeout)
+    return await presence.cache_call(_count_sync, key, timeout)
 
 
 async def _presence_sweep_forever() -> None:
@@ -163,10 +159,12 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         self.behind_told = False  # whether the live view was told that this session's row is not current
         await self.channel_layer.group_add(broadcast.session_group(self.session_id), self.channel_name)
         await self.accept()
+        presence_sweeper_ensure()
+        # Recorded before the page hears "connected" (and starts sending frames): when a whole class opens its exam
+        # at once, the pages wait for their own handshakes, rather than their first frames waiting behind everyone's.
+        await self._presence(PresenceEvent.SOCKET_OPEN)
         await self.send_json({"type": "connected", "session_id": self.session_id,
                               "frame_interval": self.session.frame_interval})
-        presence_sweeper_ensure()
-        await self._presence(PresenceEvent.SOCKET_OPEN)
 
     async def _presence(self, event: str, camera_problem: str = "") -> None:
         try:
@@ -379,7 +377,8 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             return
         since = self.unanalysed_since
         with contextlib.suppress(*UNAVAILABLE):  # a view that loads meanwhile reads it (selectors.sessions_live)
-            await cache.aset(selectors.behind_key(self.session_id), since, timeout=presence.HEARD_SECONDS)
+            await presence.cache_call(cache.set, selectors.behind_key(self.session_id), since,
+                                      timeout=presence.HEARD_SECONDS)
         try:
             await broadcast.instructors_send({"type": "session.behind", "session": {
                 "id": self.session_id, "course_id": self.session.course_id,

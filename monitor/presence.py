@@ -4,9 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
-from typing import Any
+from typing import Any, Callable
 
-from django.core.cache import cache
+from asgiref.sync import sync_to_async
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -27,9 +29,20 @@ HEARD_SECONDS = 3600
 heard_key = selectors.heard_key
 
 
+async def cache_call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a call on Django's cache from the event loop, never on the one thread that database_sync_to_async calls
+    (and Django's own async cache methods) queue on: a socket's message must not wait behind other sockets' rows.
+
+    Inline for LocMemCache (a dict under a lock held for microseconds), in a worker thread otherwise (Redis).
+    """
+    if isinstance(caches["default"], LocMemCache):
+        return fn(*args, **kwargs)
+    return await sync_to_async(fn, thread_sensitive=False)(*args, **kwargs)
+
+
 async def session_heard(*, session_id: Any, at: datetime | None = None) -> None:
     """Remember that the page sent a message (any: a refused frame, a camera report, a ping proves it is there)."""
-    await cache.aset(heard_key(session_id), (at or timezone.now()).timestamp(), timeout=HEARD_SECONDS)
+    await cache_call(cache.set, heard_key(session_id), (at or timezone.now()).timestamp(), timeout=HEARD_SECONDS)
 
 
 def refused_key(session_id: Any) -> str:
@@ -40,7 +53,7 @@ def refused_key(session_id: Any) -> str:
 async def frame_refused_for_cause(*, session_id: Any, at: datetime | None = None) -> None:
     """Remember that a frame came that the server could not analyse (busy, stale, failing): the page did send one,
     so it counts against no_frames as an analysed frame does (a refused bad image does not)."""
-    await cache.aset(refused_key(session_id), (at or timezone.now()).timestamp(), timeout=HEARD_SECONDS)
+    await cache_call(cache.set, refused_key(session_id), (at or timezone.now()).timestamp(), timeout=HEARD_SECONDS)
 
 
 def _refused_at(session_id: Any) -> datetime | None:
