@@ -24,6 +24,11 @@ class EngagementError(Exception):
         if code:
             self.code = code
 
+    def __reduce__(self):
+        # Rebuilt with its message and attributes whatever the subclass's __init__ takes: errors cross processes
+        # (an analysis process's answer), and one that could not be unpickled would break the pool.
+        return (_error_rebuild, (type(self), self.message, self.__dict__))
+
     def as_dict(self) -> dict:
         """The JSON body for this error."""
         return {"success": False, "error": self.code, "message": self.message}
@@ -40,6 +45,13 @@ class EngagementError(Exception):
         if answer.get("retry_after"):
             error.retry_after = answer["retry_after"]
         return error
+
+
+def _error_rebuild(cls: type, message: str, state: dict) -> EngagementError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class InvalidInput(EngagementError):

@@ -7,7 +7,7 @@ import multiprocessing
 import os
 import signal
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
 
@@ -22,18 +22,34 @@ _lock = threading.Lock()
 _applied: dict | None = None  # in a child: the ENGAGEMENT block its engine was built from
 
 
-def _child_start(settings_module: str) -> None:
-    """A new analysis process: Django set up with the server's settings (models load on its first frame or warm_up)."""
+def _child_start(settings_module: str, config: dict | None) -> None:
+    """A new analysis process (at server start, or replacing one that died): Django set up with the server's
+    settings and the models loaded before its first frame."""
     # Ctrl-C reaches the whole process group: the server stops its processes itself, after its last frame.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A server killed outright (SIGKILL, out of memory) cannot stop its children: each one leaves with it.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=lambda: (parent.join(), os._exit(0)), name="parent-watch", daemon=True).start()
     os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
     import django
 
     django.setup()
+    _config_apply(config)
+    if engagement_settings["WARM_UP"]:
+        from .engines import warm_up
+
+        warm_up()
+    gc.freeze()  # the models live as long as the process: the collector's full passes need not walk them
 
 
 def _child_run(config: dict | None, fn: Callable, args: tuple) -> Any:
     """In a child: apply the server's ENGAGEMENT block as it is now (tests and the admin may change it), then run."""
+    _config_apply(config)
+    return fn(*args)
+
+
+def _config_apply(config: dict | None) -> None:
     global _applied
     if config != _applied:
         from .engines import reset_engine
@@ -41,16 +57,6 @@ def _child_run(config: dict | None, fn: Callable, args: tuple) -> Any:
         settings.ENGAGEMENT = config
         reset_engine()
         _applied = config
-    return fn(*args)
-
-
-def _ready() -> int:
-    from .engines import warm_up
-
-    if engagement_settings["WARM_UP"]:
-        warm_up()
-    gc.freeze()  # the models live as long as the process: the collector's full passes need not walk them
-    return os.getpid()
 
 
 def processes_enabled() -> bool:
@@ -66,7 +72,8 @@ def process_pool() -> ProcessPoolExecutor:
         if _pool is None:
             _pool = ProcessPoolExecutor(max_workers=engagement_settings["ANALYSIS_PROCESSES"],
                                         mp_context=multiprocessing.get_context("spawn"), initializer=_child_start,
-                                        initargs=(os.environ.get("DJANGO_SETTINGS_MODULE", "proctoring.settings"),))
+                                        initargs=(os.environ.get("DJANGO_SETTINGS_MODULE", "proctoring.settings"),
+                                                  getattr(settings, "ENGAGEMENT", None)))
         return _pool
 
 
@@ -75,7 +82,9 @@ def processes_start() -> list[int]:
     answers their pids."""
     pool = process_pool()
     config = getattr(settings, "ENGAGEMENT", None)
-    futures = [pool.submit(_child_run, config, _ready, ()) for _ in range(engagement_settings["ANALYSIS_PROCESSES"])]
+    # Each task waits for its process's start (models loaded): one per process, as the pool spawns one per task.
+    futures = [pool.submit(_child_run, config, os.getpid, ())
+               for _ in range(engagement_settings["ANALYSIS_PROCESSES"])]
     return sorted({future.result() for future in futures})
 
 
@@ -100,14 +109,24 @@ def in_process(fn: Callable, *args: Any) -> Any:
     """`fn(*args)` in an analysis process (a module-level function, picklable arguments); its errors are raised here.
 
     A process that dies (killed, out of memory) takes its frames with it: the pool is replaced and the frame tried
-    once more on a fresh process; a second death answers EngineUnavailable (503: the page sends its next frame).
+    once more on a fresh process; a second death answers EngineUnavailable (503: the page sends its next frame), as
+    does a frame caught by the processes' stop (server shutdown).
     """
     config = getattr(settings, "ENGAGEMENT", None)
-    for attempt in range(2):
+    for _ in range(2):
         pool = process_pool()
         try:
-            return pool.submit(_child_run, config, fn, args).result()
+            future = pool.submit(_child_run, config, fn, args)
+        except BrokenProcessPool:  # (a RuntimeError too) a process died before this frame was sent
+            _discard(pool)
+            continue
+        except RuntimeError:  # "cannot schedule new futures after shutdown": the server is stopping
+            break
+        try:
+            return future.result()
         except BrokenProcessPool:
             logger.warning("an analysis process died: starting new ones")
             _discard(pool)
+        except CancelledError:  # stopped with the processes
+            break
     raise EngineUnavailable("The analysis engine failed; try again later.")

@@ -2,6 +2,9 @@
 errors, and a process that dies is replaced."""
 import os
 import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -94,3 +97,38 @@ def test_a_frame_that_kills_every_process_is_answered_unavailable(in_processes, 
     with pytest.raises(EngineUnavailable):
         processes.in_process(os._exit, 3)
     assert processes.in_process(os.getpid) in _pids()  # and the next frame finds a working process
+
+
+def test_the_processes_leave_with_a_server_killed_outright(tmp_path):
+    # A server killed with SIGKILL (or by the kernel for memory) runs no clean-up: its children must notice.
+    script = (
+        "import os, django\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proctoring.settings_test')\n"
+        "django.setup()\n"
+        "from django.conf import settings\n"
+        "settings.ENGAGEMENT = {**settings.ENGAGEMENT, 'ANALYSIS_PROCESSES': 1, 'WARM_UP': False}\n"
+        "from engagement.processes import processes_start\n"
+        "print(processes_start()[0], flush=True)\n"
+        "import time; time.sleep(600)\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    try:
+        child = int(server.stdout.readline())
+        os.kill(child, 0)  # running
+        server.kill()
+        server.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and os.path.exists(f"/proc/{child}") and not _zombie(child):
+            time.sleep(0.1)
+        assert not os.path.exists(f"/proc/{child}") or _zombie(child), "the analysis process outlived its server"
+    finally:
+        server.kill()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False

@@ -83,17 +83,19 @@ async def test_frames_are_analysed_and_stored(connect, exam_session, learner):
 
 
 @pytest.mark.embedded_only  # analysis processes are the embedded server's; the scaled set-up has Celery workers
-async def test_frames_analysed_in_the_servers_analysis_processes_are_stored_and_answered(connect, exam_session,
-                                                                                          learner, settings):
+@pytest.mark.parametrize("count", [1, 0])
+async def test_frames_analysed_in_the_servers_analysis_processes_or_threads_are_stored_and_answered(
+        connect, exam_session, learner, settings, count):
     from engagement import processes
 
-    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "ANALYSIS_PROCESSES": 1}
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "ANALYSIS_PROCESSES": count}
     processes.processes_stop()
     try:
         ws = await joined(connect, exam_session, learner)
         answers = [await send_frame(ws, image, s) for image, s in ((FACE, 0), (TWO_FACES, 2), (TWO_FACES, 4),
                                                                    (NO_FACE, 6))]
-        assert processes._pool is not None and processes._pool._processes  # they went to a process
+        # With 1 they went to a process; with 0 (threads only) none was started.
+        assert bool(processes._pool is not None and processes._pool._processes) is bool(count)
         assert [a["face_count"] for a in answers] == [1, 2, 2, 0] and answers[0]["dominant_emotion"] == "happy"
         assert [r.pk for r in await rows(exam_session)] == [a["log_id"] for a in answers]
         [several] = await alerts(exam_session, AlertKind.MULTIPLE_FACES)
