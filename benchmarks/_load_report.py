@@ -148,11 +148,14 @@ def profilers_start(args: argparse.Namespace, pids: list[int]) -> list[tuple[sub
     for pid in pids:
         path = Path(args.profile).resolve()
         path = path if len(pids) == 1 else path.with_name(f"{path.stem}-{pid}{path.suffix}")
+        # --subprocesses: the server's analysis processes (ENGAGEMENT_ANALYSIS_PROCESSES) and a worker's children.
         command = [args.py_spy, "record", "--pid", str(pid), "--rate", "100", "--threads", "--nonblocking",
+                   "--subprocesses",
                    *(["--gil"] if args.profile_gil else []), "--format", "raw", "-o", str(path)]
         profilers.append((subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                            start_new_session=True), path))
-    print(f"profiling: {len(profilers)} process(es) with {args.py_spy} record --rate 100 --threads --nonblocking")
+    print(f"profiling: {len(profilers)} process(es) and their children with {args.py_spy} record --rate 100 "
+          "--threads --nonblocking --subprocesses")
     return profilers
 
 
