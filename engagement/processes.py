@@ -12,6 +12,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from .conf import engagement_settings
 from .exceptions import EngineUnavailable
@@ -70,10 +71,14 @@ def process_pool() -> ProcessPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
+            # A child sets Django up anew from the same settings module (settings.configure() leaves none to name).
+            module = getattr(settings, "SETTINGS_MODULE", None) or os.environ.get("DJANGO_SETTINGS_MODULE")
+            if not module:
+                raise ImproperlyConfigured("ENGAGEMENT['ANALYSIS_PROCESSES'] needs a settings module "
+                                           "(DJANGO_SETTINGS_MODULE); set it to 0 with settings.configure().")
             _pool = ProcessPoolExecutor(max_workers=engagement_settings["ANALYSIS_PROCESSES"],
                                         mp_context=multiprocessing.get_context("spawn"), initializer=_child_start,
-                                        initargs=(os.environ.get("DJANGO_SETTINGS_MODULE", "proctoring.settings"),
-                                                  getattr(settings, "ENGAGEMENT", None)))
+                                        initargs=(module, getattr(settings, "ENGAGEMENT", None)))
         return _pool
 
 
