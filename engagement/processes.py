@@ -95,6 +95,7 @@ def processes_start() -> list[int]:
 
 def _discard(pool: ProcessPoolExecutor) -> None:
     global _pool
+    logger.warning("an analysis process died: starting new ones")
     with _lock:
         if _pool is pool:
             _pool = None
@@ -130,7 +131,6 @@ def in_process(fn: Callable, *args: Any) -> Any:
         try:
             return future.result()
         except BrokenProcessPool:
-            logger.warning("an analysis process died: starting new ones")
             _discard(pool)
         except CancelledError:  # stopped with the processes
             break
