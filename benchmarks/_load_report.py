@@ -23,6 +23,20 @@ def stats_line(values: list[float], unit: str = "ms") -> str:
             f"  max {max(values):8.1f} {unit}  (n={len(values)})")
 
 
+TIMELINE_S = 5.0
+
+
+def timeline(learners: list[Learner], t0: float) -> str:
+    """The round trip's p95 for the frames sent in each TIMELINE_S window: where in the run the slow answers were."""
+    buckets: dict[int, list[float]] = {}
+    for x in learners:
+        for key, answered in x.answered_at.items():
+            sent = x.sent_at.get(key)
+            if sent is not None:
+                buckets.setdefault(int((sent - t0) // TIMELINE_S), []).append((answered - sent) * 1000)
+    return " ".join(f"{percentile(buckets[b], 95):.0f}" for b in sorted(buckets)) or "n/a"
+
+
 def report(args, learners: list[Learner], load: Load, timing: dict, rows: dict, cpu: dict) -> None:
     sent = sum(x.sent for x in learners)
     analysed = sum(x.analysed for x in learners)
@@ -58,6 +72,7 @@ def report(args, learners: list[Learner], load: Load, timing: dict, rows: dict, 
     kinds = sorted({k for x in learners for k in x.kind_rtts})
     for kind in kinds:
         print(f"  {kind + ':':<27}  {stats_line([v for x in learners for v in x.kind_rtts.get(kind, [])])}")
+    print(f"  by when sent (p95 ms, per {TIMELINE_S:g} s from the first send): {timeline(learners, load.t0)}")
     print(f"  server processing_ms:        {stats_line([v for x in learners for v in x.processing])}")
     medians = {}
     for kind in kinds:
@@ -94,6 +109,14 @@ def report(args, learners: list[Learner], load: Load, timing: dict, rows: dict, 
                 print(f"server CPU per analysed frame while sending: {steady['seconds'] * 1000 / steady['analysed']:.1f}"
                       f" ms   ({steady['seconds']:.1f} s over {steady['analysed']} frames answered from the first send "
                       "to the last: no handshake or close in it, what a long exam's frames cost)")
+            n = len(learners)
+            if load.connect_cpu is not None:
+                print(f"server CPU of the handshakes: {load.connect_cpu:.2f} s, {load.connect_cpu * 1000 / n:.1f} ms a "
+                      "socket (opening every socket, before any frame)")
+            if load.close_cpu is not None:
+                late = sum(x.analysed for x in learners) - steady["analysed_at_end"]
+                print(f"server CPU after sending ended: {load.close_cpu:.2f} s for {late} last answers and {n} "
+                      f"closes ({load.close_cpu * 1000 / n:.1f} ms a socket, those answers included)")
         for cores, cmd in cpu["others"]:
             if cores >= 0.05:
                 print(f"  other process: {cores:.2f} cores  {cmd[:110]}")

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 from _learners import Learner, iso_key, page_origin
 
+CLOSE_SETTLE_SECONDS = 3.0  # after the last close was answered, for the server's own close handling
 WARMUP_TIMEOUT = 120.0  # seconds for the first frame, which loads the engine's models
 
 
@@ -35,6 +36,7 @@ class Load:
         self.first_send = None
         self.extensions = None  # what the server negotiated (Sec-WebSocket-Extensions)
         self.last_answer = None
+        self.connect_cpu = self.close_cpu = None  # server CPU seconds of the handshakes, and after sending ended
 
     def _connect(self, learner: Learner):
         from websockets.asyncio.client import connect
@@ -114,6 +116,8 @@ class Load:
                 deadline = end + self.args.drain
                 while learner.pending and not receiver.done() and time.perf_counter() < deadline:
                     await asyncio.sleep(0.05)
+                if self.args.close_together:  # every page leaves when sending has ended for all, as an exam's end
+                    await asyncio.sleep(max(0.0, end - time.perf_counter()))
                 if not receiver.done():
                     await ws.close()
                 try:
@@ -152,15 +156,20 @@ class Load:
         closes in that window; the few frames in analysis at either end roughly cancel out)."""
         seconds, analysed = self.cpu_probe(), self._analysed()
         await asyncio.sleep(max(0.0, until - time.perf_counter()))
-        self.steady_cpu = {"seconds": self.cpu_probe() - seconds, "analysed": self._analysed() - analysed}
+        end = self.cpu_probe()
+        self.steady_cpu = {"seconds": end - seconds, "analysed": self._analysed() - analysed, "end": end,
+                           "analysed_at_end": self._analysed()}
 
     async def run(self) -> dict:
         go = asyncio.Event()
         events = [asyncio.Event() for _ in self.learners]
         connect_started = time.perf_counter()
+        cpu_start = self.cpu_probe() if self.cpu_probe else None
         tasks = [asyncio.ensure_future(self._learner(lr, ev, go)) for lr, ev in zip(self.learners, events)]
         await asyncio.wait_for(asyncio.gather(*(ev.wait() for ev in events)), timeout=150)  # open 60 s + hello 60 s
         connect_wall = time.perf_counter() - connect_started
+        # The server's CPU seconds for the handshakes alone (no frame has been sent yet).
+        self.connect_cpu = self.cpu_probe() - cpu_start if self.cpu_probe else None
         self.t0 = time.perf_counter()
         go.set()
         until = self.t0 + self.args.duration
@@ -168,6 +177,11 @@ class Load:
         if self.cpu_probe is not None:
             helpers.append(asyncio.ensure_future(self._steady(until)))
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=self.args.duration + self.args.drain + 60)
+        if self.cpu_probe is not None and self.steady_cpu is not None:
+            # From the end of sending to the last close: the last frames' answers and every socket's close. The
+            # server handles a close after it has answered it: give it a few seconds to finish.
+            await asyncio.sleep(CLOSE_SETTLE_SECONDS)
+            self.close_cpu = self.cpu_probe() - self.steady_cpu["end"]
         for helper in helpers:
             helper.cancel()
         return {"connect_wall": connect_wall, "end": time.perf_counter()}

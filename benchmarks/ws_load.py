@@ -48,6 +48,10 @@ def parse_args() -> argparse.Namespace:
                         "default: start one")
     parser.add_argument("--database-url", help="with --url: the server's DATABASE_URL, used to create the benchmark "
                         "users and to verify the stored rows (required with --url)")
+    parser.add_argument("--close-together", action="store_true",
+                        help="learners close their sockets only when sending has ended for all (a class whose exam "
+                             "ends at one time); by default each closes once its own last frame is answered, so "
+                             "that the closes of the run's last seconds overlap the others' frames")
     parser.add_argument("--quality", type=int, default=80, help="JPEG quality of the frame (default 80)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the learners' random start offsets (default 1)")
     parser.add_argument("--compression", choices=("deflate", "none"), default="deflate",

@@ -93,8 +93,12 @@ def _alert_event(alert: Alert) -> dict:
 
 
 def _locked(session_id: Any) -> ExamSession | None:
-    session = ExamSession.objects.select_for_update().select_related("learner").filter(pk=session_id).first()
-    return None if session is None or session.has_ended else session
+    # get(), not first(): no ORDER BY to compile for a primary key (every socket's open and close comes here).
+    try:
+        session = ExamSession.objects.select_for_update().select_related("learner").get(pk=session_id)
+    except ExamSession.DoesNotExist:
+        return None
+    return None if session.has_ended else session
 
 
 @transaction.atomic
@@ -112,7 +116,7 @@ def session_presence_record(*, session_id: Any, event: str, camera_problem: str 
         new = session.connection if session.connection in (Connection.CONNECTED, Connection.CAMERA_BLOCKED) \
             else Connection.CONNECTED
     problem = camera_problem if event == PresenceEvent.CAMERA_PROBLEM else ""
-    closed = []
+    closed, still_open = [], []
     for alert in selectors.alerts_open(session=session):
         if alert.kind in clears:
             alert.closed_at = at
@@ -120,6 +124,8 @@ def session_presence_record(*, session_id: Any, event: str, camera_problem: str 
             webhooks.event_emit(event=WebhookEvent.ALERT_CLOSED, data=webhooks.webhook_payload_alert(alert),
                                 session=session)
             closed.append(alert)
+        else:
+            still_open.append(alert)
     changed = new != session.connection or problem != session.rule_state.get("camera_problem", "")
     if not changed and not closed:
         return None
@@ -130,7 +136,9 @@ def session_presence_record(*, session_id: Any, event: str, camera_problem: str 
         session.connection, session.connection_changed_at = new, at
     session.rule_state = {**session.rule_state, "camera_problem": problem}
     session.save(update_fields=["connection", "connection_changed_at", "rule_state", "rejoin_count", "rejoined_at"])
-    return PresenceChange(session_id=str(session.id), row=selectors.session_live_row(session=session),
+    # The alerts read above, less those just closed: the row needs no second query under the same lock.
+    return PresenceChange(session_id=str(session.id), row=selectors.session_live_row(session=session,
+                                                                                     open_alerts=still_open),
                           events=[_alert_event(a) for a in closed])
 
 

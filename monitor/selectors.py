@@ -45,7 +45,11 @@ def _learner_sessions(*, session_id: Any, user: Any) -> QuerySet[ExamSession]:
 
 def session_for_learner(*, session_id: Any, user: Any) -> ExamSession | None:
     """The session if it exists, belongs to this user and has not ended; else None."""
-    return _learner_sessions(session_id=session_id, user=user).running().first()
+    # get(), not first(): no ORDER BY to compile for a primary key (every socket's handshake comes here).
+    try:
+        return _learner_sessions(session_id=session_id, user=user).running().get()
+    except ExamSession.DoesNotExist:
+        return None
 
 
 def notice_contents(*, session: ExamSession) -> dict:
