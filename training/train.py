@@ -199,6 +199,11 @@ def main(argv=None) -> None:
         sched.load_state_dict(state["sched"])
         start_epoch, best = state["epoch"] + 1, state["best"]
         print(f"resumed after epoch {state['epoch'] + 1}", flush=True)
+    elif cfg.get("init"):
+        # A fine-tuning stage: a new run that starts from another run's network (config `init`: its best.pt or
+        # last.pt), with its own schedule, sampling and checkpoints. Only the weights carry over.
+        model.load_state_dict(torch.load(cfg["init"], map_location=device, weights_only=False)["model"])
+        print(f"started from the network of {cfg['init']}", flush=True)
 
     tx = torch.from_numpy(train_x).float().unsqueeze(1)
     ty = torch.from_numpy(train_y)

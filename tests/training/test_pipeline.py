@@ -371,3 +371,34 @@ def test_offsets_are_kept_only_when_they_hold_up_on_the_other_half():
         assert len(gains) == 2
     assert kept[0][2] > 0.5 and kept[0][1] == 0
     assert not kept[1].any()  # offsets fitted to one half's noise do not help the other half: none kept
+
+
+def test_a_fine_tuning_run_starts_from_another_runs_network(data_dir, tmp_path, capsys):
+    from training import train
+
+    config = json.loads((train.HERE / "config.json").read_text())
+    config.update(epochs=1, batch_size=32)
+    (tmp_path / "base.json").write_text(json.dumps(config))
+    train.main(["--config", str(tmp_path / "base.json"), "--data", str(data_dir), "--out", str(tmp_path / "base"),
+                "--threads", "1"])
+    base = torch.load(tmp_path / "base" / "last.pt", weights_only=False)["model"]
+    # lr 0: the fine-tuning run's network stays the one it started from, so its weights show where it began.
+    tuned = {**config, "init": str(tmp_path / "base" / "last.pt"), "lr": 0.0, "balanced_sampling_power": 0.5}
+    (tmp_path / "tuned.json").write_text(json.dumps(tuned))
+    args = ["--config", str(tmp_path / "tuned.json"), "--data", str(data_dir), "--out", str(tmp_path / "tuned"),
+            "--threads", "1"]
+    train.main(args)
+    assert f"started from the network of {tmp_path / 'base' / 'last.pt'}" in capsys.readouterr().out
+    after = torch.load(tmp_path / "tuned" / "last.pt", weights_only=False)["model"]
+    weights = [k for k in base if k.endswith("weight")]
+    assert weights and all(torch.equal(base[k], after[k]) for k in weights)
+    # Without `init` the same recipe starts from fresh weights, which differ.
+    (tmp_path / "fresh.json").write_text(json.dumps({**tuned, "init": None}))
+    train.main(["--config", str(tmp_path / "fresh.json"), "--data", str(data_dir), "--out", str(tmp_path / "fresh"),
+                "--threads", "1"])
+    fresh = torch.load(tmp_path / "fresh" / "last.pt", weights_only=False)["model"]
+    assert not all(torch.equal(base[k], fresh[k]) for k in weights)
+    # A run started from one network resumes only with the same `init`.
+    (tmp_path / "tuned.json").write_text(json.dumps({**tuned, "init": str(tmp_path / "fresh" / "last.pt")}))
+    with pytest.raises(SystemExit, match="init:"):
+        train.main(args)
