@@ -34,7 +34,9 @@ def timeline(learners: list[Learner], t0: float) -> str:
             sent = x.sent_at.get(key)
             if sent is not None:
                 buckets.setdefault(int((sent - t0) // TIMELINE_S), []).append((answered - sent) * 1000)
-    return " ".join(f"{percentile(buckets[b], 95):.0f}" for b in sorted(buckets)) or "n/a"
+    if not buckets:
+        return "n/a"
+    return " ".join(f"{percentile(buckets[b], 95):.0f}" if b in buckets else "-" for b in range(max(buckets) + 1))
 
 
 def report(args, learners: list[Learner], load: Load, timing: dict, rows: dict, cpu: dict) -> None:
@@ -72,7 +74,7 @@ def report(args, learners: list[Learner], load: Load, timing: dict, rows: dict, 
     kinds = sorted({k for x in learners for k in x.kind_rtts})
     for kind in kinds:
         print(f"  {kind + ':':<27}  {stats_line([v for x in learners for v in x.kind_rtts.get(kind, [])])}")
-    print(f"  by when sent (p95 ms, per {TIMELINE_S:g} s from the first send): {timeline(learners, load.t0)}")
+    print(f"  by when sent (p95 ms, per {TIMELINE_S:g} s of sending): {timeline(learners, load.t0)}")
     print(f"  server processing_ms:        {stats_line([v for x in learners for v in x.processing])}")
     medians = {}
     for kind in kinds:
@@ -108,12 +110,13 @@ def report(args, learners: list[Learner], load: Load, timing: dict, rows: dict, 
             if steady and steady["analysed"]:
                 print(f"server CPU per analysed frame while sending: {steady['seconds'] * 1000 / steady['analysed']:.1f}"
                       f" ms   ({steady['seconds']:.1f} s over {steady['analysed']} frames answered from the first send "
-                      "to the last: no handshake or close in it, what a long exam's frames cost)")
-            n = len(learners)
+                      "to the last: no handshake in it, nor closes with --close-together)")
+            n = sum(1 for x in learners if x.connect_ms is not None) or 1
             if load.connect_cpu is not None:
                 print(f"server CPU of the handshakes: {load.connect_cpu:.2f} s, {load.connect_cpu * 1000 / n:.1f} ms a "
                       "socket (opening every socket, before any frame)")
-            if load.close_cpu is not None:
+            # Without --close-together most pages close before sending ends (within the steady window above).
+            if load.close_cpu is not None and args.close_together:
                 late = sum(x.analysed for x in learners) - steady["analysed_at_end"]
                 print(f"server CPU after sending ended: {load.close_cpu:.2f} s for {late} last answers and {n} "
                       f"closes ({load.close_cpu * 1000 / n:.1f} ms a socket, those answers included)")

@@ -152,8 +152,9 @@ class Load:
         return sum(x.analysed for x in self.learners)
 
     async def _steady(self, until: float) -> None:
-        """The server's CPU seconds and the answers received from the first send to the last (no connects or
-        closes in that window; the few frames in analysis at either end roughly cancel out)."""
+        """The server's CPU seconds and the answers received from the first send to the last (no connects in
+        that window, nor closes with --close-together; the few frames in analysis at either end roughly cancel
+        out)."""
         seconds, analysed = self.cpu_probe(), self._analysed()
         await asyncio.sleep(max(0.0, until - time.perf_counter()))
         end = self.cpu_probe()

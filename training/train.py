@@ -202,8 +202,14 @@ def main(argv=None) -> None:
     elif cfg.get("init"):
         # A fine-tuning stage: a new run that starts from another run's network (config `init`: its best.pt or
         # last.pt), with its own schedule, sampling and checkpoints. Only the weights carry over.
-        model.load_state_dict(torch.load(cfg["init"], map_location=device, weights_only=False)["model"])
-        print(f"started from the network of {cfg['init']}", flush=True)
+        start = torch.load(cfg["init"], map_location=device, weights_only=False)
+        # `init_epoch` pins the network meant (a run's last.pt changes while that run goes on).
+        epoch_of = start["best"]["epoch"] if "opt" not in start else start["epoch"] + 1
+        if cfg.get("init_epoch") is not None and cfg["init_epoch"] != epoch_of:
+            raise SystemExit(f"{cfg['init']} holds the network after epoch {epoch_of}, not {cfg['init_epoch']} as "
+                             "the config's init_epoch says: finish or fetch that run first")
+        model.load_state_dict(start["model"])
+        print(f"started from the network of {cfg['init']} (after epoch {epoch_of})", flush=True)
 
     tx = torch.from_numpy(train_x).float().unsqueeze(1)
     ty = torch.from_numpy(train_y)
@@ -251,7 +257,7 @@ def main(argv=None) -> None:
             torch.save({"model": model.state_dict(), "config": cfg, "best": best}, args.out / "best.pt")
         # Written last and atomically: a kill mid-save leaves the previous checkpoint intact.
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "epoch": epoch, "best": best}, args.out / "tmp.pt")
+                    "epoch": epoch, "best": best, "config": cfg}, args.out / "tmp.pt")
         (args.out / "tmp.pt").replace(last)
 
     if stop < cfg["epochs"]:
@@ -264,11 +270,17 @@ def main(argv=None) -> None:
 
 
 def check_same_config(out: Path, cfg: dict) -> None:
-    """Refuse to resume a run with another recipe than the one its best.pt was trained with (a changed
-    training/config.json, or other --epochs or --seed): the resumed epochs would not be the same run's."""
-    if not (out / "best.pt").exists():
+    """Refuse to resume a run with another recipe than the one it was trained with (a changed
+    training/config.json, or other --epochs or --seed): the resumed epochs would not be the same run's.
+
+    The recipe is read from last.pt (which records it since fine-tuning stages exist), else from best.pt (runs
+    started before); a run with neither recipe (stopped before its first scored epoch, by older code) resumes.
+    """
+    saved = torch.load(out / "last.pt", map_location="cpu", weights_only=False).get("config")
+    if saved is None and (out / "best.pt").exists():
+        saved = torch.load(out / "best.pt", map_location="cpu", weights_only=False)["config"]
+    if saved is None:
         return
-    saved = torch.load(out / "best.pt", map_location="cpu", weights_only=False)["config"]
     changed = sorted(k for k in saved.keys() | cfg.keys() if saved.get(k) != cfg.get(k))
     if changed:
         what = ", ".join(f"{k}: {saved.get(k)!r} then, {cfg.get(k)!r} now" for k in changed)

@@ -402,3 +402,22 @@ def test_a_fine_tuning_run_starts_from_another_runs_network(data_dir, tmp_path, 
     (tmp_path / "tuned.json").write_text(json.dumps({**tuned, "init": str(tmp_path / "fresh" / "last.pt")}))
     with pytest.raises(SystemExit, match="init:"):
         train.main(args)
+    # `init_epoch` pins the network: a checkpoint of another epoch (a run still going) is refused.
+    (tmp_path / "pinned.json").write_text(json.dumps({**tuned, "init_epoch": 2}))
+    with pytest.raises(SystemExit, match="after epoch 1, not 2"):
+        train.main(["--config", str(tmp_path / "pinned.json"), "--data", str(data_dir), "--out",
+                    str(tmp_path / "pinned"), "--threads", "1"])
+
+
+def test_a_run_stopped_before_its_first_scored_epoch_resumes_only_with_its_config(data_dir, tmp_path):
+    from training import train
+
+    config = json.loads((train.HERE / "config.json").read_text())
+    config.update(epochs=4, batch_size=32)  # first scored after epoch 3 (the last 30 %)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    args = ["--config", str(tmp_path / "config.json"), "--data", str(data_dir), "--out", str(tmp_path / "r"),
+            "--threads", "1"]
+    train.main([*args, "--stop-after", "1"])
+    assert not (tmp_path / "r" / "best.pt").exists()
+    with pytest.raises(SystemExit, match="seed: 1234 then, 7 now"):
+        train.main([*args, "--seed", "7", "--stop-after", "1"])
