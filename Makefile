@@ -91,10 +91,10 @@ train: $(TRAIN_VENV)/.installed
 	else echo "$(TRAIN_RUN) is not finished: the same command resumes it"; fi
 
 # Runs joined into one mirror-averaged graph by training/ensemble.py (training/README.md), then its int8 copy.
-# The defaults: run v5 with the shipped file's views (rank views on the new run with training.rank_views first).
-ENSEMBLE_RUNS ?= training/runs/v5
-ENSEMBLE_ARGS ?= --views face mirror@0.95 face@1.1
-ENSEMBLE_OUT ?= training/runs/v5views
+# The defaults: the run in progress (v6) with the shipped file's views (rank views with training.rank_views first).
+ENSEMBLE_RUNS ?= training/runs/v6
+ENSEMBLE_ARGS ?= --views face mirror
+ENSEMBLE_OUT ?= training/runs/v6views
 ensemble: $(TRAIN_VENV)/.installed
 	$(TRAIN_VENV)/bin/python -m training.ensemble --runs $(ENSEMBLE_RUNS) --out $(ENSEMBLE_OUT)/emotion_float.onnx $(TRAIN_DATA_ARG) $(ENSEMBLE_ARGS)
 	$(TRAIN_VENV)/bin/python -m training.quantize --model $(ENSEMBLE_OUT)/emotion_float.onnx --out $(ENSEMBLE_OUT)/emotion_int8.onnx $(TRAIN_DATA_ARG)
