@@ -1,9 +1,12 @@
-"""The Redis channel layer, with receives that wait out a Redis restart instead of killing the socket, and calls that
-wait for a free connection instead of failing when many run at once."""
+"""The channel layers: Redis's, with receives that wait out a Redis restart instead of killing the socket, and calls
+that wait for a free connection instead of failing when many run at once; the in-process one, cleaning up less often."""
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+
+import channels.layers
 
 from channels_redis.core import RedisChannelLayer
 from redis.asyncio import BlockingConnectionPool
@@ -48,3 +51,25 @@ class RetryingRedisChannelLayer(RedisChannelLayer):
                 logger.warning("channel layer receive failed (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(RETRY_MAX_SECONDS, delay * 2)
+
+
+class InMemoryChannelLayer(channels.layers.InMemoryChannelLayer):
+    """Channels' in-process layer (the embedded set-up) whose clean-up of expired messages and memberships runs at
+    most once a second.
+
+    Channels runs that clean-up on every group_send and receive, and it walks every group: with 500 learners
+    (a group each) it cost about 0.18 ms on each frame's send to the live view, growing with every learner.
+    Messages expire after a minute and memberships after a day, so a clean-up a second later changes nothing.
+    """
+
+    CLEAN_EVERY_SECONDS = 1.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._cleaned_at = float("-inf")
+
+    def _clean_expired(self):
+        now = time.monotonic()
+        if now - self._cleaned_at >= self.CLEAN_EVERY_SECONDS:
+            self._cleaned_at = now
+            super()._clean_expired()

@@ -154,7 +154,7 @@ if REDIS_URL:
                                              "capacity": 1500, "expiry": 60}}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "proctoring.channel_layers.InMemoryChannelLayer"}}
     # The sockets' per-session counts live here: LocMemCache's default of 300 entries would cull them under
     # a few hundred learners.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
