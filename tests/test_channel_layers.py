@@ -5,11 +5,13 @@ import time
 import pytest
 from channels.layers import get_channel_layer
 
-from proctoring.channel_layers import InMemoryChannelLayer
+from proctoring.channel_layers import InMemoryChannelLayer, RetryingRedisChannelLayer
 
 
-def test_the_embedded_set_up_uses_the_layer_that_cleans_up_less_often():
-    assert isinstance(get_channel_layer(), InMemoryChannelLayer)
+def test_the_embedded_set_up_uses_the_layer_that_cleans_up_less_often(settings):
+    # The scaled set-up (REDIS_URL) shares Redis's layer between processes; the embedded one keeps this one.
+    expected = RetryingRedisChannelLayer if settings.REDIS_URL else InMemoryChannelLayer
+    assert isinstance(get_channel_layer(), expected)
 
 
 @pytest.mark.parametrize("seconds", [0.0, 1.0])
