@@ -178,7 +178,7 @@ class Load:
         if self.cpu_probe is not None:
             helpers.append(asyncio.ensure_future(self._steady(until)))
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=self.args.duration + self.args.drain + 60)
-        if self.cpu_probe is not None and self.steady_cpu is not None:
+        if self.cpu_probe is not None and self.steady_cpu is not None and self.args.close_together:
             # From the end of sending to the last close: the last frames' answers and every socket's close. The
             # server handles a close after it has answered it: give it a few seconds to finish.
             await asyncio.sleep(CLOSE_SETTLE_SECONDS)
