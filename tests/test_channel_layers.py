@@ -2,6 +2,7 @@
 import asyncio
 import time
 
+import channels.layers
 import pytest
 from channels.layers import get_channel_layer
 
@@ -18,8 +19,9 @@ def test_the_embedded_set_up_uses_the_layer_that_cleans_up_less_often(settings):
 def test_expired_messages_and_memberships_go_at_most_once_a_second(monkeypatch, seconds):
     layer = InMemoryChannelLayer(expiry=60, group_expiry=3600)
     walks = []
-    real = InMemoryChannelLayer.__mro__[1]._clean_expired
-    monkeypatch.setattr(InMemoryChannelLayer.__mro__[1], "_clean_expired", lambda self: walks.append(1) or real(self))
+    base = channels.layers.InMemoryChannelLayer
+    real = base._clean_expired
+    monkeypatch.setattr(base, "_clean_expired", lambda self: walks.append(1) or real(self))
     monkeypatch.setattr(InMemoryChannelLayer, "CLEAN_EVERY_SECONDS", seconds)
 
     async def run():

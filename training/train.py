@@ -192,8 +192,8 @@ def main(argv=None) -> None:
     start_epoch, best = 0, {"val_acc": -1.0, "epoch": -1}
     last = args.out / "last.pt"
     if last.exists():
-        check_same_config(args.out, cfg)
         state = torch.load(last, map_location=device, weights_only=False)
+        check_same_config(args.out, cfg, state.get("config"))
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
@@ -269,14 +269,13 @@ def main(argv=None) -> None:
         export_best(args.out, args.export)
 
 
-def check_same_config(out: Path, cfg: dict) -> None:
+def check_same_config(out: Path, cfg: dict, saved: dict | None) -> None:
     """Refuse to resume a run with another recipe than the one it was trained with (a changed
     training/config.json, or other --epochs or --seed): the resumed epochs would not be the same run's.
 
-    The recipe is read from last.pt (which records it since fine-tuning stages exist), else from best.pt (runs
-    started before); a run with neither recipe (stopped before its first scored epoch, by older code) resumes.
+    `saved` is the recipe last.pt records (since fine-tuning stages exist); without it, best.pt's (runs started
+    before); a run with neither (stopped before its first scored epoch, by older code) resumes.
     """
-    saved = torch.load(out / "last.pt", map_location="cpu", weights_only=False).get("config")
     if saved is None and (out / "best.pt").exists():
         saved = torch.load(out / "best.pt", map_location="cpu", weights_only=False)["config"]
     if saved is None:
