@@ -168,8 +168,8 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
 
     async def _presence(self, event: str, camera_problem: str = "") -> None:
         try:
-            change = await database_sync_to_async(presence.session_presence_record)(
-                session_id=self.session_id, event=event, camera_problem=camera_problem)
+            change = await presence.presence_record(session_id=self.session_id, event=event,
+                                                    camera_problem=camera_problem)
             if change is not None:
                 await broadcast.presence_announce(change)
         except UNAVAILABLE as exc:  # the database or Redis restarting: the presence sweep catches up later

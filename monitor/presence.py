@@ -1,12 +1,15 @@
 """Presence services: the learner page's connection state, and the camera_blocked and disconnected alerts."""
 from __future__ import annotations
 
+import asyncio
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any, Callable
 
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
@@ -101,45 +104,152 @@ def _locked(session_id: Any) -> ExamSession | None:
     return None if session.has_ended else session
 
 
-@transaction.atomic
-def session_presence_record(*, session_id: Any, event: str, camera_problem: str = "",
-                            at: datetime | None = None) -> PresenceChange | None:
-    """Record what the learner's page did (a PresenceEvent); None when nothing changed or the session ended."""
-    if event not in TRANSITIONS:
-        raise ValueError(f"unknown presence event {event!r}")
-    at = at or timezone.now()
-    session = _locked(session_id)
-    if session is None:
-        return None
-    new, clears = TRANSITIONS[event]
+@dataclass(frozen=True)
+class PresenceNote:
+    """One thing a learner's page did (a PresenceEvent), to record: camera_problem with CAMERA_PROBLEM only."""
+
+    session_id: Any
+    event: str
+    camera_problem: str = ""
+    at: datetime | None = None
+
+
+# Fields that a presence event may change on the session's row.
+PRESENCE_FIELDS = ["connection", "connection_changed_at", "rule_state", "rejoin_count", "rejoined_at"]
+BATCH_MAX = 50  # events per transaction at most: it holds the row locks of all their sessions (SQLite: the database)
+
+
+def _presence_apply(session: ExamSession, open_alerts: list[Alert], note: PresenceNote,
+                    at: datetime) -> tuple[list[Alert], bool]:
+    """Apply one event to a locked session in memory: the alerts it closes (saved here) and whether the row changed.
+
+    `open_alerts` is the session's open alerts, oldest first; those closed are taken out of it.
+    """
+    new, clears = TRANSITIONS[note.event]
     if new is None:  # a socket opened: connected unless the page is there already (and maybe without a camera)
         new = session.connection if session.connection in (Connection.CONNECTED, Connection.CAMERA_BLOCKED) \
             else Connection.CONNECTED
-    problem = camera_problem if event == PresenceEvent.CAMERA_PROBLEM else ""
-    closed, still_open = [], []
-    for alert in selectors.alerts_open(session=session):
-        if alert.kind in clears:
-            alert.closed_at = at
-            alert.save(update_fields=["closed_at"])
-            webhooks.event_emit(event=WebhookEvent.ALERT_CLOSED, data=webhooks.webhook_payload_alert(alert),
-                                session=session)
-            closed.append(alert)
-        else:
-            still_open.append(alert)
+    problem = note.camera_problem if note.event == PresenceEvent.CAMERA_PROBLEM else ""
+    closed = [alert for alert in open_alerts if alert.kind in clears]
+    for alert in closed:
+        open_alerts.remove(alert)
+        alert.closed_at = at
+        alert.save(update_fields=["closed_at"])
+        webhooks.event_emit(event=WebhookEvent.ALERT_CLOSED, data=webhooks.webhook_payload_alert(alert),
+                            session=session)
     changed = new != session.connection or problem != session.rule_state.get("camera_problem", "")
-    if not changed and not closed:
-        return None
-    if event == PresenceEvent.SOCKET_OPEN and session.connection == Connection.DISCONNECTED:
+    if not changed:
+        return closed, False
+    if note.event == PresenceEvent.SOCKET_OPEN and session.connection == Connection.DISCONNECTED:
         # The page came back after it was lost (a reload, a reconnection, a new browser): the live view says so.
         session.rejoin_count, session.rejoined_at = session.rejoin_count + 1, at
     if new != session.connection:
         session.connection, session.connection_changed_at = new, at
     session.rule_state = {**session.rule_state, "camera_problem": problem}
-    session.save(update_fields=["connection", "connection_changed_at", "rule_state", "rejoin_count", "rejoined_at"])
-    # The alerts read above, less those just closed: the row needs no second query under the same lock.
-    return PresenceChange(session_id=str(session.id), row=selectors.session_live_row(session=session,
-                                                                                     open_alerts=still_open),
-                          events=[_alert_event(a) for a in closed])
+    return closed, True
+
+
+@transaction.atomic
+def sessions_presence_record(*, notes: list[PresenceNote]) -> list[PresenceChange | None]:
+    """Record several pages' presence events in one transaction, in order (a session may have several); for each,
+    its change, or None when nothing changed or the session ended.
+
+    The sessions' rows are locked, and their open alerts read, once for all: a class that opens or leaves its exam at
+    once costs a few queries per batch rather than per socket.
+    """
+    for note in notes:
+        if note.event not in TRANSITIONS:
+            raise ValueError(f"unknown presence event {note.event!r}")
+    ids = {str(note.session_id) for note in notes}
+    # Locked in one order (the primary key's), so that two servers' batches never wait for each other in a cycle.
+    sessions = {str(s.pk): s for s in ExamSession.objects.select_for_update().select_related("learner")
+                .filter(pk__in=ids).order_by("pk")}
+    open_alerts: dict[str, list[Alert]] = {key: [] for key in sessions}
+    for alert in Alert.objects.filter(session_id__in=list(sessions), closed_at__isnull=True).order_by("opened_at"):
+        alert.session = sessions[str(alert.session_id)]  # the webhooks read it: no query per alert
+        open_alerts[str(alert.session_id)].append(alert)
+    changes: list[PresenceChange | None] = []
+    changed: dict[str, ExamSession] = {}
+    for note in notes:
+        key = str(note.session_id)
+        session = sessions.get(key)
+        if session is None or session.has_ended:
+            changes.append(None)
+            continue
+        closed, row_changed = _presence_apply(session, open_alerts[key], note, note.at or timezone.now())
+        if row_changed:
+            changed[key] = session
+        # The row as it is after this event (a later event of the same session in the batch gives its own).
+        changes.append(PresenceChange(session_id=key, row=selectors.session_live_row(
+            session=session, open_alerts=list(open_alerts[key])), events=[_alert_event(a) for a in closed])
+            if row_changed or closed else None)
+    for session in changed.values():
+        session.save(update_fields=PRESENCE_FIELDS)
+    return changes
+
+
+def session_presence_record(*, session_id: Any, event: str, camera_problem: str = "",
+                            at: datetime | None = None) -> PresenceChange | None:
+    """Record what the learner's page did (a PresenceEvent); None when nothing changed or the session ended."""
+    return sessions_presence_record(notes=[PresenceNote(session_id, event, camera_problem, at or timezone.now())])[0]
+
+
+# A closed socket's record may wait this long to be stored with others: no page waits for it, and a class that
+# leaves at once (while another sits its exam) then costs a few transactions rather than one per socket.
+CLOSE_GATHER_SECONDS = 0.1
+
+
+class _PresenceQueue:
+    """The presence events of one event loop's sockets waiting to be stored, and the batch being stored."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[PresenceNote, asyncio.Future]] = []
+        self.task: asyncio.Task | None = None
+        self.timer: asyncio.TimerHandle | None = None  # a close gathering others before the next batch starts
+
+    def start(self) -> None:
+        """Store the waiting events now (after the batch being stored, if any)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(_presence_store(self))
+
+
+_queues: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+async def presence_record(*, session_id: Any, event: str, camera_problem: str = "") -> PresenceChange | None:
+    """session_presence_record from the event loop, in batches: the events that arrive while a batch is being stored
+    go together into the next one (one transaction), so a burst of sockets opening or closing costs a few
+    transactions. An open or a camera report is stored at once (its page waits for it); a close may wait
+    CLOSE_GATHER_SECONDS for others. Raises what storing it raised (the database unreachable)."""
+    loop = asyncio.get_running_loop()
+    queue = _queues.get(loop)
+    if queue is None:
+        queue = _queues[loop] = _PresenceQueue()
+    done = loop.create_future()
+    queue.waiting.append((PresenceNote(session_id, event, camera_problem, timezone.now()), done))
+    if event != PresenceEvent.SOCKET_CLOSED:
+        queue.start()
+    elif queue.timer is None and (queue.task is None or queue.task.done()):
+        queue.timer = loop.call_later(CLOSE_GATHER_SECONDS, queue.start)
+    return await done
+
+
+async def _presence_store(queue: _PresenceQueue) -> None:
+    while queue.waiting:
+        batch, queue.waiting = queue.waiting[:BATCH_MAX], queue.waiting[BATCH_MAX:]
+        try:
+            changes = await database_sync_to_async(sessions_presence_record)(notes=[note for note, _ in batch])
+        except Exception as exc:  # each waiting socket handles it (the database restarting)
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+        else:
+            for (_, done), change in zip(batch, changes):
+                if not done.done():  # its socket may have gone meanwhile
+                    done.set_result(change)
 
 
 def presence_alert_message(*, kind: str, seconds: float, camera_problem: str = "") -> str:

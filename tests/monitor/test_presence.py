@@ -1,10 +1,13 @@
 """Presence: the connection state kept by the session socket, and the camera_blocked and disconnected alerts."""
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 
 from engagement import services as engagement_services
 from monitor import presence, services
@@ -267,3 +270,86 @@ async def test_any_message_of_the_page_is_heard(connect, exam_session, learner):
     assert (await ws.receive_json_from(timeout=10))["error"] == "invalid_json"
     assert await cache.aget(presence.heard_key(exam_session.id)) >= before
     await ws.disconnect()
+
+
+def test_a_batch_records_its_events_in_order_and_reads_the_rows_once(exam_session):
+    other = services.session_create(learner=get_user_model().objects.create_user("olga"), course_id="c1",
+                                    exam_id="e1")
+    ended = services.session_end(session=services.session_create(
+        learner=get_user_model().objects.create_user("omar"), course_id="c1", exam_id="e1"))
+    record(exam_session, PresenceEvent.SOCKET_OPEN, 0)
+    record(other, PresenceEvent.SOCKET_OPEN, 0)
+    notes = [presence.PresenceNote(exam_session.id, PresenceEvent.SOCKET_CLOSED, at=at(10)),
+             presence.PresenceNote(str(other.id), PresenceEvent.SOCKET_CLOSED, at=at(10)),
+             presence.PresenceNote(ended.id, PresenceEvent.SOCKET_OPEN, at=at(10)),
+             presence.PresenceNote(exam_session.id, PresenceEvent.SOCKET_OPEN, at=at(12))]  # the page reloaded
+    with CaptureQueriesContext(connection) as queries:
+        changes = presence.sessions_presence_record(notes=notes)
+    # Each event's row as it was after that event; none for the ended session.
+    assert [c and c.row["connection"] for c in changes] == ["disconnected", "disconnected", None, "connected"]
+    assert changes[3].row["rejoins"] == 1 and changes[0].row["rejoins"] == 0
+    # The rows locked and read once and their open alerts once, whatever the number of events.
+    assert len([q for q in queries if q["sql"].startswith("SELECT")]) == 2
+    assert (reload(exam_session).connection, reload(exam_session).rejoin_count) == (Connection.CONNECTED, 1)
+    assert reload(other).connection == Connection.DISCONNECTED
+    assert reload(other).connection_changed_at == at(10)
+    with pytest.raises(ValueError):
+        presence.sessions_presence_record(notes=[presence.PresenceNote(other.id, "socket_exploded")])
+
+
+@pytest.fixture
+def batches(monkeypatch):
+    """The events of each batch that presence_record stores (the real batches, in one transaction each)."""
+    stored = []
+    real = presence.sessions_presence_record
+
+    def spied(*, notes):
+        stored.append([(str(n.session_id), n.event) for n in notes])
+        return real(notes=notes)
+
+    monkeypatch.setattr(presence, "sessions_presence_record", spied)
+    return stored
+
+
+async def test_sockets_that_close_together_are_stored_in_one_batch(exam_session, batches):
+    sessions = [exam_session] + [await database_sync_to_async(services.session_create)(
+        learner=await database_sync_to_async(get_user_model().objects.create_user)(f"l{i}"), course_id="c1",
+        exam_id="e1") for i in range(4)]
+    for session in sessions:
+        await presence.presence_record(session_id=session.id, event=PresenceEvent.SOCKET_OPEN)
+    assert len(batches) == 5  # one at a time: each open is stored at once
+    batches.clear()
+    changes = await asyncio.gather(*(presence.presence_record(session_id=s.id, event=PresenceEvent.SOCKET_CLOSED)
+                                     for s in sessions))
+    assert batches == [[(str(s.id), PresenceEvent.SOCKET_CLOSED) for s in sessions]]
+    assert [c.row["id"] for c in changes] == [str(s.id) for s in sessions]
+    assert {c.row["connection"] for c in changes} == {"disconnected"}
+    assert {await connection_of(s) for s in sessions} == {Connection.DISCONNECTED}
+
+
+async def test_an_open_does_not_wait_for_closes_gathering(exam_session, batches, monkeypatch):
+    await presence.presence_record(session_id=exam_session.id, event=PresenceEvent.SOCKET_OPEN)
+    monkeypatch.setattr(presence, "CLOSE_GATHER_SECONDS", 30)  # long enough that waiting for it would show
+    batches.clear()
+    closing = asyncio.ensure_future(presence.presence_record(session_id=exam_session.id,
+                                                             event=PresenceEvent.SOCKET_CLOSED))
+    await asyncio.sleep(0.05)
+    assert batches == [] and not closing.done()  # the close waits for others
+    # The page reloaded: its open is stored now, after the close, in the same batch.
+    change = await asyncio.wait_for(presence.presence_record(session_id=exam_session.id,
+                                                             event=PresenceEvent.SOCKET_OPEN), timeout=10)
+    assert batches == [[(str(exam_session.id), PresenceEvent.SOCKET_CLOSED),
+                        (str(exam_session.id), PresenceEvent.SOCKET_OPEN)]]
+    assert (await closing).row["connection"] == "disconnected"
+    assert change.row["connection"] == "connected" and change.row["rejoins"] == 1
+
+
+async def test_a_batch_that_cannot_be_stored_fails_each_of_its_sockets(exam_session, monkeypatch):
+    def unreachable(*, notes):
+        raise OperationalError("the database is restarting")
+
+    monkeypatch.setattr(presence, "sessions_presence_record", unreachable)
+    outcomes = await asyncio.gather(*(presence.presence_record(session_id=exam_session.id, event=event)
+                                      for event in (PresenceEvent.SOCKET_OPEN, PresenceEvent.SOCKET_CLOSED)),
+                                    return_exceptions=True)
+    assert [type(o) for o in outcomes] == [OperationalError, OperationalError]
