@@ -17,7 +17,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from . import alerts as rules
-from . import selectors, webhooks
+from . import selectors, slots, webhooks
 from .models import Alert, AlertKind, Connection, ExamSession, WebhookEvent
 from .conf import monitor_settings
 
@@ -160,18 +160,19 @@ def sessions_presence_record(*, notes: list[PresenceNote]) -> list[PresenceChang
     for note in notes:
         if note.event not in TRANSITIONS:
             raise ValueError(f"unknown presence event {note.event!r}")
-    ids = {str(note.session_id) for note in notes}
-    # Locked in one order (the primary key's), so that two servers' batches never wait for each other in a cycle.
-    sessions = {str(s.pk): s for s in ExamSession.objects.select_for_update().select_related("learner")
-                .filter(pk__in=ids).order_by("pk")}
-    open_alerts: dict[str, list[Alert]] = {key: [] for key in sessions}
+    to_pk = ExamSession._meta.pk.to_python
+    keys = [to_pk(note.session_id) for note in notes]
+    # Only the sessions' rows are locked (of=self: not their learners', which two sessions of one learner share),
+    # in one order, the primary key's, so that two servers' batches never wait for each other in a cycle.
+    sessions = {s.pk: s for s in ExamSession.objects.select_for_update(of=("self",)).select_related("learner")
+                .filter(pk__in=set(keys)).order_by("pk")}
+    open_alerts: dict[Any, list[Alert]] = {key: [] for key in sessions}
     for alert in Alert.objects.filter(session_id__in=list(sessions), closed_at__isnull=True).order_by("opened_at"):
-        alert.session = sessions[str(alert.session_id)]  # the webhooks read it: no query per alert
-        open_alerts[str(alert.session_id)].append(alert)
+        alert.session = sessions[alert.session_id]  # the webhooks read it: no query per alert
+        open_alerts[alert.session_id].append(alert)
     changes: list[PresenceChange | None] = []
-    changed: dict[str, ExamSession] = {}
-    for note in notes:
-        key = str(note.session_id)
+    changed: dict[Any, ExamSession] = {}
+    for note, key in zip(notes, keys):
         session = sessions.get(key)
         if session is None or session.has_ended:
             changes.append(None)
@@ -180,7 +181,7 @@ def sessions_presence_record(*, notes: list[PresenceNote]) -> list[PresenceChang
         if row_changed:
             changed[key] = session
         # The row as it is after this event (a later event of the same session in the batch gives its own).
-        changes.append(PresenceChange(session_id=key, row=selectors.session_live_row(
+        changes.append(PresenceChange(session_id=str(key), row=selectors.session_live_row(
             session=session, open_alerts=list(open_alerts[key])), events=[_alert_event(a) for a in closed])
             if row_changed or closed else None)
     for session in changed.values():
@@ -222,8 +223,10 @@ _queues: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 async def presence_record(*, session_id: Any, event: str, camera_problem: str = "") -> PresenceChange | None:
     """session_presence_record from the event loop, in batches: the events that arrive while a batch is being stored
     go together into the next one (one transaction), so a burst of sockets opening or closing costs a few
-    transactions. An open or a camera report is stored at once (its page waits for it); a close may wait
-    CLOSE_GATHER_SECONDS for others. Raises what storing it raised (the database unreachable)."""
+    transactions. An open or a camera report starts the next batch at once (its page waits for it); a close waits
+    up to CLOSE_GATHER_SECONDS for others. Raises what storing it raised (the database unreachable)."""
+    if event not in TRANSITIONS:
+        raise ValueError(f"unknown presence event {event!r}")
     loop = asyncio.get_running_loop()
     queue = _queues.get(loop)
     if queue is None:
@@ -237,19 +240,59 @@ async def presence_record(*, session_id: Any, event: str, camera_problem: str = 
     return await done
 
 
+async def _page_back(note: PresenceNote) -> bool:
+    """Whether a close's session has a socket again (a reload that reached another server while the close waited)."""
+    try:
+        return await slots.slots_count(session_id=str(note.session_id)) > 0
+    except Exception:  # Redis restarting: store the close (the page's next frame or open corrects it)
+        return False
+
+
 async def _presence_store(queue: _PresenceQueue) -> None:
-    while queue.waiting:
-        batch, queue.waiting = queue.waiting[:BATCH_MAX], queue.waiting[BATCH_MAX:]
-        try:
-            changes = await database_sync_to_async(sessions_presence_record)(notes=[note for note, _ in batch])
-        except Exception as exc:  # each waiting socket handles it (the database restarting)
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(exc)
-        else:
-            for (_, done), change in zip(batch, changes):
-                if not done.done():  # its socket may have gone meanwhile
-                    done.set_result(change)
+    batch: list[tuple[PresenceNote, asyncio.Future]] = []
+    try:
+        while queue.waiting:
+            batch, queue.waiting = queue.waiting[:BATCH_MAX], queue.waiting[BATCH_MAX:]
+            outcomes = await _batch_store([note for note, _ in batch])
+            for (_, done), outcome in zip(batch, outcomes):
+                if done.done():  # its socket has gone meanwhile
+                    continue
+                if isinstance(outcome, Exception):
+                    done.set_exception(outcome)  # each socket handles it (the database restarting)
+                else:
+                    done.set_result(outcome)
+            batch = []
+    finally:  # cancelled (the server stopping): nobody is left waiting for ever
+        for _, done in batch:
+            if not done.done():
+                done.cancel()
+
+
+async def _batch_store(notes: list[PresenceNote]) -> list[PresenceChange | None | Exception]:
+    """Store one batch: for each note its change (None: nothing changed), or the exception storing it raised."""
+    outcomes: list[PresenceChange | None | Exception] = [None] * len(notes)
+    closes = [i for i, note in enumerate(notes) if note.event == PresenceEvent.SOCKET_CLOSED]
+    back = {i for i, came_back in zip(closes, await asyncio.gather(*(_page_back(notes[i]) for i in closes)))
+            if came_back}  # the page is there again: its close changes nothing
+    todo = [i for i in range(len(notes)) if i not in back]
+    if not todo:
+        return outcomes
+    store = database_sync_to_async(sessions_presence_record)
+    try:
+        changes = await store(notes=[notes[i] for i in todo])
+    except Exception as exc:
+        if len(todo) == 1:
+            changes = [exc]
+        else:  # one event's failure (or a deadlock abort) must not fail the others: each alone, then
+            changes = []
+            for i in todo:
+                try:
+                    changes.extend(await store(notes=[notes[i]]))
+                except Exception as alone:
+                    changes.append(alone)
+    for i, change in zip(todo, changes):
+        outcomes[i] = change
+    return outcomes
 
 
 def presence_alert_message(*, kind: str, seconds: float, camera_problem: str = "") -> str:

@@ -353,3 +353,78 @@ async def test_a_batch_that_cannot_be_stored_fails_each_of_its_sockets(exam_sess
                                       for event in (PresenceEvent.SOCKET_OPEN, PresenceEvent.SOCKET_CLOSED)),
                                     return_exceptions=True)
     assert [type(o) for o in outcomes] == [OperationalError, OperationalError]
+
+
+async def test_closes_a_moment_apart_are_gathered_into_one_batch(exam_session, batches, monkeypatch):
+    others = [await database_sync_to_async(services.session_create)(
+        learner=await database_sync_to_async(get_user_model().objects.create_user)(f"g{i}"), course_id="c1",
+        exam_id="e1") for i in range(2)]
+    sessions = [exam_session, *others]
+    for session in sessions:
+        await presence.presence_record(session_id=session.id, event=PresenceEvent.SOCKET_OPEN)
+    monkeypatch.setattr(presence, "CLOSE_GATHER_SECONDS", 1.0)
+    batches.clear()
+    closing = []
+    for session in sessions:  # pages leaving 50 ms apart, as a class does at the end of its exam
+        closing.append(asyncio.ensure_future(presence.presence_record(session_id=session.id,
+                                                                      event=PresenceEvent.SOCKET_CLOSED)))
+        await asyncio.sleep(0.05)
+    await asyncio.gather(*closing)
+    assert batches == [[(str(s.id), PresenceEvent.SOCKET_CLOSED) for s in sessions]]
+
+
+async def test_a_close_is_dropped_when_the_page_is_back_before_it_is_stored(exam_session, batches, monkeypatch):
+    from monitor import slots
+
+    await presence.presence_record(session_id=exam_session.id, event=PresenceEvent.SOCKET_OPEN)
+    monkeypatch.setattr(presence, "CLOSE_GATHER_SECONDS", 0.5)
+    batches.clear()
+    closing = asyncio.ensure_future(presence.presence_record(session_id=exam_session.id,
+                                                             event=PresenceEvent.SOCKET_CLOSED))
+    await asyncio.sleep(0.05)
+    # The reloaded page's socket reached another server (its open stored there) while this close waited.
+    assert await slots.slot_take(session_id=str(exam_session.id), socket_id="another-server-socket")
+    try:
+        assert await closing is None
+        assert batches == [] and await connection_of(exam_session) == Connection.CONNECTED
+    finally:
+        await slots.slot_release(session_id=str(exam_session.id), socket_id="another-server-socket")
+
+
+async def test_one_event_that_fails_does_not_fail_the_rest_of_its_batch(exam_session, monkeypatch):
+    other = await database_sync_to_async(services.session_create)(
+        learner=await database_sync_to_async(get_user_model().objects.create_user)("f1"), course_id="c1",
+        exam_id="e1")
+    real = presence.sessions_presence_record
+
+    def failing_for_one(*, notes):
+        if any(str(n.session_id) == str(exam_session.id) for n in notes):
+            raise OperationalError("deadlock detected")
+        return real(notes=notes)
+
+    monkeypatch.setattr(presence, "sessions_presence_record", failing_for_one)
+    outcomes = await asyncio.gather(*(presence.presence_record(session_id=s.id, event=PresenceEvent.CAMERA_OK)
+                                      for s in (exam_session, other)), return_exceptions=True)
+    assert isinstance(outcomes[0], OperationalError)
+    assert outcomes[1].row["connection"] == "connected" and await connection_of(other) == Connection.CONNECTED
+    with pytest.raises(ValueError):  # refused before it is queued: it cannot fail a batch
+        await presence.presence_record(session_id=other.id, event="socket_exploded")
+
+
+def test_a_batch_closes_each_sessions_own_alerts(hooked):
+    other = services.session_create(learner=get_user_model().objects.create_user("olga"), course_id="c1",
+                                    exam_id="e1")
+    ExamSession.objects.filter(pk=other.pk).update(tenant=hooked.tenant)
+    for session in (hooked, other):
+        record(session, PresenceEvent.SOCKET_OPEN, 0)
+        record(session, PresenceEvent.SOCKET_CLOSED, 10)
+    presence_sweep(now=at(40))
+    assert Alert.objects.filter(kind=AlertKind.DISCONNECTED, closed_at__isnull=True).count() == 2
+    changes = presence.sessions_presence_record(notes=[
+        presence.PresenceNote(other.id, PresenceEvent.SOCKET_OPEN, at=at(50)),
+        presence.PresenceNote(hooked.id, PresenceEvent.SOCKET_OPEN, at=at(51))])
+    assert [c.row["id"] for c in changes] == [str(other.id), str(hooked.id)]
+    assert [[e["alert"]["kind"] for e in c.events] for c in changes] == [["disconnected"], ["disconnected"]]
+    assert sorted(a.closed_at for a in Alert.objects.all()) == [at(50), at(51)]
+    closed = deliveries("alert.closed")
+    assert sorted(p["data"]["session"]["id"] for p in closed) == sorted([str(other.id), str(hooked.id)])
