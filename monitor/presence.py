@@ -119,6 +119,11 @@ PRESENCE_FIELDS = ["connection", "connection_changed_at", "rule_state", "rejoin_
 BATCH_MAX = 50  # events per transaction at most: it holds the row locks of all their sessions (SQLite: the database)
 
 
+def _event_check(event: str) -> None:
+    if event not in TRANSITIONS:
+        raise ValueError(f"unknown presence event {event!r}")
+
+
 def _presence_apply(session: ExamSession, open_alerts: list[Alert], note: PresenceNote,
                     at: datetime) -> tuple[list[Alert], bool]:
     """Apply one event to a locked session in memory: the alerts it closes (saved here) and whether the row changed.
@@ -158,8 +163,7 @@ def sessions_presence_record(*, notes: list[PresenceNote]) -> list[PresenceChang
     once costs a few queries per batch rather than per socket.
     """
     for note in notes:
-        if note.event not in TRANSITIONS:
-            raise ValueError(f"unknown presence event {note.event!r}")
+        _event_check(note.event)
     to_pk = ExamSession._meta.pk.to_python
     keys = [to_pk(note.session_id) for note in notes]
     # Only the sessions' rows are locked (of=self: not their learners', which two sessions of one learner share),
@@ -192,7 +196,7 @@ def sessions_presence_record(*, notes: list[PresenceNote]) -> list[PresenceChang
 def session_presence_record(*, session_id: Any, event: str, camera_problem: str = "",
                             at: datetime | None = None) -> PresenceChange | None:
     """Record what the learner's page did (a PresenceEvent); None when nothing changed or the session ended."""
-    return sessions_presence_record(notes=[PresenceNote(session_id, event, camera_problem, at or timezone.now())])[0]
+    return sessions_presence_record(notes=[PresenceNote(session_id, event, camera_problem, at)])[0]
 
 
 # A closed socket's record may wait this long to be stored with others: no page waits for it, and a class that
@@ -225,8 +229,7 @@ async def presence_record(*, session_id: Any, event: str, camera_problem: str = 
     go together into the next one (one transaction), so a burst of sockets opening or closing costs a few
     transactions. An open or a camera report starts the next batch at once (its page waits for it); a close waits
     up to CLOSE_GATHER_SECONDS for others. Raises what storing it raised (the database unreachable)."""
-    if event not in TRANSITIONS:
-        raise ValueError(f"unknown presence event {event!r}")
+    _event_check(event)  # refused here, before it is queued: it cannot fail a batch
     loop = asyncio.get_running_loop()
     queue = _queues.get(loop)
     if queue is None:
