@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from engagement.api import EMOTIONS, EngagementLog, age_gender_enabled
 
+from . import rows
 from .evidence import evidence_kept, evidence_viewable
 from .models import Alert, CourseAssignment, EvidenceFrame, ExamSession, Tenant
 from .conf import monitor_settings, retention_days
@@ -135,7 +136,12 @@ def courses_controlled(*, user: Any) -> set[str] | None:
 
 def alerts_open(*, session: ExamSession) -> list[Alert]:
     """The session's open alerts, oldest first."""
-    return list(session.alerts.filter(closed_at__isnull=True).order_by("opened_at"))
+    # Read on every frame: SQL built once (monitor.rows), not compiled by the ORM each time.
+    alerts = rows.rows_where(model=Alert, where="{session} = %s AND {closed_at} IS NULL", order_by="{opened_at}, {id}",
+                             params=[rows.db_value(model=ExamSession, field="pk", value=session.pk)])
+    for alert in alerts:
+        alert.session = session  # as the related manager does: no query for alert.session
+    return alerts
 
 
 def session_live_row(*, session: ExamSession, open_alerts: list[Alert] | None = None) -> dict:

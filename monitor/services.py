@@ -18,7 +18,7 @@ from engagement.api import (NOT_DESCRIBED_DARK, EngagementError, EngagementLog, 
                             engagement_log_build, frame_analyze_described, head_pose_limits, timestamp_parse)
 
 from . import alerts as rules
-from . import broadcast, evidence, identity, selectors, webhooks
+from . import broadcast, evidence, identity, rows, selectors, webhooks
 from .models import (NOTICE_TEXT_MAX_LENGTH, Alert, Connection, ExamSession, SessionStatus, Tenant, TenantLearner,
                      WebhookEvent)
 from .conf import monitor_settings
@@ -320,24 +320,23 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
     asked for one and the face was too dark to describe. `new_frame`: the caller knows that no row has this
     frame_id (a socket's frame analysed in its own server, never redelivered), which spares the lookup.
     """
-    # The row lock serialises frames of one session across processes, so the rules see them in turn.
-    # get(), not first(): no ORDER BY to compile for a primary key (the query's own cost is the smaller part).
-    try:
-        session = ExamSession.objects.select_for_update().select_related("learner").get(pk=session_id)
-    except ExamSession.DoesNotExist:
-        session = None
+    # The row lock serialises frames of one session across processes, so the rules see them in turn. This path's
+    # statements are built once (monitor.rows): compiling them through the ORM cost more than running them.
+    session = rows.row_get(model=ExamSession, pk=session_id, lock=True)
     if session is None or session.has_ended or session.learner_id != getattr(user, "pk", user):
         raise SessionError("This session has ended or is not yours.")
+    session.learner = rows.row_get(model=get_user_model(), pk=session.learner_id)
     if frame_id is not None and not new_frame:
-        stored = EngagementLog.objects.filter(frame_id=frame_id).values_list("pk", flat=True).first()
-        if stored is not None:
-            return FrameRecord(log_id=stored, session=session, open_alerts=selectors.alerts_open(session=session))
+        stored = rows.rows_where(model=EngagementLog, where="{frame_id} = %s",
+                                 params=[rows.db_value(model=EngagementLog, field="frame_id", value=frame_id)])
+        if stored:
+            return FrameRecord(log_id=stored[0].pk, session=session, open_alerts=selectors.alerts_open(session=session))
     client_time = timestamp_parse(value=result["timestamp"])
     frame_time = received_at or client_time
     log = engagement_log_build(result=result, frame_time=frame_time, session_id=str(session.id),
                                user=session.learner, frame_id=frame_id, source=LOG_SOURCE,
                                client_time=client_time if received_at else None)
-    log.save()
+    rows.row_insert(obj=log)
 
     open_alerts = {a.kind: a for a in selectors.alerts_open(session=session)}
     same_person = identity.identity_observe(session=session, result=result, descriptor=descriptor, at=frame_time)
@@ -361,10 +360,10 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
     for kind, alert in open_alerts.items():
         if kind in wanted:
             alert.frame_count += 1
-            alert.save(update_fields=["frame_count"])
+            rows.row_update(obj=alert, fields=["frame_count"])
         else:
             alert.closed_at = frame_time
-            alert.save(update_fields=["closed_at"])
+            rows.row_update(obj=alert, fields=["closed_at"])
             closed.append(alert)
     for kind, message in wanted.items():
         if kind not in open_alerts:
@@ -386,7 +385,7 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
     if session.status == SessionStatus.SCHEDULED:
         session.status, session.started_at = SessionStatus.ACTIVE, frame_time
     # Only what a frame changes: the row's other columns (summary, names, ids) are not written again per frame.
-    session.save(update_fields=FRAME_FIELDS)
+    rows.row_update(obj=session, fields=FRAME_FIELDS)
     for alert in opened:
         webhooks.event_emit(event=WebhookEvent.ALERT_OPENED, data=webhooks.webhook_payload_alert(alert),
                             session=session)
