@@ -11,6 +11,7 @@ import weakref
 from typing import Any
 
 from asgiref.sync import SyncToAsync, sync_to_async
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -112,7 +113,21 @@ class FrameFailed(EngagementError):
         self.session_gone = error.get("session_gone", False)
 
 
-class SessionConsumer(AsyncJsonWebsocketConsumer):
+class _Consumer(AsyncJsonWebsocketConsumer):
+    """A socket consumer whose messages go to their handlers without a hop to the database thread first."""
+
+    async def dispatch(self, message):
+        """Channels' dispatch less its `aclose_old_connections`: that sends every message (each frame, each live-view
+        update) through the one thread that Channels' database calls share, where it waits behind them. These
+        handlers reach the database only through database_sync_to_async or the analysis threads, which drop stale
+        connections themselves."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+
+class SessionConsumer(_Consumer):
     """One learner's socket: only the session's learner connects; frames are analysed one at a time."""
 
     async def connect(self):
@@ -500,7 +515,7 @@ def watch_rights(*, user_id: int, login: dict | None = None) -> tuple[bool, set[
     return True, selectors.courses_watched(user=user)
 
 
-class InstructorConsumer(AsyncJsonWebsocketConsumer):
+class InstructorConsumer(_Consumer):
     """The instructors' live feed: one message per analysed frame of any session."""
 
     async def connect(self):
