@@ -262,6 +262,9 @@ SPECTACULAR_SETTINGS = {
 # The analysis engine and its limits (see README, "Engine settings").
 # Engine options come from the environment only when set there: otherwise each engine keeps its own default
 # (the bundled engine's detector is BlazeFace, DeepFace's is its OpenCV detector).
+# Live frames' analysis processes: one per core, two at most (on 2 cores one process was the bottleneck at 600
+# learners; the server's own interpreter lock limits what more would bring, and each one holds about 290 MiB).
+_ANALYSIS_PROCESSES = env_int("ENGAGEMENT_ANALYSIS_PROCESSES", min(2, os.cpu_count() or 1))
 _ENGINE_OPTIONS_FROM_ENV = {
     "detector": ("ENGAGEMENT_DETECTOR", str),
     "face_score": ("ENGAGEMENT_FACE_SCORE", float),
@@ -284,8 +287,10 @@ ENGAGEMENT = {
     "BATCH_MAX_FRAMES": env_int("ENGAGEMENT_BATCH_MAX_FRAMES", 100),
     # Frames analysed at once per server process (live frames and API frames share these threads), and the
     # chunk in which an API batch takes its turn (a live frame waits for one chunk at most, not a whole batch).
-    "ANALYSIS_THREADS": env_int("ENGAGEMENT_ANALYSIS_THREADS", env_int("MONITOR_ANALYSIS_THREADS", 2)),
-    "ANALYSIS_PROCESSES": env_int("ENGAGEMENT_ANALYSIS_PROCESSES", 1),
+    # Two per analysis process, so that a process has its next frame while a thread stores the last one's row.
+    "ANALYSIS_THREADS": env_int("ENGAGEMENT_ANALYSIS_THREADS",
+                                env_int("MONITOR_ANALYSIS_THREADS", 2 * max(1, _ANALYSIS_PROCESSES))),
+    "ANALYSIS_PROCESSES": _ANALYSIS_PROCESSES,
     "BATCH_CHUNK_FRAMES": env_int("ENGAGEMENT_BATCH_CHUNK_FRAMES", 8),
     # Batches one user may have in analysis at once, and API analysis bodies one process reads at once: more
     # are answered 429 with Retry-After (before their body is read, for the second).
