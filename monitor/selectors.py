@@ -138,7 +138,7 @@ def alerts_open(*, session: ExamSession) -> list[Alert]:
     """The session's open alerts, oldest first."""
     # Read on every frame: SQL built once (monitor.rows), not compiled by the ORM each time.
     alerts = rows.rows_where(model=Alert, where="{session} = %s AND {closed_at} IS NULL", order_by="{opened_at}, {id}",
-                             params=[rows.db_value(model=ExamSession, field="pk", value=session.pk)])
+                             params=[rows.db_value(model=ExamSession, field="pk", value=session.pk)], instance=session)
     for alert in alerts:
         alert.session = session  # as the related manager does: no query for alert.session
     return alerts

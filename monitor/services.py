@@ -325,7 +325,10 @@ def session_frame_record(*, session_id: Any, user: Any, result: dict, frame_id: 
     session = rows.row_get(model=ExamSession, pk=session_id, lock=True)
     if session is None or session.has_ended or session.learner_id != getattr(user, "pk", user):
         raise SessionError("This session has ended or is not yours.")
-    session.learner = rows.row_get(model=get_user_model(), pk=session.learner_id)
+    learner = rows.row_get(model=get_user_model(), pk=session.learner_id, using=session._state.db)
+    if learner is None:  # an account deleted takes its sessions with it: only a race with that deletion gets here
+        raise SessionError("This session has ended or is not yours.")
+    session.learner = learner
     if frame_id is not None and not new_frame:
         stored = rows.rows_where(model=EngagementLog, where="{frame_id} = %s",
                                  params=[rows.db_value(model=EngagementLog, field="frame_id", value=frame_id)])

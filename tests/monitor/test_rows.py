@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, connection, connections
+from django.db import DatabaseError, connection, connections, transaction
+from django.db.transaction import TransactionManagementError
 from django.db.models.signals import post_save, pre_save
 from django.test.utils import CaptureQueriesContext
 
@@ -44,23 +45,53 @@ def test_a_row_read_equals_the_orms_and_a_missing_one_is_none(busy_session):
 
 @pytest.mark.django_db
 def test_the_locked_read_asks_the_database_for_a_lock_where_it_has_row_locks(busy_session):
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
         rows.row_get(model=ExamSession, pk=busy_session.pk, lock=True)
-    locks = "FOR UPDATE" in queries.captured_queries[-1]["sql"]
+    read = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    locks = "FOR UPDATE" in read[-1]
     assert locks == connection.features.has_select_for_update
+
+
+@pytest.mark.django_db
+def test_a_locked_read_outside_a_transaction_is_refused_as_the_orm_refuses_it(busy_session):
+    """Where the database has row locks (PostgreSQL); SQLite's lock is its transaction, and the ORM lets it be."""
+    query = ExamSession.objects.select_for_update().filter(pk=busy_session.pk)
+    if connection.features.has_select_for_update:
+        with pytest.raises(TransactionManagementError):
+            list(query)
+        with pytest.raises(TransactionManagementError):
+            rows.row_get(model=ExamSession, pk=busy_session.pk, lock=True)
+    else:
+        assert [s.pk for s in query] == [rows.row_get(model=ExamSession, pk=busy_session.pk, lock=True).pk]
+
+
+RESULT = {"success": True, "timestamp": T0.isoformat(), "face_count": 1, "engagement_score": 0.5,
+          "engagement_status": "engaged", "dominant_emotion": "neutral", "emotions": {"neutral": 100.0},
+          "engine": "test", "processing_ms": 1.0}
+
+
+@pytest.mark.django_db
+def test_a_frame_recorded_again_answers_its_row_and_changes_nothing(exam_session):
+    frame_id = uuid.uuid4()
+    first = services.session_frame_record(session_id=exam_session.pk, user=exam_session.learner_id, result=RESULT,
+                                          frame_id=frame_id, received_at=T0)
+    assert first.session.learner.get_username() == "lea"  # the learner read with the session, for the live view
+    assert selectors.session_live_row(session=first.session, open_alerts=first.open_alerts)["learner"] == "lea"
+    again = services.session_frame_record(session_id=exam_session.pk, user=exam_session.learner_id, result=RESULT,
+                                          frame_id=str(frame_id), received_at=T0 + timedelta(seconds=5))
+    assert again.log_id == first.log_id
+    assert ExamSession.objects.get(pk=exam_session.pk).frame_count == 1
+    assert EngagementLog.objects.filter(frame_id=frame_id).count() == 1
 
 
 def test_frames_of_one_session_recorded_at_once_are_all_counted(exam_session, transactional_db):
     """The row lock serialises a session's frames: no frame's count or average is lost to another's write."""
-    result = {"success": True, "timestamp": T0.isoformat(), "face_count": 1, "engagement_score": 0.5,
-              "engagement_status": "engaged", "dominant_emotion": "neutral", "emotions": {"neutral": 100.0},
-              "engine": "test", "processing_ms": 1.0}
     errors = []
 
     def send(offset):
         try:
             for i in range(12):
-                services.session_frame_record(session_id=exam_session.pk, user=exam_session.learner_id, result=result,
+                services.session_frame_record(session_id=exam_session.pk, user=exam_session.learner_id, result=RESULT,
                                               frame_id=uuid.uuid4(), new_frame=True,
                                               received_at=T0 + timedelta(seconds=offset + 2 * i))
         except Exception as exc:  # reported below: a thread's failure must fail the test
