@@ -1,4 +1,4 @@
-"""The exam frame path's row reads and writes, their SQL built once per model and database connection, not on each call.
+"""The exam frame path's row reads and writes, their SQL built once per model and database instead of on each call.
 
 Every ORM call compiles its query again; for a frame's few statements that compiling was 40 % of the server's
 interpreter time at 300 learners (py-spy, issue 22), several times what the database itself took. These helpers keep
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -38,8 +39,8 @@ def _one_table(model: type[Model]) -> Any:
 
 
 def _built(connection: Any, key: tuple, build: Callable[[], Any]) -> Any:
-    """A statement built once per database connection (each thread has its own): a SELECT's converters belong to
-    their connection, so every statement is kept on it and goes with it."""
+    """A statement built once per database connection: the backend's converters belong to their connection (each
+    thread has its own), so they are kept on it and go with it."""
     statements = connection.__dict__.setdefault("_monitor_rows", {})
     if key not in statements:
         statements[key] = build()
@@ -119,8 +120,10 @@ def db_value(*, model: type[Model], field: str, value: Any) -> Any:
     return target.get_db_prep_value(value, connections[router.db_for_read(model)])
 
 
-def _insert_build(connection: Any, model: type[Model]) -> tuple[str, list, bool]:
+@lru_cache(maxsize=None)
+def _insert_sql(model: type[Model], alias: str) -> tuple[str, list, bool]:
     """INSERT of every concrete column but an automatic key; its fields; whether the key comes back by RETURNING."""
+    connection = connections[alias]
     quote = connection.ops.quote_name
     meta = _one_table(model)
     fields = [f for f in meta.concrete_fields if not (f.primary_key and f.db_returning)]
@@ -141,7 +144,7 @@ def row_insert(*, obj: Model) -> None:
     model = type(obj)
     alias = router.db_for_write(model, instance=obj)
     connection = connections[alias]
-    sql, fields, returning = _built(connection, ("insert", model), lambda: _insert_build(connection, model))
+    sql, fields, returning = _insert_sql(model, alias)
     _signal(pre_save, obj, alias, None)
     values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
     with connection.cursor() as cursor:
@@ -154,9 +157,10 @@ def row_insert(*, obj: Model) -> None:
     _signal(post_save, obj, alias, None, created=True)
 
 
-def _update_build(connection: Any, model: type[Model], names: tuple[str, ...]) -> tuple[str, list]:
+@lru_cache(maxsize=None)
+def _update_sql(model: type[Model], alias: str, names: tuple[str, ...]) -> tuple[str, list]:
     """UPDATE of the named columns of one row, found by primary key; the fields."""
-    quote = connection.ops.quote_name
+    quote = connections[alias].ops.quote_name
     meta = _one_table(model)
     fields = [meta.get_field(name) for name in names]
     sets = ", ".join(f"{quote(f.column)} = %s" for f in fields)
@@ -168,8 +172,7 @@ def row_update(*, obj: Model, fields: list[str]) -> None:
     model = type(obj)
     alias = router.db_for_write(model, instance=obj)
     connection = connections[alias]
-    names = tuple(fields)
-    sql, targets = _built(connection, ("update", model, names), lambda: _update_build(connection, model, names))
+    sql, targets = _update_sql(model, alias, tuple(fields))
     _signal(pre_save, obj, alias, frozenset(fields))
     values = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in targets]
     with connection.cursor() as cursor:

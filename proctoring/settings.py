@@ -260,13 +260,13 @@ SPECTACULAR_SETTINGS = {
 }
 
 # The analysis engine and its limits (see README, "Engine settings").
+# Engine options come from the environment only when set there: otherwise each engine keeps its own default
+# (the bundled engine's detector is BlazeFace, DeepFace's is its OpenCV detector).
 # Live frames' analysis processes: one per core, two at most (on 2 cores one process was the bottleneck at 600
 # learners; the server's own interpreter lock limits what more would bring, and each one holds about 290 MiB).
 # The cores this process may run on (a container's, where it is pinned), not the host's.
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 _ANALYSIS_PROCESSES = env_int("ENGAGEMENT_ANALYSIS_PROCESSES", min(2, _CORES))
-# Engine options come from the environment only when set there: otherwise each engine keeps its own default
-# (the bundled engine's detector is BlazeFace, DeepFace's is its OpenCV detector).
 _ENGINE_OPTIONS_FROM_ENV = {
     "detector": ("ENGAGEMENT_DETECTOR", str),
     "face_score": ("ENGAGEMENT_FACE_SCORE", float),
