@@ -46,6 +46,15 @@ def process_times() -> dict[int, tuple[float, str]]:
     return found
 
 
+def process_name(pid: int) -> str:
+    """A short name of a process: its command line without the interpreter's path."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return f"[pid {pid}]"
+    return " ".join(w for w in words[1:] if w)[:60] or f"[pid {pid}]"
+
+
 def rss_mb(pid: int) -> float:
     """A process's peak resident memory (VmHWM) in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -139,6 +139,28 @@ def sessions_create(base_urls: list[str], lms_token: str, learners: list[Learner
     return statistics.median(times)
 
 
+def sessions_end(base_urls: list[str], lms_token: str, learners: list[Learner]) -> int:
+    """POST /api/v1/sessions/<id>/end/ for each learner's session (the LMS ends the exam); how many ended.
+
+    Run against a long-lived database, sessions left running would be swept for presence by every later run.
+    """
+    opener = http_opener()
+    ended = 0
+    for index, learner in enumerate(learners):
+        if not learner.session_id:
+            continue
+        request = urllib.request.Request(
+            f"{base_urls[index % len(base_urls)]}/api/v1/sessions/{learner.session_id}/end/", data=b"", method="POST",
+            headers={"Authorization": f"Token {lms_token}"})
+        try:
+            with opener.open(request, timeout=30) as response:
+                response.read()
+            ended += 1
+        except OSError as exc:  # urllib's HTTPError and URLError are OSErrors: counted, not fatal
+            print(f"could not end session {learner.session_id}: {exc}")
+    return ended
+
+
 def rows_verify(learners: list[Learner]) -> dict:
     """Every analysed log_id must be an EngagementLog row of its session; plus rows nobody was told about."""
     from engagement.models import EngagementLog

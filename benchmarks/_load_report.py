@@ -106,6 +106,13 @@ def report(args, learners: list[Learner], load: Load, timing: dict, rows: dict, 
             print(f"server CPU per analysed frame: {per_frame:.1f} ms   ({cpu['server_seconds']:.1f} s of utime+stime "
                   f"of {cpu['server_processes']} server/worker processes from /proc, over {analysed} analysed "
                   "frames; the stable figure on a shared machine)")
+            for name, seconds in cpu.get("roots", []):
+                print(f"  {seconds * 1000 / analysed if analysed else float('nan'):5.1f} ms a frame: {name}")
+            # Everything the machine ran but this client (PostgreSQL's and Redis's processes too, and any that
+            # started and ended during the load, which /proc no longer shows): the whole set-up's cost on one box.
+            machine = cpu["machine"] * (os.cpu_count() or 1) * cpu["wall"] - cpu["client"] * cpu["wall"]
+            print(f"machine CPU per analysed frame: {machine * 1000 / analysed if analysed else float('nan'):.1f} ms"
+                  "   (all processes but this client; includes anything else running on the machine)")
             steady = load.steady_cpu
             if steady and steady["analysed"]:
                 print(f"server CPU per analysed frame while sending: {steady['seconds'] * 1000 / steady['analysed']:.1f}"

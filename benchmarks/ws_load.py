@@ -23,8 +23,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from _common import ROOT, cpu_model  # benchmarks/ is on sys.path when a script runs
-from _cpu import cpu_delta, machine_busy, pids_from, process_times, rss_mb, tree_seconds, wait_idle
-from _learners import WARMUP_SOCKETS, frame_data_url, playlist, rows_verify, sessions_create, users_create
+from _cpu import cpu_delta, machine_busy, pids_from, process_name, process_times, rss_mb, tree_seconds, wait_idle
+from _learners import WARMUP_SOCKETS, frame_data_url, playlist, rows_verify, sessions_create, sessions_end, users_create
 from _load_report import probe_report, profile_print, profilers_start, profilers_stop, report
 from _server import (Server, code_version, django_setup, loopback_only, migrate, printable_env, server_env,
                      server_start)
@@ -168,6 +168,7 @@ def main() -> None:
                     cpu_probe=(lambda: cpu_delta({}, tree_seconds(server_pids))) if server_pids else None)
         others_before = process_times()
         tree_before = tree_seconds(server_pids)
+        roots_before = {pid: cpu_delta({}, tree_seconds([pid])) for pid in server_pids}
         cpu_before = (time.process_time(), machine_busy(), time.perf_counter())
         profilers = profilers_start(args, server_pids) if args.profile else []
         print(f"running {args.duration:g} s ...", flush=True)
@@ -191,8 +192,14 @@ def main() -> None:
             cpu["server_seconds"] = server_seconds
             cpu["server_rss"] = max(rss_mb(p) for p in tree_after if Path(f"/proc/{p}").exists())
             cpu["other"] = max(0.0, cpu["other"] - cpu["server"])
+            if len(server_pids) > 1:  # the scaled set-up: which process took what
+                cpu["roots"] = [(process_name(pid), cpu_delta({}, tree_seconds([pid])) - before)
+                                for pid, before in roots_before.items()]
         rows = rows_verify(learners)
         report(args, learners, load, timing, rows, cpu)
+        if args.url:  # a database that outlives this run: its sessions must not stay running
+            print(f"ended {sessions_end(base_urls, lms_token, [*warm, *learners])} of {len(warm) + len(learners)} "
+                  f"benchmark sessions (POST /api/v1/sessions/<id>/end/)")
         if args.profile:
             profile_print(profiles)
         if server is not None and args.instrument:

@@ -2,6 +2,7 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 from celery.worker.consumer import Consumer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proctoring.settings")
@@ -23,6 +24,17 @@ class PromptConsumer(Consumer):
 
         conn.ensure_connection = prompt
         return super().ensure_connected(conn)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _connections_tidy(task=None, **kwargs):
+    """Django's per-request rule around each task: close the connections past CONN_MAX_AGE or broken, keep the rest."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return  # run in the caller's process (tests): its connections, maybe inside its transaction, are not ours
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 app = Celery("proctoring")

@@ -176,6 +176,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CONSUMER = "proctoring.celery:PromptConsumer"  # reconnects within a second or two of a Redis restart
+# Celery closes a worker's database connections after every task unless this is set: each frame then opened a
+# PostgreSQL connection (a server process started, and its caches filled, per frame). Set, Celery closes them only
+# every 10,000 tasks, and proctoring.celery applies Django's own rule at each task's start and end instead
+# (CONN_MAX_AGE; a connection that failed is dropped), as Django does for each request.
+CELERY_DB_REUSE_MAX = 10_000
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -303,6 +303,7 @@ def test_a_counter_whose_window_expires_mid_count_still_expires(monkeypatch):
     from django.core.cache import cache
 
     key = f"test.counter.{uuid.uuid4().hex}"
+    monkeypatch.setattr(limits, "_redis_client", lambda key: None)  # the path of caches other than Redis's
 
     def incr_after_expiry(name, delta=1):  # what Redis does when the key expires between EXISTS and INCRBY
         cache.delete(name)
@@ -310,9 +311,9 @@ def test_a_counter_whose_window_expires_mid_count_still_expires(monkeypatch):
         return delta
 
     assert limits.cache_count_add(key, timeout=1) == 1
-    monkeypatch.setattr(cache, "incr", incr_after_expiry)
-    assert limits.cache_count_add(key, timeout=1) == 1
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(cache, "incr", incr_after_expiry)
+        assert limits.cache_count_add(key, timeout=1) == 1
     time.sleep(1.5)
     assert cache.get(key) is None  # the window ended: counting starts afresh
     assert limits.cache_count_add(key, timeout=30) == 1 and limits.cache_count_add(key, timeout=30) == 2
@@ -322,6 +323,7 @@ def test_a_count_given_back_after_its_window_expired_leaves_nothing_behind(monke
     from django.core.cache import cache
 
     key = f"test.counter.{uuid.uuid4().hex}"
+    monkeypatch.setattr(limits, "_redis_client", lambda key: None)  # the path of caches other than Redis's
     limits.cache_count_add(key, 5, timeout=30)
 
     def decr_after_expiry(name, delta=1):  # Redis's DECRBY on a key that expired after Django's EXISTS
@@ -329,7 +331,43 @@ def test_a_count_given_back_after_its_window_expired_leaves_nothing_behind(monke
         cache.set(name, -delta, timeout=None)
         return -delta
 
-    monkeypatch.setattr(cache, "decr", decr_after_expiry)
-    limits.cache_count_take(key, 5)
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(cache, "decr", decr_after_expiry)
+        limits.cache_count_take(key, 5)
     assert cache.get(key) is None
+
+
+@pytest.mark.scaled_only
+def test_a_counter_on_redis_is_one_round_trip_with_its_expiry(monkeypatch):
+    """Every frame counts its rate limit and its pixels: on Redis each add and take is one atomic command."""
+    from django.core.cache import cache
+
+    client, stored = limits._redis_client(key := f"test.counter.{uuid.uuid4().hex}")
+    commands = []
+    execute = type(client).execute_command  # Django makes a client object per call, on one connection pool
+
+    def counted(self, *args, **kwargs):
+        commands.append(args[0])
+        return execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(client), "execute_command", counted)
+    assert limits.cache_count_add(key, 5, timeout=30) == 5
+    assert limits.cache_count_add(key, 2, timeout=30) == 7
+    limits.cache_count_take(key, 7)
+    assert commands == ["EVAL", "EVAL", "EVAL"]
+    monkeypatch.undo()
+    assert cache.get(key) == 0 and 0 < client.pttl(stored) <= 30_000  # Django reads the count the script wrote
+    assert limits.cache_count_add(key, 1, timeout=30) == 1 and client.pttl(stored) > 29_000  # made afresh: new expiry
+    cache.delete(key)
+    limits.cache_count_take(key, 3)  # expired meanwhile: nothing is made again (no count without an expiry)
+    assert cache.get(key) is None and client.exists(stored) == 0
+
+
+@pytest.mark.scaled_only
+def test_counters_on_redis_count_every_add_from_threads_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = f"test.counter.{uuid.uuid4().hex}"
+    with ThreadPoolExecutor(8) as pool:
+        totals = list(pool.map(lambda _: limits.cache_count_add(key, timeout=30), range(200)))
+    assert sorted(totals) == list(range(1, 201))
