@@ -25,7 +25,7 @@ from .exceptions import EngagementError, EngineUnavailable, InvalidInput, NotSup
 from .images import decode_image, image_bytes_from_base64, image_header_check
 from .limits import pixels_reserved
 from .models import EngagementLog
-from .offload import offloaded, task_send
+from .offload import offloaded, task_answer
 from .processes import in_process, processes_enabled
 from .conf import engagement_settings
 
@@ -273,7 +273,7 @@ def api_frames_analyze(*, frames: list, detector_backend: Any = None, session_id
 def worker_answer(task: str, **kwargs: Any) -> dict:
     """Run a Celery task of this app by name and wait for its answer; a request-level error it reports is raised."""
     try:
-        answer = task_send(task, **kwargs).get(timeout=engagement_settings["WORKER_TIMEOUT"])
+        answer = task_answer(task, timeout=engagement_settings["WORKER_TIMEOUT"], **kwargs)
     except Exception as exc:  # broker down, worker lost, timeout: the engine is unavailable, not the input bad
         logger.exception("analysis worker failed")
         raise EngineUnavailable("No analysis worker answered; try again later.") from exc

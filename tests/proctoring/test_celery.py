@@ -56,3 +56,15 @@ def test_a_connection_past_its_age_or_broken_is_closed_after_its_task(worker_sig
     finally:
         del connection.is_usable
     assert connection.connection is None and first is not None
+
+
+@pytest.mark.scaled_only
+def test_a_task_that_nobody_waits_for_listens_for_no_result(settings):
+    # Sent by name, Celery cannot see the task's ignore_result: each frame subscribed to a result channel.
+    import redis
+
+    from engagement.offload import task_send
+
+    result = task_send("monitor.tasks.webhook_deliver", delivery_id=0)  # no such delivery: the worker does nothing
+    listened = redis.Redis.from_url(settings.CELERY_RESULT_BACKEND).pubsub_channels("celery-task-meta-*")
+    assert result.id and f"celery-task-meta-{result.id}".encode() not in listened
