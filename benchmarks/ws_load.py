@@ -104,6 +104,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="ws_load-"))
     server: Server | None = None
+    to_end: list = []  # the learners whose sessions were created (a failed run ends them too)
     try:
         if args.url:
             base_urls = []
@@ -148,7 +149,8 @@ def main() -> None:
         started = time.perf_counter()
         learners, lms_token = users_create(prefix, args.learners)
         warm, learners = learners[:WARMUP_SOCKETS], learners[WARMUP_SOCKETS:]
-        median_create = sessions_create(base_urls, lms_token, [*warm, *learners], args.interval)
+        to_end = [*warm, *learners]
+        median_create = sessions_create(base_urls, lms_token, to_end, args.interval)
         print(f"set-up: {len(learners)} learners + {len(warm)} warm-up, users/tokens via ORM, sessions via "
               f"POST /api/v1/sessions/ (median {median_create:.0f} ms) in {time.perf_counter() - started:.1f} s; "
               f"usernames {prefix}-learner-*")
@@ -168,7 +170,6 @@ def main() -> None:
                     cpu_probe=(lambda: cpu_delta({}, tree_seconds(server_pids))) if server_pids else None)
         others_before = process_times()
         tree_before = tree_seconds(server_pids)
-        roots_before = {pid: cpu_delta({}, tree_seconds([pid])) for pid in server_pids}
         cpu_before = (time.process_time(), machine_busy(), time.perf_counter())
         profilers = profilers_start(args, server_pids) if args.profile else []
         print(f"running {args.duration:g} s ...", flush=True)
@@ -193,13 +194,9 @@ def main() -> None:
             cpu["server_rss"] = max(rss_mb(p) for p in tree_after if Path(f"/proc/{p}").exists())
             cpu["other"] = max(0.0, cpu["other"] - cpu["server"])
             if len(server_pids) > 1:  # the scaled set-up: which process took what
-                cpu["roots"] = [(process_name(pid), cpu_delta({}, tree_seconds([pid])) - before)
-                                for pid, before in roots_before.items()]
+                cpu["roots"] = [(process_name(pid), cpu_delta(tree_before, tree_seconds([pid]))) for pid in server_pids]
         rows = rows_verify(learners)
         report(args, learners, load, timing, rows, cpu)
-        if args.url:  # a database that outlives this run: its sessions must not stay running
-            print(f"ended {sessions_end(base_urls, lms_token, [*warm, *learners])} of {len(warm) + len(learners)} "
-                  f"benchmark sessions (POST /api/v1/sessions/<id>/end/)")
         if args.profile:
             profile_print(profiles)
         if server is not None and args.instrument:
@@ -210,6 +207,9 @@ def main() -> None:
             else:
                 print("instrumented server wrote no probe.json (see its log)")
     finally:
+        if args.url and to_end:  # a database that outlives this run: its sessions must not stay running
+            print(f"ended {sessions_end(base_urls, lms_token, to_end)} of {len(to_end)} benchmark sessions "
+                  "(POST /api/v1/sessions/<id>/end/)")
         if server is not None:
             code = server.stop()
             log = server.log_path.read_text(errors="replace")
