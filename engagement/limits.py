@@ -21,8 +21,7 @@ RETRY_AFTER_SECONDS = 2  # a batch of 100 frames takes about this long here
 
 
 # On Redis, a counter is one script, atomic and one round trip: Django's add, then incr (EXISTS + INCRBY), then
-# touch took three to four (measured on the scaled set-up: six Redis round trips of every frame's pixel budget and
-# rate limit were counters).
+# touch took two to four. A live frame's rate limit and pixel budget counted in eight round trips, now three.
 _REDIS_ADD = """
 local total = redis.call('INCRBY', KEYS[1], ARGV[1])
 if total == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end

@@ -1,5 +1,6 @@
-"""The channel layers: Redis's, with receives that wait out a Redis restart instead of killing the socket, and calls
-that wait for a free connection instead of failing when many run at once; the in-process one, cleaning up less often."""
+"""The channel layers: Redis's, with receives that wait out a Redis restart instead of killing the socket, calls
+that wait for a free connection instead of failing when many run at once, and sends in one round trip; the
+in-process one, cleaning up less often."""
 from __future__ import annotations
 
 import asyncio
@@ -7,8 +8,8 @@ import logging
 import time
 
 import channels.layers
-
 from channels.exceptions import ChannelFull
+
 from channels_redis.core import RedisChannelLayer
 from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import RedisError
