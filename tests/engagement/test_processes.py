@@ -25,8 +25,7 @@ def in_processes(settings):
 
 
 def _pids() -> set[int]:
-    pool = processes._pool
-    return set(pool._processes) if pool is not None else set()
+    return processes.process_pids()
 
 
 def _die_once(marker: str) -> int:
@@ -132,3 +131,42 @@ def _zombie(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return False
+
+
+def test_a_killed_process_is_replaced_alone(in_processes):
+    # Two processes: one that dies is replaced, and the other keeps its models and its frames.
+    in_processes.ENGAGEMENT = {**in_processes.ENGAGEMENT, "ANALYSIS_PROCESSES": 2}
+    first, second = processes.processes_start()
+    os.kill(first, signal.SIGKILL)
+    frame = Frame(image=images.encode(images.webcam_face()))
+    for _ in range(3):
+        assert frame_analyze_described(frame=frame, describe=False, separate_process=True)[0]["success"]
+    assert second in _pids() and first not in _pids() and len(_pids()) == 2
+
+
+def test_calls_waiting_for_a_process_when_the_processes_stop_are_answered_unavailable(in_processes):
+    import threading
+
+    from engagement.exceptions import EngineUnavailable
+
+    processes.processes_start()
+    answers = {}
+
+    def call(name, fn, *args):
+        try:
+            answers[name] = processes.in_process(fn, *args)
+        except EngineUnavailable as exc:
+            answers[name] = exc
+
+    busy = threading.Thread(target=call, args=("busy", time.sleep, 1.0))
+    busy.start()
+    time.sleep(0.3)  # the one process is taken: the next call waits for it
+    waiting = threading.Thread(target=call, args=("waiting", os.getpid))
+    waiting.start()
+    time.sleep(0.3)
+    processes.processes_stop()
+    busy.join(10)
+    waiting.join(10)
+    assert not busy.is_alive() and not waiting.is_alive(), "a call was left waiting for a stopped process"
+    assert answers["busy"] is None  # the call in progress finished before its process stopped
+    assert isinstance(answers["waiting"], EngineUnavailable) and not _pids()

@@ -95,7 +95,7 @@ async def test_frames_analysed_in_the_servers_analysis_processes_or_threads_are_
         answers = [await send_frame(ws, image, s) for image, s in ((FACE, 0), (TWO_FACES, 2), (TWO_FACES, 4),
                                                                    (NO_FACE, 6))]
         # With 1 they went to a process; with 0 (threads only) none was started.
-        assert bool(processes._pool is not None and processes._pool._processes) is bool(count)
+        assert bool(processes.process_pids()) is bool(count)
         assert [a["face_count"] for a in answers] == [1, 2, 2, 0] and answers[0]["dominant_emotion"] == "happy"
         assert [r.pk for r in await rows(exam_session)] == [a["log_id"] for a in answers]
         [several] = await alerts(exam_session, AlertKind.MULTIPLE_FACES)
