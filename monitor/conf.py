@@ -28,6 +28,7 @@ monitor_settings = AppSettings("MONITOR", {
     # Presence: a blocked camera, a closed page or a page without frames this long opens its alert.
     "CAMERA_BLOCKED_SECONDS": 20, "DISCONNECTED_SECONDS": 30, "NO_FRAMES_SECONDS": 20, "NO_FRAMES_INTERVALS": 3,
     "PRESENCE_STALE_SECONDS": 120, "PRESENCE_SWEEP_SECONDS": 5.0,
+    "LIVE_BATCH_SECONDS": 1.0,  # a server sends its analysed frames' rows to the live view together this often
     "EXAM_LOGIN_OPEN_PATHS": [],  # path prefixes a login confined to one exam may also open ("{session_id}")
     "COURSE_SOURCES": [],  # dotted paths of functions naming more courses (lti sets its own)
 })

@@ -417,8 +417,7 @@ class SessionConsumer(_Consumer):
         for event in outcome["events"]:
             await self.send_json(event)
         try:
-            await self.channel_layer.group_send(broadcast.INSTRUCTORS_CHANNEL_GROUP,
-                                                {"type": "session.update", "session": outcome["row"]})
+            await broadcast.live_row_send(outcome["row"])
         except UNAVAILABLE as exc:  # the live view gets this session's next frame instead
             logger.warning("live view not told about session %s: %s", self.session_id, exc)
 
@@ -551,18 +550,32 @@ class InstructorConsumer(_Consumer):
                                                                            login=self.login)
         return allowed
 
+    def _watches(self, session: dict) -> bool:
+        """Whether the session is of a course this instructor watches (and not the instructor's own exam)."""
+        own = session.get("learner") == self.scope["user"].get_username()
+        return (self.courses is None or session["course_id"] in self.courses) and not own
+
     async def _forward(self, event: dict, message: dict) -> None:
         """Send `message` about the event's session if it is of a course this instructor (still) watches."""
         if not await self._still_allowed():
             await self.close(code=4403)
             return
-        own = event["session"].get("learner") == self.scope["user"].get_username()  # never one's own exam
-        if (self.courses is None or event["session"]["course_id"] in self.courses) and not own:
+        if self._watches(event["session"]):
             await self.send_json(message)
 
     async def session_update(self, event):
         """Forward a session's new state, if it is of a course this instructor (still) watches."""
         await self._forward(event, {"type": "session", "session": event["session"]})
+
+    async def session_updates(self, event):
+        """A server's batch of analysed frames' rows (broadcast.live_row_send): each one forwarded as session_update
+        forwards it, so that the page reads one message a session."""
+        if not await self._still_allowed():
+            await self.close(code=4403)
+            return
+        for session in event["sessions"]:
+            if self._watches(session):
+                await self.send_json({"type": "session", "session": session})
 
     session_ended = session_update
 

@@ -389,6 +389,9 @@ MONITOR = {
     "PRESENCE_STALE_SECONDS": env_int("MONITOR_PRESENCE_STALE_SECONDS", 120),
     # Each server process checks presence this often (seconds); 0 turns the check off in that process.
     "PRESENCE_SWEEP_SECONDS": float(os.environ.get("MONITOR_PRESENCE_SWEEP_SECONDS", "5")),
+    # Each server process sends the live view the rows of its analysed frames together, this often (seconds), a
+    # session's newest row only: one channel-layer send for all its frames of the moment. 0 sends each at once.
+    "LIVE_BATCH_SECONDS": float(os.environ.get("MONITOR_LIVE_BATCH_SECONDS", "1")),
     # Path prefixes a login confined to one exam may also open ("{session_id}": that exam): LTI's launches and
     # its proctoring check for that exam.
     "EXAM_LOGIN_OPEN_PATHS": ["/lti/launch/", "/lti/login/", "/lti/continue/", "/lti/proctoring/{session_id}/"],

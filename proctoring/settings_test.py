@@ -9,6 +9,8 @@ for name, value in {
     "MONITOR_LOOKING_AWAY_SECONDS": "6",
     # Presence sweeps run only in the tests that turn them on (a sweep left running would outlive its test).
     "MONITOR_PRESENCE_SWEEP_SECONDS": "0",
+    # The live view's batches of frame rows: a short window, so that tests wait little for an update.
+    "MONITOR_LIVE_BATCH_SECONDS": "0.1",
     "WEBHOOK_RETRY_BASE_SECONDS": "0.2",
     "WEBHOOK_TIMEOUT_SECONDS": "1",
     "WEBHOOK_MAX_ATTEMPTS": "3",
