@@ -8,8 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds (Linux /proc)."""
+def cpu_seconds(pid: int | str) -> float:
+    """utime + stime of a process (or of a thread: "<pid>/task/<tid>"), in seconds (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -98,6 +98,18 @@ def tree_seconds(pids: list[int]) -> dict[int, float]:
         except (OSError, ValueError, IndexError):
             continue
         todo.extend(children.get(pid, []))
+    return seconds
+
+
+def thread_seconds(pids) -> dict[tuple[int, int], float]:
+    """CPU seconds of each thread of the processes `pids`, by (pid, thread id) (Linux /proc/<pid>/task)."""
+    seconds = {}
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                seconds[(pid, int(task.name))] = cpu_seconds(f"{pid}/task/{task.name}")
+            except (OSError, ValueError, IndexError):
+                continue
     return seconds
 
 

@@ -108,6 +108,9 @@ def report(args, learners: list[Learner], load: Load, timing: dict, rows: dict, 
                   "frames; the stable figure on a shared machine)")
             for name, seconds in cpu.get("roots", []):
                 print(f"  {seconds * 1000 / analysed if analysed else float('nan'):5.1f} ms a frame: {name}")
+            for seconds, name in cpu.get("threads", []):
+                if analysed and seconds * 1000 / analysed >= 0.05:
+                    print(f"  {seconds * 1000 / analysed:5.2f} ms a frame: {name}")
             # Everything the machine ran but this client (PostgreSQL's and Redis's processes too, and any that
             # started and ended during the load, which /proc no longer shows): the whole set-up's cost on one box.
             machine = cpu["machine"] * (os.cpu_count() or 1) * cpu["wall"] - cpu["client"] * cpu["wall"]

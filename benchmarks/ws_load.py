@@ -23,7 +23,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from _common import ROOT, cpu_model  # benchmarks/ is on sys.path when a script runs
-from _cpu import cpu_delta, machine_busy, pids_from, process_name, process_times, rss_mb, tree_seconds, wait_idle
+from _cpu import (cpu_delta, machine_busy, pids_from, process_name, process_times, rss_mb, thread_seconds, tree_seconds,
+                  wait_idle)
 from _learners import WARMUP_SOCKETS, frame_data_url, playlist, rows_verify, sessions_create, sessions_end, users_create
 from _load_report import probe_report, profile_print, profilers_start, profilers_stop, report
 from _server import (Server, code_version, django_setup, loopback_only, migrate, printable_env, server_env,
@@ -78,6 +79,9 @@ def parse_args() -> argparse.Namespace:
                         help="with --url: the processes whose CPU time is the server's (comma-separated pids or "
                         "pid-file globs; their children count too). Default: var/scaled/run/*.pid (the servers and "
                         "Celery workers of scripts/scaled.sh) when they exist")
+    parser.add_argument("--threads", action="store_true",
+                        help="also print the CPU of each thread of the server processes (and their children) per "
+                        "analysed frame: which thread takes what (Python threads carry no OS name: main or thread id)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, server log)")
     args = parser.parse_args()
     if args.learners < 1 or args.interval <= 0 or args.duration <= 0 or args.drain < 0:
@@ -170,6 +174,7 @@ def main() -> None:
                     cpu_probe=(lambda: cpu_delta({}, tree_seconds(server_pids))) if server_pids else None)
         others_before = process_times()
         tree_before = tree_seconds(server_pids)
+        threads_before = thread_seconds(tree_before) if args.threads else {}
         cpu_before = (time.process_time(), machine_busy(), time.perf_counter())
         profilers = profilers_start(args, server_pids) if args.profile else []
         print(f"running {args.duration:g} s ...", flush=True)
@@ -178,6 +183,7 @@ def main() -> None:
         wall = time.perf_counter() - cpu_before[2]
         busy = machine_busy()
         tree_after = tree_seconds(server_pids)
+        threads_after = thread_seconds(tree_after) if args.threads else {}
         cpu = {"wall": wall, "client": (time.process_time() - cpu_before[0]) / wall,
                "machine": (busy[0] - cpu_before[1][0]) / max(1, busy[1] - cpu_before[1][1])}
         cpu["other"] = cpu["machine"] * (os.cpu_count() or 1) - cpu["client"]  # minus the server, below
@@ -193,6 +199,11 @@ def main() -> None:
             cpu["server_seconds"] = server_seconds
             cpu["server_rss"] = max(rss_mb(p) for p in tree_after if Path(f"/proc/{p}").exists())
             cpu["other"] = max(0.0, cpu["other"] - cpu["server"])
+            if args.threads:
+                cpu["threads"] = sorted(((t - threads_before.get(key, 0.0),
+                                          f"{process_name(key[0])} ({key[0]}): "
+                                          + ("main thread" if key[0] == key[1] else f"thread {key[1]}"))
+                                         for key, t in threads_after.items()), reverse=True)
             if len(server_pids) > 1:  # the scaled set-up: which process took what
                 cpu["roots"] = [(process_name(pid), cpu_delta(tree_before, tree_seconds([pid]))) for pid in server_pids]
         rows = rows_verify(learners)
