@@ -15,6 +15,7 @@ import pickle
 import queue
 import signal
 import threading
+import traceback
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
@@ -62,18 +63,27 @@ def _child_main(conn: Connection, settings_module: str, config: dict | None) -> 
     _child_start(settings_module, config)
     while True:
         try:
-            config, fn, args = pickle.loads(conn.recv_bytes())
+            request = conn.recv_bytes()
         except EOFError:  # the server stopped this process (or left)
             return
         try:
-            answer = (True, _child_run(config, fn, args))
+            config, fn, args = pickle.loads(request)
+            answer = (True, _child_run(config, fn, args), None)
         except BaseException as exc:  # the caller raises it, as if the call had run in its own thread
-            answer = (False, exc)
+            answer = (False, exc, "".join(traceback.format_exception(exc)))
         try:
             payload = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # an answer that cannot cross: the caller gets an error, not a wait for ever
-            payload = pickle.dumps((False, RuntimeError(f"the analysis process's answer cannot be sent: {exc!r}")))
+            payload = pickle.dumps((False, RuntimeError(f"the analysis process's answer cannot be sent: {exc!r}"),
+                                    answer[2]))
         conn.send_bytes(payload)
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in an analysis process (set as its __cause__ in the server)."""
+
+    def __str__(self) -> str:
+        return "\n" + str(self.args[0]) if self.args else ""
 
 
 def _child_run(config: dict | None, fn: Callable, args: tuple) -> Any:
@@ -110,11 +120,11 @@ class _Child:
         except (EOFError, OSError) as exc:  # its end of the pipe closed: the process is gone
             raise _ProcessDied(str(exc)) from exc
         try:
-            ok, value = pickle.loads(answer)
+            ok, value, remote_traceback = pickle.loads(answer)
         except Exception as exc:  # e.g. an exception class whose arguments do not rebuild it
             raise RuntimeError(f"the analysis process's answer cannot be read: {exc!r}") from exc
         if not ok:
-            raise value
+            raise value from RemoteTraceback(remote_traceback)  # the logs show where in the process it failed
         return value
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -134,6 +144,7 @@ class _Pool:
         self._context = multiprocessing.get_context("spawn")
         self._module, self._config = settings_module, config
         self._idle: queue.SimpleQueue[_Child | None] = queue.SimpleQueue()
+        self._children_lock = threading.Lock()  # two threads may replace two processes at once
         self.children = [_Child(self._context, settings_module, config) for _ in range(size)]
         for child in self.children:
             self._idle.put(child)
@@ -148,16 +159,25 @@ class _Pool:
         try:
             return child.call(config, fn, args)
         except _ProcessDied:
-            if self.stopped:
-                raise
-            logger.warning("analysis process %s died: starting another", child.process.pid)
             child.stop(timeout=1.0)
-            replacement = _Child(self._context, self._module, self._config)
-            self.children = [replacement if c is child else c for c in self.children]
-            child = replacement
+            if not self.stopped:
+                child = self._replace(child)
             raise
         finally:
             self._idle.put(child)
+
+    def _replace(self, dead: _Child) -> _Child:
+        """A new process in the dead one's place; if it cannot start, the dead one stays there and the next call
+        that borrows it tries again (its closed pipe answers _ProcessDied at once)."""
+        logger.warning("analysis process %s died: starting another", dead.process.pid)
+        try:
+            replacement = _Child(self._context, self._module, self._config)
+        except Exception:  # out of memory, too many processes: this frame fails; the next one tries again
+            logger.exception("could not start an analysis process")
+            return dead
+        with self._children_lock:
+            self.children = [replacement if c is dead else c for c in self.children]
+        return replacement
 
     def stop(self) -> None:
         """Stop every process, each once its call in progress (if any) has finished or STOP_WAIT_SECONDS passed."""
@@ -169,9 +189,13 @@ class _Pool:
                 break
             child.stop()
         self._idle.put(None)  # calls still waiting for a process give up
-        for child in self.children:  # one still busy after the wait: stopped under its call
-            if child.process.is_alive():
-                child.stop()
+        with self._children_lock:
+            children = list(self.children)
+        for child in children:
+            # One still busy after the wait: killed, so that its call reads the end of the pipe and gives up (the
+            # pipe itself is closed by that call, never under its read).
+            if child.process.is_alive() and not child.conn.closed:
+                child.process.kill()
 
 
 def processes_enabled() -> bool:
@@ -206,7 +230,10 @@ def processes_start() -> list[int]:
     config = getattr(settings, "ENGAGEMENT", None)
     # The processes load their models at once, from their start; each call waits for one of them (idle processes
     # are lent in turn, so each call reaches another).
-    return sorted({pool.call(config, os.getpid, ()) for _ in pool.children})
+    try:
+        return sorted({pool.call(config, os.getpid, ()) for _ in pool.children})
+    except _ProcessDied as exc:
+        raise EngineUnavailable("An analysis process could not start.") from exc
 
 
 def processes_stop() -> None:

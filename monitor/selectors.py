@@ -168,6 +168,9 @@ def session_live_row(*, session: ExamSession, open_alerts: list[Alert] | None = 
         "alerts": [a.as_message() for a in open_alerts],
         # Only the session's watchers get the row, and they all may control it (user_can_control).
         "control_url": session.control_url or None,
+        # When the row was read: rows reach the live view by several paths (a server's batch of frames' rows,
+        # presence at once, another server), and the page keeps a session's newest.
+        "as_of": timezone.now().isoformat(),
     }
 
 

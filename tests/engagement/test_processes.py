@@ -36,6 +36,22 @@ def _die_once(marker: str) -> int:
     return os.getpid()
 
 
+def _busy_then_pid(marker: str, seconds: float) -> int:
+    """In an analysis process: say which process this is (in the marker file), stay busy, answer the pid."""
+    with open(marker, "w") as out:
+        out.write(str(os.getpid()))
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def _answer_that_cannot_cross():
+    return lambda: None  # a lambda cannot be pickled back to the server
+
+
+def _fails():
+    return 1 / 0
+
+
 def test_a_frame_analysed_in_a_process_answers_as_in_the_server(in_processes):
     frame = Frame(image=images.encode(images.astronaut()), timestamp="2026-12-07T08:00:00Z")
     here = frame_analyze_described(frame=frame, describe=True)
@@ -170,3 +186,38 @@ def test_calls_waiting_for_a_process_when_the_processes_stop_are_answered_unavai
     assert not busy.is_alive() and not waiting.is_alive(), "a call was left waiting for a stopped process"
     assert answers["busy"] is None  # the call in progress finished before its process stopped
     assert isinstance(answers["waiting"], EngineUnavailable) and not _pids()
+
+
+def test_a_frame_in_analysis_survives_the_death_of_another_process(in_processes, tmp_path):
+    import threading
+
+    in_processes.ENGAGEMENT = {**in_processes.ENGAGEMENT, "ANALYSIS_PROCESSES": 2}
+    pids = set(processes.processes_start())
+    marker = tmp_path / "busy"
+    answer = {}
+    busy = threading.Thread(target=lambda: answer.setdefault("pid", processes.in_process(_busy_then_pid,
+                                                                                       str(marker), 1.5)))
+    busy.start()
+    deadline = time.monotonic() + 10
+    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    working = int(marker.read_text())
+    [other] = pids - {working}
+    os.kill(other, signal.SIGKILL)
+    busy.join(20)
+    assert answer["pid"] == working  # answered by its own process, not tried again on a new one
+    assert working in _pids() and other not in _pids()
+
+
+def test_an_answer_that_cannot_cross_is_an_error_and_the_process_keeps_working(in_processes):
+    with pytest.raises(RuntimeError, match="cannot be sent"):
+        processes.in_process(_answer_that_cannot_cross)
+    [pid] = _pids()
+    assert processes.in_process(os.getpid) == pid
+
+
+def test_an_error_in_a_process_carries_its_traceback_from_there(in_processes):
+    with pytest.raises(ZeroDivisionError) as raised:
+        processes.in_process(_fails)
+    assert isinstance(raised.value.__cause__, processes.RemoteTraceback)
+    assert "in _fails" in str(raised.value.__cause__)

@@ -94,3 +94,48 @@ async def test_the_feed_forwards_a_batch_row_by_row_to_the_courses_watchers(conn
     assert await feed.receive_json_from(timeout=10) == {"type": "session", "session": row("a", 1)}
     assert await feed.receive_json_from(timeout=10) == {"type": "session", "session": row("b", 3)}
     assert await feed.receive_nothing(timeout=3 * window)
+
+
+async def test_a_behind_message_keeps_the_waiting_row(window, listener):
+    # "behind" says the session's frames go unanalysed: the last analysed row still has to reach the live view.
+    await broadcast.live_row_send(row("a", 3))
+    await broadcast.instructors_send({"type": "session.behind", "session": {"id": "a", "since": "now"}})
+    assert (await asyncio.wait_for(get_channel_layer().receive(listener), timeout=5))["type"] == "session.behind"
+    batch = await asyncio.wait_for(get_channel_layer().receive(listener), timeout=5)
+    assert batch["sessions"] == [row("a", 3)]
+
+
+async def test_a_slow_channel_layer_gets_one_send_at_a_time_and_loses_no_session(window, listener, monkeypatch):
+    layer = get_channel_layer()
+    real, release, calls = layer.group_send, asyncio.Event(), []
+
+    async def slow_first(group, message):
+        calls.append(message)
+        if len(calls) == 1:
+            await release.wait()  # Redis hanging on the first window's send
+        await real(group, message)
+
+    monkeypatch.setattr(layer, "group_send", slow_first)
+    await broadcast.live_row_send(row("a", 1))
+    await asyncio.sleep(1.5 * window)
+    for r in (row("b", 1), row("a", 2), row("b", 2)):
+        await broadcast.live_row_send(r)
+        await asyncio.sleep(window)
+    assert len(calls) == 1  # no second send while the first waits
+    release.set()
+    first = await asyncio.wait_for(layer.receive(listener), timeout=5)
+    second = await asyncio.wait_for(layer.receive(listener), timeout=5)
+    assert first["sessions"] == [row("a", 1)] and second["sessions"] == [row("b", 2), row("a", 2)]
+
+
+def test_a_row_says_when_it_was_read(transactional_db):
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from monitor import selectors, services
+
+    session = services.session_create(learner=get_user_model().objects.create_user("lea"), course_id="c",
+                                      exam_id="e")
+    before = timezone.now()
+    as_of = selectors.session_live_row(session=session)["as_of"]
+    assert before <= timezone.datetime.fromisoformat(as_of) <= timezone.now()

@@ -238,3 +238,37 @@ def test_the_live_view_shows_a_row_as_unknown_while_its_frames_are_not_analysed(
         expect(score).to_have_text(re.compile(r"^\d+\.\d$"))
         expect(row).not_to_have_class(re.compile(r"\bunknown\b"))
         page_screenshot(page=live, name=f"{request.node.name}-back")
+
+
+def test_the_live_view_keeps_a_sessions_newest_row_whatever_order_rows_arrive_in(asgi_server, tmp_path, request):
+    """A server sends its frames' rows in batches, up to MONITOR_LIVE_BATCH_SECONDS late, while presence changes and
+    ends go at once: a row that arrives after a newer one (by `as_of`) must not undo it."""
+    import json
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from monitor import selectors
+    from tests.browser import page_login
+
+    session = watched_session()
+    row = selectors.session_live_row(session=session)
+    now = timezone.now() + timedelta(minutes=1)  # both later than the rows the page loads with
+    newer = {**row, "learner_name": "lea (newer)", "as_of": (now + timedelta(seconds=1)).isoformat()}
+    older = {**row, "learner_name": "lea (older)", "as_of": now.isoformat()}
+    other = {**row, "id": "00000000-0000-0000-0000-000000000001", "learner_name": "marker",
+             "as_of": now.isoformat()}
+    feeds = []
+    with chromium_context() as context:
+        live = context.new_page()
+        live.route_web_socket(re.compile(r"/ws/monitor/instructors/"),
+                              lambda ws: (ws.connect_to_server(), feeds.append(ws)))
+        page_login(page=live, base_url=asgi_server.url, username="ines", password="ines-password",
+                   next_path="/monitor/live/")
+        expect(live.locator("#connection")).to_have_text("live")
+        names = live.locator("#sessions tbody tr td:first-child")
+        expect(names).to_have_text(["lea"])
+        for message in (newer, older, other):  # the older row last, as a batch sent late would bring it
+            feeds[-1].send(json.dumps({"type": "session", "session": message}))
+        expect(names).to_contain_text(["marker"])  # every message was read
+        expect(live.locator(f'tr[data-session="{session.id}"] td:first-child')).to_have_text("lea (newer)")

@@ -94,6 +94,10 @@
 
   function render(s) {
     if (onlyCourse && s.course_id !== onlyCourse) { return; }  // the page shows one course
+    const known = rows.get(s.id);
+    // Rows come by several paths (a server's batch of frames' rows, presence changes at once): an older one that
+    // arrives late must not undo a newer one.
+    if (known && known.as_of && s.as_of && Date.parse(s.as_of) < Date.parse(known.as_of)) { return; }
     rows.set(s.id, s);
     if (s.analysis_behind_since && !behind.has(s.id)) {  // the server's list says so (at load, after a reconnection)
       behind.set(s.id, { since: s.analysis_behind_since, frames: s.frames });
