@@ -75,7 +75,7 @@ def _child_main(conn: Connection, settings_module: str, config: dict | None) -> 
             payload = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # an answer that cannot cross: the caller gets an error, not a wait for ever
             payload = pickle.dumps((False, RuntimeError(f"the analysis process's answer cannot be sent: {exc!r}"),
-                                    answer[2]))
+                                    answer[2] or "".join(traceback.format_exception(exc))))
         conn.send_bytes(payload)
 
 
@@ -109,8 +109,13 @@ class _Child:
         self.conn, child_end = context.Pipe(duplex=True)
         self.process = context.Process(target=_child_main, args=(child_end, settings_module, config),
                                        name="engagement-analysis", daemon=True)
-        self.process.start()
-        child_end.close()  # the child holds its end: the server's copy would keep the pipe open after it died
+        try:
+            self.process.start()
+        except BaseException:  # no process: neither end of the pipe is anyone's
+            self.conn.close()
+            raise
+        finally:
+            child_end.close()  # the child holds its end: the server's copy would keep the pipe open after it died
 
     def call(self, config: dict | None, fn: Callable, args: tuple) -> Any:
         """Run fn(*args) in the process; its exception is raised here. _ProcessDied if it died first."""
@@ -176,12 +181,16 @@ class _Pool:
             logger.exception("could not start an analysis process")
             return dead
         with self._children_lock:
-            self.children = [replacement if c is dead else c for c in self.children]
-        return replacement
+            if not self.stopped:
+                self.children = [replacement if c is dead else c for c in self.children]
+                return replacement
+        replacement.stop()  # stop() began meanwhile and no longer sees the pool's list: this one is ours to stop
+        return dead
 
     def stop(self) -> None:
         """Stop every process, each once its call in progress (if any) has finished or STOP_WAIT_SECONDS passed."""
-        self.stopped = True
+        with self._children_lock:  # after this, _replace adds no process (it checks under the same lock)
+            self.stopped = True
         for _ in self.children:
             try:
                 child = self._idle.get(timeout=STOP_WAIT_SECONDS)

@@ -48,6 +48,12 @@ class _LiveRows:
         rows, self.rows = list(self.rows.values()), {}
         if rows:
             self.sending = asyncio.get_running_loop().create_task(_rows_send(rows))
+            # A task holds its loop: kept after it is done, it would keep _live_rows from forgetting that loop.
+            self.sending.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task) -> None:
+        if self.sending is task:
+            self.sending = None
 
 
 _live_rows: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LiveRows] = weakref.WeakKeyDictionary()

@@ -139,3 +139,23 @@ def test_a_row_says_when_it_was_read(transactional_db):
     before = timezone.now()
     as_of = selectors.session_live_row(session=session)["as_of"]
     assert before <= timezone.datetime.fromisoformat(as_of) <= timezone.now()
+
+
+def test_a_loop_that_is_gone_is_forgotten(settings):
+    import gc
+
+    settings.MONITOR = {**settings.MONITOR, "LIVE_BATCH_SECONDS": 0.05}
+
+    import weakref
+
+    loops = []
+
+    async def one_window():
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        await broadcast.live_row_send(row("a", 1))
+        await asyncio.sleep(0.2)  # the window's send done
+
+    for _ in range(3):
+        asyncio.run(one_window())
+    gc.collect()
+    assert [ref() for ref in loops] == [None, None, None]  # nothing keeps a finished loop (and its rows) alive

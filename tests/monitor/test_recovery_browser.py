@@ -272,3 +272,11 @@ def test_the_live_view_keeps_a_sessions_newest_row_whatever_order_rows_arrive_in
             feeds[-1].send(json.dumps({"type": "session", "session": message}))
         expect(names).to_contain_text(["marker"])  # every message was read
         expect(live.locator(f'tr[data-session="{session.id}"] td:first-child')).to_have_text("lea (newer)")
+        # An end is final: a row read later on a server whose clock runs ahead does not bring the session back.
+        ended = {**newer, "status": "ended", "learner_name": "lea (ended)",
+                 "as_of": (now + timedelta(seconds=2)).isoformat()}
+        skewed = {**newer, "learner_name": "lea (skewed)", "as_of": (now + timedelta(seconds=3)).isoformat()}
+        for message in (ended, skewed, {**other, "learner_name": "marker 2"}):
+            feeds[-1].send(json.dumps({"type": "session", "session": message}))
+        expect(names).to_contain_text(["marker 2"])
+        expect(live.locator(f'tr[data-session="{session.id}"] td:first-child')).to_have_text("lea (ended)")

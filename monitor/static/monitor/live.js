@@ -98,6 +98,7 @@
     // Rows come by several paths (a server's batch of frames' rows, presence changes at once): an older one that
     // arrives late must not undo a newer one.
     if (known && known.as_of && s.as_of && Date.parse(s.as_of) < Date.parse(known.as_of)) { return; }
+    if (known && known.status === "ended" && s.status !== "ended") { return; }  // an end is final, whatever the clocks
     rows.set(s.id, s);
     if (s.analysis_behind_since && !behind.has(s.id)) {  // the server's list says so (at load, after a reconnection)
       behind.set(s.id, { since: s.analysis_behind_since, frames: s.frames });
