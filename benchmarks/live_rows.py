@@ -34,7 +34,7 @@ async def measure(rows: int, window: float) -> float:
         await broadcast.live_row_send({**ROW, "id": f"{i:036d}"})
     if window:
         await asyncio.sleep(window * 1.5)  # the window's send
-        await asyncio.gather(*[t for b in broadcast._live_rows.values() for t in b.sending])
+        await asyncio.gather(*[b.sending for b in broadcast._live_rows.values() if b.sending is not None])
     return (time.process_time() - started) * 1000 / rows
 
 

@@ -1,8 +1,8 @@
 """Analysis processes: a server's live frames decoded and analysed beside its event loop, not under its one GIL.
 
 Each process has a pipe of its own, and a calling thread borrows an idle process for one call: a frame costs one
-write and one read on that pipe. (concurrent.futures' process pool cost about 0.5 ms of CPU a frame more, in its
-manager and feeder threads and their wake-ups: benchmarks/ws_load.py, README "Benchmarks".)
+write and one read on that pipe. (concurrent.futures' process pool cost about 0.2 ms of CPU a hand-off more, in its
+manager and feeder threads and their wake-ups: benchmarks/analysis_ipc.py, README "Benchmarks".)
 """
 from __future__ import annotations
 
